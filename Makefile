@@ -1,0 +1,33 @@
+# The README's commands. Each target is self-contained on a fresh machine: it creates .venv if missing,
+# installs the package (pip caches wheels under ~/.cache/pip), fetches Apache Kafka's jars with Maven
+# once (cached under ~/.cache/streamframe/kafka-<version>), then runs.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test bench lint clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+	$(BIN)/streamframe local fetch
+
+demo: setup
+	$(BIN)/streamframe demo
+
+test: setup
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python benchmarks/run.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check streamframe tests benchmarks
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,44 @@
+"""streamframe: stream processing the way a pandas user thinks, against a live Apache Kafka.
+
+    >>> import streamframe as sf                                # doctest: +SKIP
+    >>> sf.connect()                                            # doctest: +SKIP
+    >>> trades = sf.stream("trades", value="json", timestamp="ts")   # doctest: +SKIP
+    >>> trades[trades.qty > 100].run()                          # doctest: +SKIP
+"""
+
+from streamframe.errors import (
+    BrokerUnreachableError,
+    ConfigError,
+    DeliveryError,
+    QueryTimeoutError,
+    RecordError,
+    StreamframeError,
+    UnknownTopicError,
+)
+from streamframe.frames.expr import col
+from streamframe.frames.sources import concat, from_pandas, stream
+from streamframe.frames.stream import StreamFrame
+from streamframe.kafka.connection import Connection
+from streamframe.runtime.query import Query
+from streamframe.session import connect, queries
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BrokerUnreachableError",
+    "ConfigError",
+    "Connection",
+    "DeliveryError",
+    "Query",
+    "QueryTimeoutError",
+    "RecordError",
+    "StreamFrame",
+    "StreamframeError",
+    "UnknownTopicError",
+    "col",
+    "concat",
+    "connect",
+    "from_pandas",
+    "queries",
+    "stream",
+]

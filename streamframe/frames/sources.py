@@ -1,0 +1,56 @@
+"""Constructors of frames: topics, DataFrames, and concatenation."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from streamframe.errors import ConfigError
+from streamframe.frames.stream import StreamFrame
+from streamframe.plan import nodes
+from streamframe.serde import check_key_format, value_format
+
+
+def stream(topic: str, key: str = "text", value: str = "json", timestamp=None, schema=None,
+           on_error: str = "dead_letter", dead_letter_topic: str | None = None) -> StreamFrame:
+    """A record stream over a Kafka topic.
+
+    `key`/`value`: formats ("text", "json", "csv", "bytes"); `schema`: column names, or {name: dtype};
+    `timestamp`: "record" (the Kafka timestamp, default), a column name, or a function of the batch;
+    `on_error`: what a record that cannot be decoded or evaluated does — "dead_letter" (to
+    `dead_letter_topic`, default "<topic>.dlq", with the reason in headers), "skip" (counted), or "fail".
+
+        >>> trades = stream("trades", value="json", timestamp="ts")
+    """
+    if not isinstance(topic, str) or not topic:
+        raise ConfigError(f"stream() needs a topic name, got {topic!r}")
+    from streamframe.runtime.query import ON_ERROR
+
+    if on_error not in ON_ERROR:
+        raise ConfigError(f"on_error must be one of {', '.join(ON_ERROR)}, got {on_error!r}")
+    return StreamFrame(nodes.KafkaSource((), topic=topic, key_format=check_key_format(key),
+                                         value_format=value_format(value, schema), timestamp=timestamp,
+                                         on_error=on_error, dead_letter_topic=dead_letter_topic))
+
+
+def from_pandas(frame: pd.DataFrame, timestamp=None, key: str | None = None,
+                on_error: str = "dead_letter") -> StreamFrame:
+    """A stream over the rows of a DataFrame, in order (for tests, teaching and loading data).
+
+        >>> s = from_pandas(pd.DataFrame({"x": [1, 2]}))
+        >>> s.run()["x"].tolist()
+        [1, 2]
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise ConfigError(f"from_pandas() takes a DataFrame, got {type(frame).__name__}")
+    return StreamFrame(nodes.PandasSource((), frame=frame.reset_index(drop=True), timestamp=timestamp, key=key,
+                                          on_error=on_error))
+
+
+def concat(frames) -> StreamFrame:
+    """Merge streams into one (Kafka Streams' merge); each keeps its own order."""
+    frames = list(frames)
+    if not frames or not all(isinstance(f, StreamFrame) for f in frames):
+        raise ConfigError("concat() takes a list of StreamFrames")
+    if len(frames) == 1:
+        return frames[0]
+    return StreamFrame(nodes.Concat(tuple(f._node for f in frames)))

@@ -1,0 +1,225 @@
+"""StreamFrame: a record stream ("INSERT" per record), lazy and immutable, that reads like pandas.
+
+    >>> import pandas as pd, streamframe as sf
+    >>> trades = sf.from_pandas(pd.DataFrame({"symbol": ["A", "B", "A"], "qty": [50, 200, 300],
+    ...                                       "price": [10.0, 20.0, 30.0]}))
+    >>> big = trades[trades.qty > 100].assign(notional=trades.qty * trades.price)
+    >>> big.run()
+      symbol  qty  price  notional
+    0      B  200   20.0    4000.0
+    1      A  300   30.0    9000.0
+
+Every operation returns a new frame over a new plan node; nothing runs until `run()`, `start()` or a
+sink such as `to_topic()`. Metadata columns `_key`, `_timestamp`, `_partition`, `_offset`, `_headers`
+can be used in expressions; they travel with every row but are not part of the written value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+
+from streamframe import session
+from streamframe.errors import ConfigError
+from streamframe.frames.expr import Col, Expr
+from streamframe.operators.records import META
+from streamframe.plan import nodes
+from streamframe.plan.explain import explain_text, fingerprint
+
+
+class Explanation(str):
+    """explain()'s text; shows as itself (not as a quoted string) in a notebook."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+class StreamFrame:
+    def __init__(self, node: nodes.Node):
+        self._node = node
+
+    # --- columns and masks -------------------------------------------------------------------
+    def __getattr__(self, name: str) -> Col:
+        if name.startswith("_") and name not in META:
+            raise AttributeError(name)
+        return Col(name)
+
+    def __getitem__(self, item):
+        """`s["col"]` a column, `s[["a", "b"]]` a selection, `s[s.x > 1]` a filter."""
+        if isinstance(item, str):
+            return Col(item)
+        if isinstance(item, (list, tuple)):
+            return self._then(nodes.Select, columns=tuple(item))
+        if isinstance(item, Expr) or callable(item):
+            return self._then(nodes.Filter, mask=item)
+        raise TypeError(
+            f"cannot index a StreamFrame with {type(item).__name__}; use a column name, a list of names, "
+            "or a condition built from the frame's columns such as s[s.qty > 100]"
+        )
+
+    def _then(self, node_type, parents=None, **fields) -> StreamFrame:
+        return type(self)(node_type(parents or (self._node,), **fields))
+
+    # --- stateless operations ----------------------------------------------------------------
+    def query(self, expr: str) -> StreamFrame:
+        """Keep rows where a pandas query string holds: `s.query("qty > 100 and symbol == 'AAPL'")`."""
+        if not isinstance(expr, str):
+            raise ConfigError(f"query() takes a string such as 'qty > 100', got {type(expr).__name__}")
+        return self._then(nodes.Filter, mask=expr)
+
+    def assign(self, **columns) -> StreamFrame:
+        """Add or replace columns: expressions, callables over the batch, or constants (as in pandas)."""
+        if not columns:
+            return self
+        for name in columns:
+            if name in META and name != "_key":
+                raise ConfigError(f"{name} is a metadata column and cannot be assigned")
+        return self._then(nodes.Assign, columns=tuple(columns.items()))
+
+    def map(self, fn: Callable[[pd.DataFrame], pd.DataFrame]) -> StreamFrame:
+        """Escape hatch: `fn` gets each batch as a DataFrame and returns a DataFrame."""
+        _need_callable(fn, "map")
+        return self._then(nodes.Map, fn=fn)
+
+    def peek(self, fn: Callable[[pd.DataFrame], Any]) -> StreamFrame:
+        """Call `fn` on each batch for its side effects (logging, debugging); rows pass unchanged."""
+        _need_callable(fn, "peek")
+        return self._then(nodes.Peek, fn=fn)
+
+    def explode(self, column: str) -> StreamFrame:
+        """One row per element of a list column (Kafka Streams' flatMapValues)."""
+        return self._then(nodes.Explode, column=column)
+
+    def rekey(self, key) -> StreamFrame:
+        """A new record key from a column name, an expression or a callable (selectKey)."""
+        return self._then(nodes.Rekey, key=key)
+
+    def split(self, mask) -> tuple[StreamFrame, StreamFrame]:
+        """Branch in two: (rows where `mask` holds, the rest)."""
+        return self._then(nodes.Filter, mask=mask), self._then(nodes.Filter, mask=mask, negate=True)
+
+    def drop(self, columns=None, **kwargs) -> StreamFrame:
+        """Drop value columns: `s.drop(["a", "b"])` or `s.drop(columns="a")`."""
+        columns = kwargs.pop("labels", columns) if columns is None else columns
+        if columns is None:
+            raise ConfigError("drop() needs the columns to drop")
+        columns = [columns] if isinstance(columns, str) else list(columns)
+        _no_meta(columns, "drop")
+        kwargs = {k: v for k, v in kwargs.items() if k not in ("axis",)}
+        return self._pandas("drop", columns=columns, **kwargs)
+
+    def rename(self, columns=None, **kwargs) -> StreamFrame:
+        """Rename value columns: `s.rename(columns={"qty": "quantity"})`."""
+        columns = kwargs.pop("mapper", columns)
+        if not isinstance(columns, dict) and not callable(columns):
+            raise ConfigError("rename() takes columns={old: new} (or a function of the old name)")
+        if isinstance(columns, dict):
+            _no_meta(list(columns) + list(columns.values()), "rename")
+        return self._pandas("rename", columns=columns, **kwargs)
+
+    def astype(self, dtype, **kwargs) -> StreamFrame:
+        """Cast value columns: one dtype for all, or {column: dtype}."""
+        return self._pandas("astype", dtype, **kwargs)
+
+    def dropna(self, **kwargs) -> StreamFrame:
+        """Drop rows with missing values (in `subset`, default every value column)."""
+        return self._pandas("dropna", **kwargs)
+
+    def fillna(self, value, **kwargs) -> StreamFrame:
+        """Fill missing values: one value for all value columns, or {column: value}."""
+        return self._pandas("fillna", value, **kwargs)
+
+    def _pandas(self, method: str, *args, **kwargs) -> StreamFrame:
+        return self._then(nodes.Pandas, method=method, args=args, kwargs=tuple(kwargs.items()))
+
+    # --- running -----------------------------------------------------------------------------
+    def explain(self) -> Explanation:
+        """The topology as text: one line per operator, with what feeds what."""
+        return Explanation(explain_text(self._node))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__} (lazy; run(), start() or a sink runs it)\n{explain_text(self._node)}"
+
+    def _query(self, sink, *, name: str, bounded: bool, until=None, timeout=None, **options):
+        from streamframe.runtime.query import Query
+        from streamframe.runtime.sinks import TopicSink
+
+        kafka = any(isinstance(s, nodes.KafkaSource) for s in self._node.sources()) or isinstance(sink, TopicSink)
+        conn = session.connection() if kafka else None
+        return Query(self._node, sink, name=name, connection=conn, bounded=bounded, until=until,
+                     timeout=timeout, **options)
+
+    def default_name(self, verb: str = "q") -> str:
+        return f"{verb}-{fingerprint(self._node)}"
+
+    def run(self, until="end", timeout: float | None = None, metadata: bool = False, **options) -> pd.DataFrame:
+        """Process what is in the input now, from the beginning, then stop; returns the rows.
+
+        `until`: "end" (the end offsets when the run starts), a record count (the first N input
+        records, like head()), or a time (records up to it; datetime, ISO string). Never waits for
+        records that do not exist yet; `timeout` (s) bounds the whole run. `metadata=True` keeps the
+        `_key`, `_timestamp`, `_partition`, `_offset`, `_headers` columns.
+        """
+        from streamframe.runtime.sinks import CollectSink
+
+        sink = CollectSink()
+        self._query(sink, name=self.default_name("run"), bounded=True, until=until, timeout=timeout,
+                    **options).run_here()
+        return sink.result(metadata=metadata)
+
+    def start(self, name: str | None = None, **options):
+        """Run live on a background thread of the kernel; returns the Query handle.
+
+        Reads from the committed offsets of its consumer group `{app_id}.{name}` (from the beginning
+        the first time). Starting a frame whose query already runs returns that query.
+        """
+        from streamframe.runtime.sinks import CollectSink
+
+        name = name or self.default_name()
+        existing = session.running(name)
+        if existing is not None:
+            return existing
+        query = self._query(CollectSink(limit=10_000), name=name, bounded=False, **options)
+        session.register(query)
+        return query.start()
+
+    def to_topic(self, topic: str, key: str | None = None, format: str = "json", until=None,
+                 name: str | None = None, timeout: float | None = None, **options):
+        """Write the rows to `topic` (created if missing, with the input's partition count).
+
+        The record key is `_key` unless `key=` names a column; the value holds the value columns in
+        `format`; the record timestamp is `_timestamp`. Live by default (returns the running Query);
+        with `until=` it is a bounded run that returns the finished Query.
+        """
+        from streamframe.runtime.sinks import TopicSink
+        from streamframe.serde import value_format
+
+        sink = TopicSink(topic, value_format(format), key=key, key_format=self._key_format())
+        if until is not None:
+            query = self._query(sink, name=name or self.default_name(f"to-{topic}"), bounded=True,
+                                until=until, timeout=timeout, **options)
+            return query.run_here()
+        name = name or self.default_name(f"to-{topic}")
+        existing = session.running(name)
+        if existing is not None:
+            return existing
+        query = self._query(sink, name=name, bounded=False, **options)
+        session.register(query)
+        return query.start()
+
+    def _key_format(self) -> str:
+        formats = {s.key_format for s in self._node.sources()}
+        return formats.pop() if len(formats) == 1 else "text"
+
+
+def _need_callable(fn, method: str) -> None:
+    if not callable(fn):
+        raise ConfigError(f"{method}() takes a function of a DataFrame, got {type(fn).__name__}")
+
+
+def _no_meta(columns, method: str) -> None:
+    bad = [c for c in columns if c in META]
+    if bad:
+        raise ConfigError(f"{method}() cannot touch metadata columns ({', '.join(bad)})")

@@ -1,0 +1,138 @@
+"""The session's connection to Kafka: a bootstrap address, client settings, an application id.
+
+    >>> c = Connection("127.0.0.1:9092", {"sasl.password": "s3cret"}, app_id="demo")
+    >>> c
+    Connection(bootstrap='127.0.0.1:9092', app_id='demo', config={'sasl.password': '********'})
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import threading
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from streamframe.errors import BrokerUnreachableError, ConfigError, UnknownTopicError
+from streamframe.kafka.config import CONSUMER_DEFAULTS, PRODUCER_DEFAULTS, redact, scrub
+
+log = logging.getLogger("streamframe.kafka")
+CONNECT_TIMEOUT = 10.0
+
+
+class ScrubbingLogger:
+    """Where librdkafka's log lines go: into Python logging, with secrets masked."""
+
+    def __init__(self, config: dict):
+        self._config = config
+
+    def log(self, level, fmt, *args):
+        log.log(level, scrub(fmt % args if args else fmt, self._config))
+
+
+class Connection:
+    """Bootstrap address, librdkafka settings (passed through as given) and the application id."""
+
+    def __init__(self, bootstrap: str, config: dict | None = None, app_id: str = "streamframe"):
+        if not bootstrap or not isinstance(bootstrap, str):
+            raise ConfigError(f"bootstrap must be a 'host:port' string, got {bootstrap!r}")
+        self.bootstrap = bootstrap
+        self._config = dict(config or {})
+        self._config.pop("bootstrap.servers", None)
+        self.app_id = app_id
+        self._admin = None
+        self._lock = threading.Lock()
+        self.errors: list[str] = []
+
+    @property
+    def config(self) -> dict:
+        """The client settings, secrets masked."""
+        return redact(self._config)
+
+    def __repr__(self) -> str:
+        return f"Connection(bootstrap={self.bootstrap!r}, app_id={self.app_id!r}, config={self.config!r})"
+
+    def scrub(self, text: str) -> str:
+        return scrub(str(text), self._config)
+
+    def _on_error(self, err: KafkaError) -> None:
+        message = self.scrub(err.str())
+        self.errors.append(message)
+        del self.errors[:-20]
+        log.warning("kafka client error: %s", message)
+
+    def client_config(self, extra: dict | None = None) -> dict:
+        conf = {"bootstrap.servers": self.bootstrap, **self._config, **(extra or {})}
+        conf["logger"] = ScrubbingLogger(conf)
+        conf["error_cb"] = self._on_error
+        return conf
+
+    def consumer_config(self, group_id: str, extra: dict | None = None) -> dict:
+        return self.client_config({**CONSUMER_DEFAULTS, "group.id": group_id, **(extra or {})})
+
+    def producer_config(self, extra: dict | None = None) -> dict:
+        return self.client_config({**PRODUCER_DEFAULTS, **(extra or {})})
+
+    # --- admin -------------------------------------------------------------------------------
+    def admin(self) -> AdminClient:
+        with self._lock:
+            if self._admin is None:
+                conf = self.client_config()
+                conf.pop("error_cb")  # unreachable brokers are reported by the calls below, once
+                self._admin = AdminClient(conf)
+            return self._admin
+
+    def metadata(self, timeout: float = CONNECT_TIMEOUT):
+        try:
+            return self.admin().list_topics(timeout=timeout)
+        except KafkaException as e:
+            raise BrokerUnreachableError(
+                f"cannot reach Kafka at {self.bootstrap} within {timeout:g} s "
+                f"({self.scrub(e.args[0].str() if e.args else e)}); is the broker running? "
+                "`streamframe local start` starts one"
+            ) from None
+
+    def topics(self, timeout: float = CONNECT_TIMEOUT) -> dict[str, int]:
+        """Every topic's partition count (internal topics left out)."""
+        md = self.metadata(timeout)
+        return {name: len(t.partitions) for name, t in md.topics.items() if not name.startswith("__")}
+
+    def partitions(self, topic: str) -> int:
+        return self.require_topics([topic])[topic]
+
+    def require_topics(self, names) -> dict[str, int]:
+        """Partition counts of `names`; an UnknownTopicError naming similar topics if one is missing."""
+        existing = self.topics()
+        for name in names:
+            if name not in existing:
+                similar = difflib.get_close_matches(name, list(existing), n=5, cutoff=0.5)
+                hint = f"; similar topics: {', '.join(similar)}" if similar else \
+                    f"; {len(existing)} topics exist (see `%kafka_topics` or Connection.topics())"
+                raise UnknownTopicError(f"topic {name!r} does not exist at {self.bootstrap}{hint}")
+        return {n: existing[n] for n in names}
+
+    def ensure_topic(self, name: str, partitions: int = 1, config: dict | None = None) -> int:
+        """Create `name` if missing; returns its partition count."""
+        existing = self.topics()
+        if name in existing:
+            return existing[name]
+        futures = self.admin().create_topics(
+            [NewTopic(name, num_partitions=partitions, replication_factor=1, config=config or {})],
+            operation_timeout=CONNECT_TIMEOUT, request_timeout=CONNECT_TIMEOUT,
+        )
+        try:
+            futures[name].result(timeout=CONNECT_TIMEOUT + 5)
+        except KafkaException as e:
+            if e.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise ConfigError(f"cannot create topic {name!r}: {self.scrub(e.args[0].str())}") from None
+        return partitions
+
+    def delete_topics(self, names) -> None:
+        futures = self.admin().delete_topics(list(names), operation_timeout=CONNECT_TIMEOUT)
+        for name, f in futures.items():
+            try:
+                f.result(timeout=CONNECT_TIMEOUT + 5)
+            except KafkaException as e:
+                if e.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                    raise

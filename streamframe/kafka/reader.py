@@ -1,0 +1,147 @@
+"""Consume records in batches and hand them over as columns (RawBatch), one per topic.
+
+Two modes: live (subscribe with the query's consumer group, commit after outputs are delivered) and
+bounded (assign every partition from the beginning and stop at the end offsets seen when opened).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+
+from streamframe.errors import StreamframeError
+from streamframe.kafka.connection import Connection
+from streamframe.operators.records import RawBatch
+
+_FATAL = {KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.TOPIC_AUTHORIZATION_FAILED,
+          KafkaError._UNKNOWN_TOPIC, KafkaError.GROUP_AUTHORIZATION_FAILED}
+
+
+def to_raw_batches(messages: list) -> dict[str, RawBatch]:
+    """Split consumed messages by topic into column lists, keeping each partition's offset order."""
+    topics = {m.topic() for m in messages}
+    if len(topics) == 1:
+        return {topics.pop(): _columns(messages[0].topic(), messages)}
+    by_topic: dict[str, list] = {}
+    for m in messages:
+        by_topic.setdefault(m.topic(), []).append(m)
+    return {t: _columns(t, ms) for t, ms in by_topic.items()}
+
+
+def _columns(topic: str, ms: list) -> RawBatch:
+    return RawBatch(
+        topic=topic,
+        values=[m.value() for m in ms],
+        keys=[m.key() for m in ms],
+        timestamps=[m.timestamp()[1] for m in ms],
+        partitions=[m.partition() for m in ms],
+        offsets=[m.offset() for m in ms],
+        headers=[m.headers() for m in ms],
+    )
+
+
+class KafkaReader:
+    def __init__(self, conn: Connection, topics: list[str], group_id: str | None = None, bounded: bool = False):
+        self.conn = conn
+        self.topics = list(topics)
+        self.bounded = bounded
+        self.group_id = group_id or f"{conn.app_id}.run-{uuid.uuid4().hex[:8]}"
+        self.on_revoke = None  # called before partitions are taken away: flush outputs, commit
+        self.end: dict[tuple[str, int], int] = {}
+        self._consumer: Consumer | None = None
+        self._lag_at = 0.0
+        self._lag = 0
+
+    def open(self) -> None:
+        partitions = self.conn.require_topics(self.topics)
+        self._consumer = Consumer(self.conn.consumer_config(self.group_id))
+        if self.bounded:
+            tps = [TopicPartition(t, p, OFFSET_BEGINNING) for t, n in partitions.items() for p in range(n)]
+            for tp in tps:
+                low, high = self._consumer.get_watermark_offsets(tp, timeout=10)
+                if high > low:
+                    self.end[(tp.topic, tp.partition)] = high
+            self._consumer.assign([tp for tp in tps if (tp.topic, tp.partition) in self.end])
+        else:
+            self._consumer.subscribe(self.topics, on_revoke=self._revoked)
+
+    def _revoked(self, consumer, partitions) -> None:
+        if self.on_revoke is not None:
+            self.on_revoke()
+
+    def poll(self, max_records: int, timeout: float) -> dict[str, RawBatch]:
+        messages = self._consumer.consume(num_messages=max_records, timeout=timeout)
+        if not messages:
+            return {}
+        if any(m.error() is not None for m in messages):
+            messages = self._drop_errors(messages)
+        if self.bounded and messages:
+            messages = self._clip_to_end(messages)
+        return to_raw_batches(messages) if messages else {}
+
+    def _drop_errors(self, messages: list) -> list:
+        good = []
+        for m in messages:
+            err = m.error()
+            if err is None:
+                good.append(m)
+            elif err.code() == KafkaError._PARTITION_EOF:
+                continue
+            elif err.code() in _FATAL or err.fatal():
+                raise StreamframeError(f"reading {m.topic()}: {self.conn.scrub(err.str())}")
+            else:
+                self.conn._on_error(err)
+        return good
+
+    def _clip_to_end(self, messages: list) -> list:
+        # Records produced after the bounded run started are not part of it.
+        positions = self._consumer.position(self._consumer.assignment())
+        if all(tp.offset <= self.end.get((tp.topic, tp.partition), 0) for tp in positions if tp.offset >= 0):
+            return messages
+        return [m for m in messages if m.offset() < self.end[(m.topic(), m.partition())]]
+
+    def at_end(self) -> bool:
+        """Bounded mode: every partition has been read up to its end offset."""
+        positions = self._consumer.position([TopicPartition(t, p) for t, p in self.end])
+        return all(tp.offset >= self.end[(tp.topic, tp.partition)] for tp in positions)
+
+    def commit(self) -> None:
+        if self.bounded or self._consumer is None:
+            return
+        assigned = self._consumer.assignment()
+        if not assigned:
+            return
+        offsets = [tp for tp in self._consumer.position(assigned) if tp.offset >= 0]
+        if offsets:
+            try:
+                self._consumer.commit(offsets=offsets, asynchronous=False)
+            except KafkaException as e:
+                if e.args[0].code() != KafkaError._NO_OFFSET:
+                    raise
+
+    def lag(self) -> int:
+        """Records not yet read, summed over the assigned partitions (from cached watermarks)."""
+        now = time.monotonic()
+        if now - self._lag_at < 1.0 or self._consumer is None:
+            return self._lag
+        self._lag_at = now
+        total = 0
+        assigned = self._consumer.assignment()
+        for tp in self._consumer.position(assigned) if assigned else []:
+            try:
+                _, high = self._consumer.get_watermark_offsets(tp, cached=True)
+            except KafkaException:
+                continue
+            if high >= 0 and tp.offset >= 0:
+                total += max(0, high - tp.offset)
+        self._lag = total
+        return total
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            try:
+                self._consumer.close()
+            finally:
+                self._consumer = None

@@ -1,0 +1,91 @@
+"""Write frames to topics: encode the batch in bulk, hand librdkafka the whole batch in one call."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+from confluent_kafka import Producer
+
+from streamframe.errors import DeliveryError
+from streamframe.kafka.connection import Connection
+from streamframe.operators.records import META
+from streamframe.serde import Format, encode_keys
+from streamframe.time.extract import datetime_to_ms
+
+
+class Output:
+    """One producer per query, shared by its topic writers and its dead-letter writer."""
+
+    def __init__(self, conn: Connection, extra: dict | None = None):
+        self.conn = conn
+        self.failures: list[str] = []
+        self.producer = Producer(conn.producer_config({"on_delivery": self._delivered, **(extra or {})}))
+
+    def _delivered(self, err, msg) -> None:
+        if err is not None:
+            self.failures.append(f"{msg.topic()}: {self.conn.scrub(err.str())}")
+
+    def produce_many(self, topic: str, values: list, keys: list, timestamps: list) -> None:
+        """Queue records one call each: librdkafka's batch call cannot carry timestamps, and per-record
+        produce() queues faster than building its message dicts."""
+        produce, poll = self.producer.produce, self.producer.poll
+        for value, key, ts in zip(values, keys, timestamps):
+            try:
+                produce(topic, value, key, timestamp=ts)
+            except BufferError:
+                self._wait_for_room(topic, value, key, ts)
+
+    def _wait_for_room(self, topic, value, key, ts) -> None:
+        deadline = time.monotonic() + 60
+        while True:
+            self.producer.poll(0.05)
+            try:
+                self.producer.produce(topic, value, key, timestamp=ts)
+                return
+            except BufferError:
+                if time.monotonic() > deadline:
+                    raise DeliveryError(f"producer queue to {topic!r} stayed full for 60 s; "
+                                        "is the broker reachable?") from None
+
+    def produce(self, topic: str, value, key=None, timestamp=None, headers=None) -> None:
+        while True:
+            try:
+                self.producer.produce(topic, value=value, key=key, timestamp=timestamp or 0, headers=headers)
+                return
+            except BufferError:
+                self.producer.poll(0.05)
+
+    def flush(self, timeout: float = 60.0) -> None:
+        """Wait until every record is delivered; raise (so nothing is committed) if one was not."""
+        remaining = self.producer.flush(timeout)
+        if remaining:
+            raise DeliveryError(f"{remaining} records not delivered within {timeout:g} s; nothing was committed")
+        if self.failures:
+            first, count = self.failures[0], len(self.failures)
+            self.failures.clear()
+            raise DeliveryError(f"{count} records could not be delivered ({first}); nothing was committed")
+
+    def poll(self) -> None:
+        self.producer.poll(0)
+
+
+class TopicWriter:
+    """Frames to one topic: value columns encoded by `fmt`, key from `_key` or a column, event time."""
+
+    def __init__(self, output: Output, topic: str, fmt: Format, key_format: str = "text", key: str | None = None):
+        self.output, self.topic, self.fmt, self.key_format, self.key = output, topic, fmt, key_format, key
+
+    def write(self, frame: pd.DataFrame) -> int:
+        if not len(frame):
+            return 0
+        values = self.fmt.encode(frame[[c for c in frame.columns if c not in META]])
+        key_col = frame[self.key] if self.key else frame.get("_key")
+        keys = encode_keys(key_col, self.key_format) if key_col is not None else [None] * len(frame)
+        if "_timestamp" in frame.columns:
+            stamps = datetime_to_ms(frame["_timestamp"]).tolist()
+        else:
+            stamps = np.zeros(len(frame), dtype="int64").tolist()
+        self.output.produce_many(self.topic, values, keys, stamps)
+        return len(frame)

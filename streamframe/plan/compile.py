@@ -1,0 +1,32 @@
+"""Plan → physical operators: one operator per node, wired parent → child."""
+
+from __future__ import annotations
+
+from streamframe.operators import source, stateless
+from streamframe.operators.base import Operator
+from streamframe.plan import nodes
+
+_OPERATORS = {
+    nodes.KafkaSource: source.DecodeSource,
+    nodes.PandasSource: source.PandasSourceOp,
+    nodes.Filter: stateless.FilterOp,
+    nodes.Select: stateless.SelectOp,
+    nodes.Assign: stateless.AssignOp,
+    nodes.Map: stateless.MapOp,
+    nodes.Peek: stateless.PeekOp,
+    nodes.Explode: stateless.ExplodeOp,
+    nodes.Rekey: stateless.RekeyOp,
+    nodes.Pandas: stateless.PandasOp,
+    nodes.Concat: stateless.ConcatOp,
+}
+
+
+def compile_plan(root: nodes.Node) -> tuple[dict[int, Operator], Operator]:
+    """Build the operators of every node under `root`; returns ({node id: operator}, root operator)."""
+    ops: dict[int, Operator] = {}
+    for node in root.walk():
+        op = _OPERATORS[type(node)](node)
+        ops[node.id] = op
+        for parent in node.parents:
+            ops[parent.id].children.append(op)
+    return ops, ops[root.id]

@@ -1,0 +1,190 @@
+"""Logical plan nodes: what a frame means, independent of how or where it runs.
+
+Each frame operation adds one immutable node pointing at its parents. `plan.compile` turns the graph
+into physical operators; `plan.explain` describes it. Nodes hold user arguments as given (expressions,
+callables, names) and describe themselves in one line for explain().
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from streamframe.frames.expr import describe
+
+_ids = itertools.count()
+
+
+@dataclass(frozen=True, eq=False)
+class Node:
+    parents: tuple[Node, ...]
+    id: int = field(default_factory=lambda: next(_ids), init=False)
+
+    kind = "node"
+
+    def detail(self) -> str:
+        return ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind.lower()}-{self.id}"
+
+    def walk(self):
+        """Every node of the graph below and including this one, each once, parents first."""
+        seen, order = set(), []
+
+        def visit(n):
+            if n.id in seen:
+                return
+            seen.add(n.id)
+            for p in n.parents:
+                visit(p)
+            order.append(n)
+
+        visit(self)
+        return order
+
+    def sources(self) -> list[Node]:
+        return [n for n in self.walk() if not n.parents]
+
+
+@dataclass(frozen=True, eq=False)
+class KafkaSource(Node):
+    topic: str = ""
+    key_format: str = "text"
+    value_format: Any = None  # a serde.Format
+    timestamp: Any = None  # None/"record": the Kafka timestamp; a column name; or a callable
+    on_error: str = "dead_letter"
+    dead_letter_topic: str | None = None
+
+    kind = "Source"
+
+    def detail(self):
+        ts = "record" if self.timestamp in (None, "record") else describe(self.timestamp)
+        return f"topic: {self.topic}, key: {self.key_format}, value: {self.value_format}, timestamp: {ts}"
+
+    @property
+    def dlq_topic(self) -> str:
+        return self.dead_letter_topic or f"{self.topic}.dlq"
+
+
+@dataclass(frozen=True, eq=False)
+class PandasSource(Node):
+    frame: pd.DataFrame = None
+    timestamp: Any = None
+    key: str | None = None
+    on_error: str = "dead_letter"
+    dead_letter_topic: str | None = None
+
+    kind = "PandasSource"
+    topic = "pandas"
+    key_format = "text"
+
+    def detail(self):
+        return f"{len(self.frame)} rows, columns: {', '.join(map(str, self.frame.columns))}"
+
+    @property
+    def dlq_topic(self) -> str:
+        return self.dead_letter_topic or "pandas.dlq"
+
+
+@dataclass(frozen=True, eq=False)
+class Filter(Node):
+    mask: Any = None  # an Expr, a callable over the batch, or a query string
+    negate: bool = False
+
+    kind = "Filter"
+
+    def detail(self):
+        text = f"query({self.mask!r})" if isinstance(self.mask, str) else describe(self.mask)
+        return f"not {text}" if self.negate else text
+
+
+@dataclass(frozen=True, eq=False)
+class Select(Node):
+    columns: tuple = ()
+
+    kind = "Select"
+
+    def detail(self):
+        return ", ".join(map(str, self.columns))
+
+
+@dataclass(frozen=True, eq=False)
+class Assign(Node):
+    columns: tuple = ()  # ((name, expr|callable|constant), ...)
+
+    kind = "Assign"
+
+    def detail(self):
+        return ", ".join(f"{k} = {describe(v)}" for k, v in self.columns)
+
+
+@dataclass(frozen=True, eq=False)
+class Map(Node):
+    fn: Any = None
+
+    kind = "Map"
+
+    def detail(self):
+        return describe(self.fn)
+
+
+@dataclass(frozen=True, eq=False)
+class Peek(Node):
+    fn: Any = None
+
+    kind = "Peek"
+
+    def detail(self):
+        return describe(self.fn)
+
+
+@dataclass(frozen=True, eq=False)
+class Explode(Node):
+    column: str = ""
+
+    kind = "Explode"
+
+    def detail(self):
+        return self.column
+
+
+@dataclass(frozen=True, eq=False)
+class Rekey(Node):
+    key: Any = None  # a column name, an Expr or a callable
+
+    kind = "Rekey"
+
+    def detail(self):
+        return describe(self.key) if not isinstance(self.key, str) else self.key
+
+
+@dataclass(frozen=True, eq=False)
+class Pandas(Node):
+    """A pandas DataFrame method applied as it is to each batch (drop, rename, astype, dropna, fillna)."""
+
+    method: str = ""
+    args: tuple = ()
+    kwargs: tuple = ()  # ((name, value), ...)
+
+    kind = "Pandas"
+
+    @property
+    def name(self) -> str:
+        return f"{self.method}-{self.id}"
+
+    def detail(self):
+        parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs]
+        return f"{self.method}({', '.join(parts)})"
+
+
+@dataclass(frozen=True, eq=False)
+class Concat(Node):
+    kind = "Concat"
+
+    def detail(self):
+        return ", ".join(p.name for p in self.parents)

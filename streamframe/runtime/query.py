@@ -1,0 +1,296 @@
+"""A Query: one topology, its readers, its sink, one background thread (or the caller's, when bounded).
+
+The loop takes a batch from each reader, pushes it through the topology depth-first, writes the outputs,
+routes failed records by their source's `on_error`, and checkpoints on an interval: first every output
+record is delivered (producer flush), then the input offsets are committed — at-least-once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import numpy as np
+import pandas as pd
+
+from streamframe.errors import ConfigError, QueryTimeoutError, RecordError, StreamframeError
+from streamframe.plan.nodes import KafkaSource, Node, PandasSource
+from streamframe.runtime.readers import PandasReader
+from streamframe.runtime.sinks import KafkaDeadLetters, MemoryDeadLetters
+from streamframe.runtime.topology import Topology
+from streamframe.time.extract import datetime_to_ms, to_epoch_ms
+
+log = logging.getLogger("streamframe.query")
+ON_ERROR = ("dead_letter", "skip", "fail")
+
+
+class Metrics:
+    """Counters of a query, safe to read from any thread."""
+
+    def __init__(self):
+        self.records_in = self.records_out = self.errors = self.dead_letters = self.skipped = self.batches = 0
+        self.lag = 0
+        self.rate = 0.0
+        self.stream_time: int | None = None
+        self.started = time.time()
+        self._rate_mark = (time.monotonic(), 0)
+
+    def tick(self) -> None:
+        now, before = time.monotonic(), self._rate_mark
+        if now - before[0] >= 1.0:
+            self.rate = (self.records_in - before[1]) / (now - before[0])
+            self._rate_mark = (now, self.records_in)
+
+    def snapshot(self, status: str, last_error: str | None) -> dict:
+        return {
+            "status": status,
+            "records_in": self.records_in,
+            "records_out": self.records_out,
+            "records_per_s": round(self.rate, 1),
+            "lag": self.lag,
+            "errors": self.errors,
+            "dead_letters": self.dead_letters,
+            "skipped": self.skipped,
+            "batches": self.batches,
+            "stream_time": None if self.stream_time is None else pd.Timestamp(self.stream_time, unit="ms", tz="UTC"),
+            "uptime_s": round(time.time() - self.started, 1),
+            "last_error": last_error,
+        }
+
+
+class Query:
+    """A running (or finished) topology. Make one with `frame.start()`, `frame.run()` or a sink.
+
+        >>> q = frame.start(name="big-trades")     # doctest: +SKIP
+        >>> q.status, q.metrics["records_in"]      # doctest: +SKIP
+        ('running', 1520)
+        >>> q.stop()                               # doctest: +SKIP
+    """
+
+    def __init__(self, root: Node, sink, *, name: str, connection=None, bounded: bool = False,
+                 until=None, timeout: float | None = None, batch_size: int = 20000,
+                 commit_interval: float = 5.0, poll_timeout: float = 0.1):
+        self.root, self.sink, self.name = root, sink, name
+        self.connection = connection
+        self.bounded = bounded
+        self.timeout = timeout
+        self.batch_size = batch_size
+        self.commit_interval = commit_interval
+        self.poll_timeout = poll_timeout
+        self.topology = Topology(root)
+        self._until_count, self._until_ms = _parse_until(until)
+        self.status = "created"
+        self.exception: BaseException | None = None
+        self.metrics_ = Metrics()
+        self.output = None
+        self.readers: list = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._by_topic: dict[str, list[Node]] = {}
+        self._passed: set[tuple[str, int]] = set()
+        for src in root.sources():
+            if src.on_error not in ON_ERROR:
+                raise ConfigError(f"on_error must be one of {', '.join(ON_ERROR)}, got {src.on_error!r}")
+            topic = src.topic if isinstance(src, KafkaSource) else f"pandas:{src.id}"
+            self._by_topic.setdefault(topic, []).append(src)
+        self.dead_letters = MemoryDeadLetters()
+
+    # --- public handle -----------------------------------------------------------------------
+    @property
+    def group_id(self) -> str:
+        app = self.connection.app_id if self.connection else "streamframe"
+        return f"{app}.{self.name}"
+
+    @property
+    def metrics(self) -> dict:
+        """records in and out, records/s, consumer lag, errors, dead letters, stream time, ..."""
+        last = None if self.exception is None else str(self.exception)
+        return self.metrics_.snapshot(self.status, last)
+
+    def start(self) -> Query:
+        self._thread = threading.Thread(target=self._run_guarded, name=f"streamframe-{self.name}", daemon=True)
+        self.status = "running"
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 30.0) -> Query:
+        """Stop after the current batch: outputs are delivered and offsets committed first."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        return self
+
+    def wait(self, timeout: float | None = None) -> Query:
+        """Block until the query ends; re-raise its error if it failed."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self.exception is not None:
+            raise self.exception
+        return self
+
+    def __repr__(self) -> str:
+        m = self.metrics
+        return (f"<Query {self.name!r} {self.status}: {m['records_in']} in, {m['records_out']} out, "
+                f"{m['errors']} errors, sink: {self.sink!r}>")
+
+    # --- the loop ----------------------------------------------------------------------------
+    def run_here(self) -> Query:
+        """Run on the calling thread until the bounded end (or stop()); raises on failure."""
+        self.status = "running"
+        self._run_guarded()
+        if self.exception is not None:
+            raise self.exception
+        return self
+
+    def _run_guarded(self) -> None:
+        try:
+            self._run()
+            self.status = "finished" if self.bounded and not self._stop.is_set() else "stopped"
+        except BaseException as exc:  # noqa: BLE001 - the query's thread must record every failure
+            self.status = "failed"
+            if self.connection is not None and not isinstance(exc, StreamframeError):
+                exc = StreamframeError(f"query {self.name!r} failed: {self.connection.scrub(exc)}")
+            self.exception = exc
+            log.error("query %s failed: %s", self.name, exc)
+        finally:
+            for reader in self.readers:
+                try:
+                    reader.close()
+                except Exception:  # noqa: BLE001 - closing is best effort after a failure
+                    pass
+
+    def input_partitions(self) -> int:
+        topics = [s.topic for s in self.root.sources() if isinstance(s, KafkaSource)]
+        return max(self.connection.require_topics(topics).values(), default=1) if topics else 1
+
+    def _open(self) -> None:
+        kafka_topics = [t for t, srcs in self._by_topic.items() if isinstance(srcs[0], KafkaSource)]
+        if kafka_topics or not hasattr(self.sink, "result"):
+            from streamframe.kafka.reader import KafkaReader
+            from streamframe.kafka.writer import Output
+
+            self.output = Output(self.connection)
+            self.dead_letters = KafkaDeadLetters(self)
+            if kafka_topics:
+                group = None if self.bounded else self.group_id
+                self.readers.append(KafkaReader(self.connection, kafka_topics, group, bounded=self.bounded))
+        for topic, srcs in self._by_topic.items():
+            if isinstance(srcs[0], PandasSource):
+                self.readers.append(PandasReader(srcs[0], topic))
+        self.sink.open(self)
+        for reader in self.readers:
+            reader.on_revoke = self._checkpoint
+            reader.open()
+
+    def _run(self) -> None:
+        self._open()
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        last_commit = time.monotonic()
+        while not self._stop.is_set():
+            for reader in self.readers:
+                for topic, raw in reader.poll(self.batch_size, self.poll_timeout).items():
+                    if self._until_count is not None:
+                        left = self._until_count - self.metrics_.records_in
+                        raw = raw.head(max(left, 0))
+                    if len(raw):
+                        self.process(topic, raw)
+                if self.output is not None:
+                    self.output.poll()
+            self.metrics_.lag = sum(r.lag() for r in self.readers)
+            self.metrics_.tick()
+            if self._done():
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                raise QueryTimeoutError(
+                    f"query {self.name!r} did not finish within {self.timeout:g} s "
+                    f"({self.metrics_.records_in} records read); raise timeout= or check the input"
+                )
+            if not self.bounded and time.monotonic() - last_commit >= self.commit_interval:
+                self._checkpoint()
+                last_commit = time.monotonic()
+        self._checkpoint()
+
+    def _done(self) -> bool:
+        if self._until_count is not None and self.metrics_.records_in >= self._until_count:
+            return True
+        if not self.bounded:
+            return False
+        if self._until_ms is not None and self._all_passed():
+            return True
+        return all(r.at_end() for r in self.readers)
+
+    def _all_passed(self) -> bool:
+        ends = [k for r in self.readers for k in getattr(r, "end", {})]
+        return bool(ends) and all(k in self._passed for k in ends)
+
+    def _checkpoint(self) -> None:
+        if self.output is not None:
+            self.output.flush()
+        for reader in self.readers:
+            reader.commit()
+
+    # --- one batch ---------------------------------------------------------------------------
+    def process(self, topic: str, raw) -> None:
+        """Push one raw batch from `topic` through the topology and write what comes out."""
+        self.metrics_.records_in += len(raw)
+        self.metrics_.batches += 1
+        for src in self._by_topic[topic]:
+            result = self.topology.process(src.id, raw)
+            if result.errors:
+                self._failed_records(src, raw, result.errors)
+            out = result.frame()
+            if out is None:
+                continue
+            if "_timestamp" in out.columns and len(out):
+                latest = int(datetime_to_ms(out["_timestamp"]).max())
+                if self.metrics_.stream_time is None or latest > self.metrics_.stream_time:
+                    self.metrics_.stream_time = latest
+            if self._until_ms is not None:
+                out = self._before_until(out)
+            if len(out):
+                self.metrics_.records_out += self.sink.write(out)
+
+    def _before_until(self, out: pd.DataFrame) -> pd.DataFrame:
+        ms = datetime_to_ms(out["_timestamp"])
+        late = ms > self._until_ms
+        if late.any():
+            for part in np.unique(out["_partition"].to_numpy()[late]):
+                for reader in self.readers:
+                    for key in getattr(reader, "end", {}):
+                        if key[1] == int(part):
+                            self._passed.add(key)
+        return out[~late]
+
+    def _failed_records(self, src: Node, raw, errors: dict[int, str]) -> None:
+        self.metrics_.errors += len(errors)
+        for pos in sorted(errors):
+            record, reason = raw.record(pos), errors[pos]
+            if self.connection is not None:
+                reason = self.connection.scrub(reason)
+            if src.on_error == "fail":
+                raise RecordError(
+                    f"record {record['topic']}[{record['partition']}]@{record['offset']} failed: {reason} "
+                    f"(on_error='fail'; use on_error='dead_letter' to route bad records to {src.dlq_topic})"
+                )
+            if src.on_error == "skip":
+                self.metrics_.skipped += 1
+                log.warning("skipped record %s[%s]@%s: %s", record["topic"], record["partition"],
+                            record["offset"], reason)
+            else:
+                self.dead_letters.send(src.dlq_topic, record, reason, self.name)
+                self.metrics_.dead_letters += 1
+
+
+def _parse_until(until):
+    """until= "end" | a record count | a time (datetime, ISO string or epoch ms) → (count, ms)."""
+    if until is None or until == "end":
+        return None, None
+    if isinstance(until, (int, np.integer)) and not isinstance(until, bool):
+        if until < 0:
+            raise ConfigError(f"until= a count must be >= 0, got {until}")
+        return int(until), None
+    ms, ok = to_epoch_ms(pd.Series([pd.Timestamp(until) if isinstance(until, str) else until]))
+    if not ok[0]:
+        raise ConfigError(f"until= must be 'end', a record count or a time, got {until!r}")
+    return None, int(ms[0])

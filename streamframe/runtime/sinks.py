@@ -1,0 +1,111 @@
+"""Where a query's output rows and its dead letters go: memory (run, TestDriver) or Kafka topics."""
+
+from __future__ import annotations
+
+import collections
+import threading
+
+import pandas as pd
+
+from streamframe.operators.records import META
+
+
+class CollectSink:
+    """Keeps output rows in memory: all of them for a bounded run, the latest `limit` for a live one."""
+
+    def __init__(self, limit: int | None = None):
+        self.limit = limit
+        self._frames: collections.deque = collections.deque()
+        self._rows = 0
+        self._lock = threading.Lock()
+
+    def open(self, query) -> None:
+        pass
+
+    def write(self, frame: pd.DataFrame) -> int:
+        with self._lock:
+            self._frames.append(frame)
+            self._rows += len(frame)
+            while self.limit is not None and self._frames and self._rows - len(self._frames[0]) >= self.limit:
+                self._rows -= len(self._frames.popleft())
+        return len(frame)
+
+    def result(self, metadata: bool = False) -> pd.DataFrame:
+        with self._lock:
+            frames = list(self._frames)
+        if not frames:
+            return pd.DataFrame()
+        out = pd.concat(frames, ignore_index=True)
+        if self.limit is not None and len(out) > self.limit:
+            out = out.iloc[-self.limit:].reset_index(drop=True)
+        values = [c for c in out.columns if c not in META]
+        return out[values + [m for m in META if m in out.columns]] if metadata else out[values]
+
+    def flush(self) -> None:
+        pass
+
+
+class TopicSink:
+    """Writes output rows to a topic, created (with the input's partition count) if missing."""
+
+    def __init__(self, topic: str, fmt, key: str | None = None, key_format: str = "text"):
+        self.topic, self.fmt, self.key, self.key_format = topic, fmt, key, key_format
+        self._writer = None
+
+    def open(self, query) -> None:
+        from streamframe.kafka.writer import TopicWriter
+
+        query.connection.ensure_topic(self.topic, partitions=query.input_partitions())
+        self._writer = TopicWriter(query.output, self.topic, self.fmt, self.key_format, self.key)
+
+    def write(self, frame: pd.DataFrame) -> int:
+        return self._writer.write(frame)
+
+    def __repr__(self) -> str:
+        return f"topic {self.topic}"
+
+
+DLQ_HEADERS = ("streamframe.error", "streamframe.topic", "streamframe.partition", "streamframe.offset",
+               "streamframe.query")
+
+
+def dead_letter_headers(record: dict, reason: str, query: str) -> list[tuple[str, bytes]]:
+    """The original headers plus why and where the record failed."""
+    ours = [
+        ("streamframe.error", reason.encode()),
+        ("streamframe.topic", str(record["topic"]).encode()),
+        ("streamframe.partition", str(record["partition"]).encode()),
+        ("streamframe.offset", str(record["offset"]).encode()),
+        ("streamframe.query", query.encode()),
+    ]
+    return list(record.get("headers") or []) + ours
+
+
+class MemoryDeadLetters:
+    """Dead letters kept in a list (TestDriver, and runs of in-memory sources)."""
+
+    def __init__(self):
+        self.records: list[dict] = []
+
+    def send(self, topic: str, record: dict, reason: str, query: str) -> None:
+        self.records.append({**record, "dead_letter_topic": topic, "reason": reason,
+                             "headers": dead_letter_headers(record, reason, query)})
+
+
+class KafkaDeadLetters:
+    """Dead letters produced to their topic with the original key, value and timestamp."""
+
+    def __init__(self, query):
+        self.query = query
+        self._created: set[str] = set()
+
+    def send(self, topic: str, record: dict, reason: str, query: str) -> None:
+        if topic not in self._created:
+            self.query.connection.ensure_topic(topic)
+            self._created.add(topic)
+        value = record["value"]
+        if value is not None and not isinstance(value, (bytes, str)):
+            value = str(value).encode()
+        self.query.output.produce(topic, value=value, key=record["key"],
+                                  timestamp=max(int(record["timestamp"] or 0), 0),
+                                  headers=dead_letter_headers(record, reason, query))

@@ -1,0 +1,197 @@
+"""JSON, CSV, text and bytes values, decoded and encoded a whole batch at a time.
+
+The fast path hands the batch to Arrow in one call. When Arrow rejects the batch (a malformed record,
+or types that disagree between records), the slow path decodes record by record to find exactly which
+records are bad, so good records are never lost with the bad ones.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import orjson
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.json as pa_json
+
+from streamframe.serde.base import Decoded, Format
+from streamframe.serde.json_encode import encode_json_rows
+
+
+def _positions(n: int) -> pd.RangeIndex:
+    return pd.RangeIndex(n)
+
+
+class JsonFormat(Format):
+    """One JSON object per record; a top-level non-object value lands in a column named `value`."""
+
+    name = "json"
+
+    def decode(self, values: list) -> Decoded:
+        n = len(values)
+        if n == 0:
+            return Decoded(self.apply_schema(pd.DataFrame(index=_positions(0))))
+        # A null value (tombstone) is a row with no fields.
+        buf = b"\n".join(b"{}" if v is None else v for v in values)
+        try:
+            table = pa_json.read_json(
+                io.BytesIO(buf), read_options=pa_json.ReadOptions(block_size=max(len(buf) + 1, 1 << 20))
+            )
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            return self._decode_each(values)
+        if table.num_rows != n:  # a record with a raw newline inside it: count no longer lines up
+            return self._decode_each(values)
+        frame = table.to_pandas()
+        frame.index = _positions(n)
+        return Decoded(self.apply_schema(frame))
+
+    def _decode_each(self, values: list) -> Decoded:
+        rows, index, errors = [], [], {}
+        for i, v in enumerate(values):
+            if v is None:
+                rows.append({})
+                index.append(i)
+                continue
+            try:
+                obj = orjson.loads(v)
+            except orjson.JSONDecodeError as e:
+                errors[i] = f"invalid JSON: {e}"
+                continue
+            rows.append(obj if isinstance(obj, dict) else {"value": obj})
+            index.append(i)
+        frame = pd.DataFrame.from_records(rows, index=pd.Index(index, dtype="int64")) if rows else pd.DataFrame()
+        if not rows:
+            frame.index = pd.Index([], dtype="int64")
+        try:
+            frame = self.apply_schema(frame)
+        except (ValueError, TypeError) as e:
+            return self._schema_errors(frame, errors, e)
+        return Decoded(frame, errors)
+
+    def _schema_errors(self, frame, errors, exc) -> Decoded:
+        # Find the rows that do not fit the schema's dtypes, one by one (error path only).
+        good = []
+        for i in frame.index:
+            try:
+                self.apply_schema(frame.loc[[i]])
+                good.append(i)
+            except (ValueError, TypeError) as e:
+                errors[int(i)] = f"does not fit the schema: {e}"
+        return Decoded(self.apply_schema(frame.loc[good]), errors)
+
+    def encode(self, frame: pd.DataFrame) -> list[bytes]:
+        return encode_json_rows(frame)
+
+
+class CsvFormat(Format):
+    """One CSV line per record, no header; column names come from `schema` (else c0, c1, ...)."""
+
+    name = "csv"
+
+    def decode(self, values: list) -> Decoded:
+        n = len(values)
+        names = self.columns
+        if n == 0:
+            return Decoded(self.apply_schema(pd.DataFrame(columns=names or [], index=_positions(0))))
+        if names is None:
+            first = next((v for v in values if v is not None), b"")
+            names = [f"c{i}" for i in range(len(next(csv.reader([first.decode("utf-8", "replace")]), [])))]
+        buf = b"\n".join(b"" if v is None else v.rstrip(b"\r\n") for v in values)
+        try:
+            table = pa_csv.read_csv(
+                io.BytesIO(buf),
+                read_options=pa_csv.ReadOptions(column_names=names, block_size=max(len(buf) + 1, 1 << 20)),
+                parse_options=pa_csv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False),
+            )
+            if table.num_rows != n:
+                raise pa.ArrowInvalid("row count mismatch")
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return self._decode_each(values, names)
+        frame = table.to_pandas()
+        frame.index = _positions(n)
+        return Decoded(self.apply_schema(frame))
+
+    def _decode_each(self, values: list, names: list[str]) -> Decoded:
+        rows, index, errors = [], [], {}
+        for i, v in enumerate(values):
+            fields = next(csv.reader([(v or b"").decode("utf-8", "replace")]), [])
+            if len(fields) != len(names):
+                errors[i] = f"CSV record has {len(fields)} fields, expected {len(names)} ({', '.join(names)})"
+                continue
+            rows.append(fields)
+            index.append(i)
+        frame = pd.DataFrame(rows, columns=names, index=pd.Index(index, dtype="int64"))
+        # Values parsed one by one are strings; give numbers back their types as Arrow would.
+        for c in frame.columns:
+            converted = pd.to_numeric(frame[c], errors="coerce")
+            if converted.notna().sum() == frame[c].astype(bool).sum():
+                frame[c] = converted
+        return Decoded(self.apply_schema(frame), errors)
+
+    def encode(self, frame: pd.DataFrame) -> list[bytes]:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        lines = []
+        for row in frame.itertuples(index=False, name=None):
+            out.seek(0)
+            out.truncate()
+            writer.writerow(["" if (x is None or (isinstance(x, float) and x != x)) else x for x in row])
+            lines.append(out.getvalue()[:-1].encode())
+        return lines
+
+
+class TextFormat(Format):
+    """UTF-8 text, one string per record, in a column named `value`."""
+
+    name = "text"
+
+    def decode(self, values: list) -> Decoded:
+        arr = pa.array(values, type=pa.binary())
+        errors = {}
+        try:
+            col = arr.cast(pa.string()).to_pandas()
+        except pa.ArrowInvalid:
+            col, errors = [], {}
+            for i, v in enumerate(values):
+                try:
+                    col.append(None if v is None else v.decode("utf-8"))
+                except UnicodeDecodeError as e:
+                    errors[i] = f"invalid UTF-8 text: {e}"
+                    col.append(None)
+            col = pd.Series(col, dtype="str" if hasattr(pd, "StringDtype") else object)
+        frame = pd.DataFrame({"value": col})
+        frame.index = _positions(len(values))
+        if errors:
+            frame = frame.drop(index=list(errors))
+        return Decoded(frame, errors)
+
+    def encode(self, frame: pd.DataFrame) -> list[bytes]:
+        col = _single_column(frame, "text")
+        return [None if v is None or (isinstance(v, float) and v != v) else str(v).encode() for v in col.tolist()]
+
+
+class BytesFormat(Format):
+    """Raw bytes, untouched, in a column named `value`."""
+
+    name = "bytes"
+
+    def decode(self, values: list) -> Decoded:
+        return Decoded(pd.DataFrame({"value": pd.Series(values, dtype=object)}, index=_positions(len(values))))
+
+    def encode(self, frame: pd.DataFrame) -> list[bytes]:
+        col = _single_column(frame, "bytes")
+        return [v if v is None or isinstance(v, bytes) else str(v).encode() for v in col.tolist()]
+
+
+def _single_column(frame: pd.DataFrame, fmt: str) -> pd.Series:
+    from streamframe.errors import ConfigError
+
+    if "value" in frame.columns:
+        return frame["value"]
+    if frame.shape[1] == 1:
+        return frame.iloc[:, 0]
+    raise ConfigError(
+        f"format {fmt!r} writes one column, but the frame has {list(frame.columns)}; select one or name it 'value'"
+    )

@@ -1,0 +1,75 @@
+"""The kernel's session: its default Connection and its running queries.
+
+    >>> import streamframe as sf
+    >>> conn = sf.connect()            # doctest: +SKIP
+    >>> conn.bootstrap                 # doctest: +SKIP
+    '127.0.0.1:39421'
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from streamframe.errors import ConfigError
+
+_lock = threading.RLock()
+_default = None
+_queries: dict = {}
+
+
+def connect(bootstrap: str | None = None, config: dict | None = None, app_id: str | None = None):
+    """Connect to Kafka and make the connection every frame's default.
+
+    `bootstrap` defaults to $STREAMFRAME_BOOTSTRAP, else the running local broker, else a local broker
+    started now. `config` passes librdkafka settings through (SASL, SSL, ...); secrets in it never show
+    in reprs, logs or errors. Fails within 10 s with BrokerUnreachableError if nobody answers.
+    """
+    global _default
+    from streamframe.kafka.connection import Connection
+
+    if config is not None and not isinstance(config, dict):
+        raise ConfigError(f"config must be a dict of librdkafka settings, got {type(config).__name__}")
+    bootstrap = bootstrap or (config or {}).get("bootstrap.servers") or os.environ.get("STREAMFRAME_BOOTSTRAP")
+    if not bootstrap:
+        from streamframe import local
+
+        broker = local.status() or local.start()
+        bootstrap = broker.bootstrap
+    conn = Connection(bootstrap, config, app_id=app_id or os.environ.get("STREAMFRAME_APP_ID", "streamframe"))
+    conn.metadata()  # a clear BrokerUnreachableError now, not a hang later
+    with _lock:
+        _default = conn
+    return conn
+
+
+def connection():
+    """The default connection, connecting (see connect()) on first use."""
+    with _lock:
+        if _default is not None:
+            return _default
+    return connect()
+
+
+def register(query) -> None:
+    with _lock:
+        _queries[query.name] = query
+
+
+def running(name: str):
+    """The running query called `name`, if there is one (so a frame is never consumed twice)."""
+    with _lock:
+        q = _queries.get(name)
+    return q if q is not None and q.status == "running" else None
+
+
+def queries() -> list:
+    """Every query started in this session, running or not, oldest first."""
+    with _lock:
+        return list(_queries.values())
+
+
+def stop_all() -> None:
+    for q in queries():
+        if q.status == "running":
+            q.stop()

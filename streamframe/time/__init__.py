@@ -1,0 +1,2 @@
+"""Event time: timestamp extraction now; window definitions, stream time and lateness with the
+stateful operators."""
