@@ -32,7 +32,7 @@ def to_epoch_ms(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         ms = np.where(ok, f, -1).astype("int64")
     else:
         ms, ok = _parse_mixed(s)
-    ok &= ms >= 0
+    ok = ok & (ms >= 0)
     return np.where(ok, ms, -1), ok
 
 

@@ -1,0 +1,57 @@
+"""Plain confluent-kafka clients for tests: produce input and read output independently of streamframe."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+
+def create_topic(bootstrap: str, topic: str, partitions: int = 1) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])[topic].result(30)
+
+
+def produce(bootstrap: str, topic: str, values, keys=None, timestamps=None, partitions=None, headers=None) -> None:
+    p = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random"})
+    values = list(values)
+    for i, v in enumerate(values):
+        kwargs = {}
+        if keys is not None:
+            kwargs["key"] = keys[i]
+        if timestamps is not None:
+            kwargs["timestamp"] = timestamps[i]
+        if partitions is not None:
+            kwargs["partition"] = partitions[i]
+        if headers is not None:
+            kwargs["headers"] = headers[i]
+        p.produce(topic, v, **kwargs)
+    assert p.flush(30) == 0
+
+
+def consume_all(bootstrap: str, topic: str, expect: int | None = None, timeout: float = 30.0) -> list:
+    """Every record of `topic` (all partitions, from the beginning) as confluent Message objects."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"check-{uuid.uuid4().hex[:6]}",
+                  "enable.auto.commit": False})
+    md = c.list_topics(topic, timeout=10)
+    tps = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in md.topics[topic].partitions]
+    ends = {tp.partition: c.get_watermark_offsets(tp, timeout=10)[1] for tp in tps}
+    if expect is not None:
+        deadline = time.monotonic() + timeout
+        while sum(ends.values()) < expect and time.monotonic() < deadline:
+            time.sleep(0.2)
+            ends = {tp.partition: c.get_watermark_offsets(tp, timeout=10)[1] for tp in tps}
+    c.assign(tps)
+    out, deadline = [], time.monotonic() + timeout
+    done = {p for p, end in ends.items() if end == 0}
+    while len(done) < len(tps) and time.monotonic() < deadline:
+        for m in c.consume(1000, 0.5):
+            if m.error():
+                continue
+            out.append(m)
+            if m.offset() + 1 >= ends[m.partition()]:
+                done.add(m.partition())
+    c.close()
+    return out
