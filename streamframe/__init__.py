@@ -16,8 +16,9 @@ from streamframe.errors import (
     UnknownTopicError,
 )
 from streamframe.frames.expr import col
-from streamframe.frames.sources import concat, from_pandas, stream
+from streamframe.frames.sources import concat, from_pandas, stream, table
 from streamframe.frames.stream import StreamFrame
+from streamframe.frames.table import TableFrame
 from streamframe.kafka.connection import Connection
 from streamframe.runtime.query import Query
 from streamframe.session import connect, queries
@@ -34,6 +35,7 @@ __all__ = [
     "RecordError",
     "StreamFrame",
     "StreamframeError",
+    "TableFrame",
     "UnknownTopicError",
     "col",
     "concat",
@@ -41,4 +43,5 @@ __all__ = [
     "from_pandas",
     "queries",
     "stream",
+    "table",
 ]

@@ -94,6 +94,7 @@ class Expr:
     def __or__(self, o): return self._bin(operator.or_, o)
     def __ror__(self, o): return self._bin(operator.or_, o, True)
     def __xor__(self, o): return self._bin(operator.xor, o)
+    def __rxor__(self, o): return self._bin(operator.xor, o, True)
     def __invert__(self): return Unary(operator.invert, "~", self)
     def __neg__(self): return Unary(operator.neg, "-", self)
     def __abs__(self): return Unary(operator.abs, "abs", self)

@@ -32,6 +32,25 @@ def stream(topic: str, key: str = "text", value: str = "json", timestamp=None, s
                                          on_error=on_error, dead_letter_topic=dead_letter_topic))
 
 
+def table(topic: str, key=None, value: str = "json", key_format: str = "text", timestamp=None, schema=None,
+          on_error: str = "dead_letter", dead_letter_topic: str | None = None):
+    """A table over a changelog topic: the last value per key; a null value (tombstone) deletes.
+
+    `key`: the key column(s) in the value, or None for the record key (as column `_key`).
+
+        >>> prices = table("ref-prices", key="symbol")
+    """
+    from streamframe.frames.table import TableFrame
+
+    src = stream(topic, key=key_format, value=value, timestamp=timestamp, schema=schema, on_error=on_error,
+                 dead_letter_topic=dead_letter_topic)
+    node = nodes.KafkaSource((), **{f: getattr(src._node, f) for f in
+                                    ("topic", "key_format", "value_format", "timestamp", "on_error",
+                                     "dead_letter_topic")}, table=True)
+    keys = ["_key"] if key is None else ([key] if isinstance(key, str) else list(key))
+    return TableFrame(nodes.TableFromStream((node,), keys=tuple(keys)), keys=keys)
+
+
 def from_pandas(frame: pd.DataFrame, timestamp=None, key: str | None = None,
                 on_error: str = "dead_letter") -> StreamFrame:
     """A stream over the rows of a DataFrame, in order (for tests, teaching and loading data).

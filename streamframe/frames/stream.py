@@ -54,7 +54,7 @@ class StreamFrame:
             return self._then(nodes.Select, columns=tuple(item))
         if isinstance(item, Expr) or callable(item):
             return self._then(nodes.Filter, mask=item)
-        raise TypeError(
+        raise ConfigError(
             f"cannot index a StreamFrame with {type(item).__name__}; use a column name, a list of names, "
             "or a condition built from the frame's columns such as s[s.qty > 100]"
         )
@@ -131,6 +131,13 @@ class StreamFrame:
         """Fill missing values: one value for all value columns, or {column: value}."""
         return self._pandas("fillna", value, **kwargs)
 
+    def groupby(self, by):
+        """Group by columns (or "_key", Kafka Streams' groupByKey, with no re-keying) for aggregations:
+        `s.groupby("symbol").window(tumbling="1min").agg(volume=("qty", "sum"))` → a TableFrame."""
+        from streamframe.frames.groupby import GroupBy
+
+        return GroupBy(self, by)
+
     def _pandas(self, method: str, *args, **kwargs) -> StreamFrame:
         return self._then(nodes.Pandas, method=method, args=args, kwargs=tuple(kwargs.items()))
 
@@ -197,11 +204,34 @@ class StreamFrame:
         from streamframe.serde import value_format
 
         sink = TopicSink(topic, value_format(format), key=key, key_format=self._key_format())
+        return self._launch(sink, name or self.default_name(f"to-{topic}"), until, timeout, options)
+
+    def to_csv(self, path: str, until=None, name: str | None = None, **options):
+        """Append the rows to a CSV file (header first); bounded with until=, else live."""
+        from streamframe.runtime.files import FileSink
+
+        return self._launch(FileSink(path, "csv"), name or self.default_name("csv"), until, None, options)
+
+    def to_jsonl(self, path: str, until=None, name: str | None = None, **options):
+        """Append the rows to a JSON-lines file; bounded with until=, else live."""
+        from streamframe.runtime.files import FileSink
+
+        return self._launch(FileSink(path, "jsonl"), name or self.default_name("jsonl"), until, None, options)
+
+    def to_sqlite(self, db: str, table: str, pk=None, until=None, name: str | None = None, **options):
+        """Insert (or, with pk=, upsert) the rows into a SQLite table, with the offsets they cover."""
+        from streamframe.runtime.files import SqliteSink
+
+        pk = [pk] if isinstance(pk, str) else list(pk or [])
+        if not pk:
+            raise ConfigError("to_sqlite() on a stream needs pk= (the column(s) that identify a row)")
+        return self._launch(SqliteSink(db, table, pk), name or self.default_name(f"sqlite-{table}"), until,
+                            None, options)
+
+    def _launch(self, sink, name: str, until, timeout, options: dict):
+        """A sink's query: bounded (until= given; returns it finished) or live (returns it running)."""
         if until is not None:
-            query = self._query(sink, name=name or self.default_name(f"to-{topic}"), bounded=True,
-                                until=until, timeout=timeout, **options)
-            return query.run_here()
-        name = name or self.default_name(f"to-{topic}")
+            return self._query(sink, name=name, bounded=True, until=until, timeout=timeout, **options).run_here()
         existing = session.running(name)
         if existing is not None:
             return existing

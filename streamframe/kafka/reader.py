@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from streamframe.errors import StreamframeError
 from streamframe.kafka.connection import Connection
@@ -19,9 +19,12 @@ _FATAL = {KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.TOPIC_AUTHORIZATION_FAILE
           KafkaError._UNKNOWN_TOPIC, KafkaError.GROUP_AUTHORIZATION_FAILED}
 
 
-def to_raw_batches(messages: list) -> dict[str, RawBatch]:
-    """Split consumed messages by topic into column lists, keeping each partition's offset order."""
-    topics = {m.topic() for m in messages}
+def to_raw_batches(messages: list, topic: str | None = None) -> dict[str, RawBatch]:
+    """Split consumed messages by topic into column lists, keeping each partition's offset order.
+    `topic`: the one topic every message is known to come from (a reader of one topic)."""
+    if topic is not None:
+        return {topic: _columns(topic, messages)}
+    topics = set(map(Message.topic, messages))
     if len(topics) == 1:
         return {topics.pop(): _columns(messages[0].topic(), messages)}
     by_topic: dict[str, list] = {}
@@ -31,14 +34,15 @@ def to_raw_batches(messages: list) -> dict[str, RawBatch]:
 
 
 def _columns(topic: str, ms: list) -> RawBatch:
+    # map() over the C methods: no Python frame per record (the hot path of every query).
     return RawBatch(
         topic=topic,
-        values=[m.value() for m in ms],
-        keys=[m.key() for m in ms],
-        timestamps=[m.timestamp()[1] for m in ms],
-        partitions=[m.partition() for m in ms],
-        offsets=[m.offset() for m in ms],
-        headers=[m.headers() for m in ms],
+        values=list(map(Message.value, ms)),
+        keys=list(map(Message.key, ms)),
+        timestamps=[ts for _, ts in map(Message.timestamp, ms)],
+        partitions=list(map(Message.partition, ms)),
+        offsets=list(map(Message.offset, ms)),
+        headers=list(map(Message.headers, ms)),
     )
 
 
@@ -49,6 +53,7 @@ class KafkaReader:
         self.bounded = bounded
         self.group_id = group_id or f"{conn.app_id}.run-{uuid.uuid4().hex[:8]}"
         self.on_revoke = None  # called before partitions are taken away: flush outputs, commit
+        self.start_offsets: dict[tuple[str, int], int] = {}  # from durable state: where to resume
         self.end: dict[tuple[str, int], int] = {}
         self._consumer: Consumer | None = None
         self._lag_at = 0.0
@@ -65,7 +70,14 @@ class KafkaReader:
                     self.end[(tp.topic, tp.partition)] = high
             self._consumer.assign([tp for tp in tps if (tp.topic, tp.partition) in self.end])
         else:
-            self._consumer.subscribe(self.topics, on_revoke=self._revoked)
+            self._consumer.subscribe(self.topics, on_assign=self._assigned, on_revoke=self._revoked)
+
+    def _assigned(self, consumer, partitions) -> None:
+        # Resume where the durable state's last checkpoint ended, not where the group committed.
+        for tp in partitions:
+            if (tp.topic, tp.partition) in self.start_offsets:
+                tp.offset = self.start_offsets[(tp.topic, tp.partition)]
+        consumer.assign(partitions)
 
     def _revoked(self, consumer, partitions) -> None:
         if self.on_revoke is not None:
@@ -75,11 +87,13 @@ class KafkaReader:
         messages = self._consumer.consume(num_messages=max_records, timeout=timeout)
         if not messages:
             return {}
-        if any(m.error() is not None for m in messages):
+        if any(map(Message.error, messages)):  # a KafkaError is truthy, no error is None
             messages = self._drop_errors(messages)
         if self.bounded and messages:
             messages = self._clip_to_end(messages)
-        return to_raw_batches(messages) if messages else {}
+        if not messages:
+            return {}
+        return to_raw_batches(messages, self.topics[0] if len(self.topics) == 1 else None)
 
     def _drop_errors(self, messages: list) -> list:
         good = []
@@ -106,6 +120,14 @@ class KafkaReader:
         """Bounded mode: every partition has been read up to its end offset."""
         positions = self._consumer.position([TopicPartition(t, p) for t, p in self.end])
         return all(tp.offset >= self.end[(tp.topic, tp.partition)] for tp in positions)
+
+    def positions(self) -> dict[tuple[str, int], int]:
+        """The next offset to read of every assigned partition (what a checkpoint covers)."""
+        if self._consumer is None:
+            return {}
+        assigned = self._consumer.assignment()
+        return {(tp.topic, tp.partition): tp.offset for tp in self._consumer.position(assigned) if tp.offset >= 0} \
+            if assigned else {}
 
     def commit(self) -> None:
         if self.bounded or self._consumer is None:
@@ -145,3 +167,20 @@ class KafkaReader:
                 self._consumer.close()
             finally:
                 self._consumer = None
+
+
+def read_topic(conn: Connection, topic: str, timeout: float = 60.0) -> list[tuple[bytes, bytes | None]]:
+    """Every (key, value) of a topic, in offset order per partition (to replay a changelog)."""
+    reader = KafkaReader(conn, [topic], bounded=True)
+    reader.open()
+    out: list = []
+    deadline = time.monotonic() + timeout
+    try:
+        while not reader.at_end():
+            for raw in reader.poll(10000, 0.5).values():
+                out.extend(zip(raw.keys, raw.values))
+            if time.monotonic() > deadline:
+                raise StreamframeError(f"reading changelog {topic!r} took longer than {timeout:g} s")
+    finally:
+        reader.close()
+    return out

@@ -30,10 +30,13 @@ class Output:
     def produce_many(self, topic: str, values: list, keys: list, timestamps: list) -> None:
         """Queue records one call each: librdkafka's batch call cannot carry timestamps, and per-record
         produce() queues faster than building its message dicts."""
-        produce, poll = self.producer.produce, self.producer.poll
+        produce = self.producer.produce
         for value, key, ts in zip(values, keys, timestamps):
             try:
-                produce(topic, value, key, timestamp=ts)
+                # All positional (partition, callback, on_delivery, timestamp): a keyword argument makes
+                # every call build a dict, which cost 40% of produce() (benchmarks/, workload 1). -1 is
+                # "any partition" and None the producer's on_delivery, as when they are left out.
+                produce(topic, value, key, -1, None, None, ts)
             except BufferError:
                 self._wait_for_room(topic, value, key, ts)
 
@@ -81,6 +84,9 @@ class TopicWriter:
         if not len(frame):
             return 0
         values = self.fmt.encode(frame[[c for c in frame.columns if c not in META]])
+        if "_tombstone" in frame:
+            tomb = frame["_tombstone"].fillna(False).astype(bool).tolist()
+            values = [None if t else v for v, t in zip(values, tomb)]
         key_col = frame[self.key] if self.key else frame.get("_key")
         keys = encode_keys(key_col, self.key_format) if key_col is not None else [None] * len(frame)
         if "_timestamp" in frame.columns:

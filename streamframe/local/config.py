@@ -36,6 +36,11 @@ transaction.state.log.min.isr=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
+# Stream processing writes records stamped with their event time, often years old in a replay;
+# Kafka's default 7-day time retention would delete them as soon as they land. A development broker
+# keeps data until its topics are deleted, bounded by size instead.
+log.retention.ms=-1
+log.retention.bytes=1073741824
 """
 
 # Everything to stdout (which start() sends to broker.log) instead of Kafka's usual

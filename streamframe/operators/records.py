@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-META = ("_key", "_timestamp", "_partition", "_offset", "_headers")
+META = ("_key", "_timestamp", "_partition", "_offset", "_headers", "_tombstone")
 
 
 def is_meta(name) -> bool:

@@ -17,6 +17,32 @@ from streamframe.serde import decode_keys
 from streamframe.time.extract import ms_to_datetime, to_epoch_ms
 
 
+def _record_time(ts) -> bool:
+    # `ts in (None, "record")` would compare a column expression with ==, which builds an expression
+    return ts is None or (isinstance(ts, str) and ts == "record")
+
+
+def _event_times(ts, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+    """(epoch ms, valid, {row number: why}) from a column name, an expression or a function.
+
+    A missing column invalidates the batch's rows; a function that raises is re-run on halves of the
+    batch so that only the rows it fails on are invalid (as operators' errors are isolated).
+    """
+    try:
+        column = frame[ts] if isinstance(ts, str) else evaluate(ts, frame)
+        ms, ok = to_epoch_ms(pd.Series(column, index=frame.index))
+        return ms, ok, {}
+    except KeyError:
+        return np.full(len(frame), -1, dtype="int64"), np.zeros(len(frame), dtype=bool), {}
+    except Exception as exc:  # noqa: BLE001 - user code: attribute the failure to its rows
+        if len(frame) == 1:
+            return np.full(1, -1, dtype="int64"), np.zeros(1, dtype=bool), {0: f": {type(exc).__name__}: {exc}"}
+    mid = len(frame) // 2
+    ms1, ok1, why1 = _event_times(ts, frame.iloc[:mid])
+    ms2, ok2, why2 = _event_times(ts, frame.iloc[mid:])
+    return np.concatenate([ms1, ms2]), np.concatenate([ok1, ok2]), {**why1, **{i + mid: w for i, w in why2.items()}}
+
+
 class DecodeSource(Operator):
     def decode(self, raw: RawBatch) -> tuple[pd.DataFrame, dict[int, str]]:
         node = self.node
@@ -31,22 +57,20 @@ class DecodeSource(Operator):
         frame = frame.copy() if not full else frame
         frame["_key"] = decode_keys(pick(raw.keys), node.key_format, frame.index)
         ts = node.timestamp
-        if ts in (None, "record"):
+        if _record_time(ts):
             ms = np.asarray(raw.timestamps, dtype="int64")[pos]
         else:
-            try:
-                column = frame[ts] if isinstance(ts, str) else evaluate(ts, frame)
-                ms, ok = to_epoch_ms(pd.Series(column, index=frame.index))
-            except KeyError:
-                ms, ok = np.full(len(frame), -1, dtype="int64"), np.zeros(len(frame), dtype=bool)
+            ms, ok, why = _event_times(ts, frame)
             if not ok.all():
-                for p in pos[~ok]:
-                    errors[int(p)] = f"no valid timestamp in {describe(ts)}"
+                for i, p in zip(np.flatnonzero(~ok), pos[~ok]):
+                    errors[int(p)] = f"no valid timestamp in {describe(ts)}{why.get(int(i), '')}"
                 frame, ms, pos = frame[ok], ms[ok], pos[ok]
         frame["_timestamp"] = ms_to_datetime(ms).astype("datetime64[ms, UTC]")
         frame["_partition"] = np.asarray(raw.partitions, dtype="int32")[pos]
         frame["_offset"] = np.asarray(raw.offsets, dtype="int64")[pos]
         frame["_headers"] = pd.Series(raw.headers, dtype=object).iloc[pos].to_numpy() if len(pos) else []
+        if node.table:
+            frame["_tombstone"] = np.array([v is None for v in raw.values], dtype=bool)[pos]
         return frame, errors
 
     def process(self, batch):
@@ -64,14 +88,13 @@ class PandasSourceOp(DecodeSource):
         errors = {}
         key = node.key
         frame["_key"] = frame[key].astype(str).astype(object) if key else pd.Series([None] * len(frame), dtype=object)
-        if node.timestamp in (None, "record"):
-            ms, ok = np.asarray(raw.timestamps, dtype="int64"), np.ones(len(frame), dtype=bool)
+        if _record_time(node.timestamp):
+            ms, ok, why = np.asarray(raw.timestamps, dtype="int64"), np.ones(len(frame), dtype=bool), {}
         else:
-            column = frame[node.timestamp] if isinstance(node.timestamp, str) else evaluate(node.timestamp, frame)
-            ms, ok = to_epoch_ms(pd.Series(column, index=frame.index))
+            ms, ok, why = _event_times(node.timestamp, frame)
         if not ok.all():
             for p in np.flatnonzero(~ok):
-                errors[int(p)] = f"no valid timestamp in {describe(node.timestamp)}"
+                errors[int(p)] = f"no valid timestamp in {describe(node.timestamp)}{why.get(int(p), '')}"
             frame, ms = frame[ok], ms[ok]
         frame["_timestamp"] = ms_to_datetime(ms).astype("datetime64[ms, UTC]")
         frame["_partition"] = np.zeros(len(frame), dtype="int32")

@@ -22,6 +22,8 @@ def _as_mask(result, frame: pd.DataFrame) -> pd.Series:
             result = result.fillna(False)
         if not pd.api.types.is_bool_dtype(result.dtype) and not result.isin([True, False]).all():
             raise TypeError(f"a filter needs a boolean condition, got values of type {result.dtype}")
+    elif result.hasnans:  # a nullable "boolean" mask: a missing answer is False, as NaN > 1 is
+        result = result.fillna(False)
     return result.astype(bool)
 
 
@@ -29,8 +31,14 @@ class FilterOp(Operator):
     def process(self, batch):
         mask = self.node.mask
         result = batch.eval(mask) if isinstance(mask, str) else evaluate(mask, batch)
-        keep = _as_mask(result, batch)
-        return batch[~keep.to_numpy() if self.node.negate else keep.to_numpy()]
+        keep = _as_mask(result, batch).to_numpy()
+        keep = ~keep if self.node.negate else keep
+        if not self.node.table:
+            return batch[keep]
+        out = batch.copy(deep=False)
+        out["_tombstone"] = ~keep | (out["_tombstone"].fillna(False).astype(bool).to_numpy()
+                                     if "_tombstone" in out else False)
+        return out
 
 
 class SelectOp(Operator):
@@ -51,12 +59,14 @@ class MapOp(Operator):
     """User code over a whole chunk. Metadata the function drops is put back by index label."""
 
     def process(self, batch):
-        result = self.node.fn(batch)
+        # A copy (cheap under copy-on-write): a function that edits its argument in place must not
+        # change the rows another branch of the topology sees.
+        result = self.node.fn(batch.copy(deep=False))
         if isinstance(result, pd.Series):
             result = result.to_frame()
         if not isinstance(result, pd.DataFrame):
             raise TypeError(f"map() function must return a DataFrame, got {type(result).__name__}")
-        missing = [m for m in META if m not in result.columns]
+        missing = [m for m in META if m not in result.columns and m in batch.columns]
         if missing:
             if not result.index.isin(batch.index).all():
                 raise ValueError("map() result must keep the input's index labels or its metadata columns "
@@ -96,6 +106,9 @@ class PandasOp(Operator):
         if method == "drop":
             return batch.drop(*args, **kwargs)
         if method == "rename":
+            mapper = kwargs.get("columns")
+            if callable(mapper):  # a function of the name renames value columns only, never metadata
+                kwargs["columns"] = {c: mapper(c) for c in values}
             return batch.rename(*args, **kwargs)
         if method == "astype":
             dtype = args[0] if args else kwargs.pop("dtype")

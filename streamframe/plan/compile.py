@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streamframe.operators import source, stateless
+from streamframe.operators import source, stateless, table, window
 from streamframe.operators.base import Operator
 from streamframe.plan import nodes
 
@@ -18,14 +18,25 @@ _OPERATORS = {
     nodes.Rekey: stateless.RekeyOp,
     nodes.Pandas: stateless.PandasOp,
     nodes.Concat: stateless.ConcatOp,
+    nodes.TableFromStream: table.TableFromStreamOp,
 }
+
+
+def _operator(node: nodes.Node) -> Operator:
+    if isinstance(node, nodes.Aggregate):
+        if node.from_table:
+            return table.TableAggregateOp(node)
+        if node.window is not None and node.window.kind == "session":
+            return window.SessionAggregateOp(node)
+        return window.AggregateOp(node)
+    return _OPERATORS[type(node)](node)
 
 
 def compile_plan(root: nodes.Node) -> tuple[dict[int, Operator], Operator]:
     """Build the operators of every node under `root`; returns ({node id: operator}, root operator)."""
     ops: dict[int, Operator] = {}
     for node in root.walk():
-        op = _OPERATORS[type(node)](node)
+        op = _operator(node)
         ops[node.id] = op
         for parent in node.parents:
             ops[parent.id].children.append(op)

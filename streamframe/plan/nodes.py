@@ -59,11 +59,13 @@ class KafkaSource(Node):
     timestamp: Any = None  # None/"record": the Kafka timestamp; a column name; or a callable
     on_error: str = "dead_letter"
     dead_letter_topic: str | None = None
+    table: bool = False  # a changelog: null values are deletes (tombstones)
 
     kind = "Source"
 
     def detail(self):
-        ts = "record" if self.timestamp in (None, "record") else describe(self.timestamp)
+        ts = "record" if self.timestamp is None or (isinstance(self.timestamp, str) and self.timestamp == "record") \
+            else describe(self.timestamp)
         return f"topic: {self.topic}, key: {self.key_format}, value: {self.value_format}, timestamp: {ts}"
 
     @property
@@ -95,6 +97,7 @@ class PandasSource(Node):
 class Filter(Node):
     mask: Any = None  # an Expr, a callable over the batch, or a query string
     negate: bool = False
+    table: bool = False  # on a table, a row that stops matching becomes a delete
 
     kind = "Filter"
 
@@ -188,3 +191,39 @@ class Concat(Node):
 
     def detail(self):
         return ", ".join(p.name for p in self.parents)
+
+
+@dataclass(frozen=True, eq=False)
+class Aggregate(Node):
+    """groupby(keys)[.window(...)].agg(...) / reduce / aggregate → a table."""
+
+    keys: tuple = ()
+    specs: tuple = ()  # AggSpec, ...
+    fold: Any = None  # an aggregate.Fold for reduce / aggregate(init, add)
+    fold_name: str = "value"
+    window: Any = None  # time.windows.Window
+    emit: str = "updates"
+    close_after: int | None = None  # ms of wall-clock quiet that closes a task's windows
+    late: str = "drop"  # or "dead_letter"
+    from_table: bool = False  # re-aggregation of a table: updates leave their old group
+    input_keys: tuple = ()  # the input table's key columns, when from_table
+
+    kind = "Aggregate"
+
+    def detail(self):
+        what = ", ".join(s.describe() for s in self.specs) if self.specs else f"fold {self.fold_name}"
+        win = f", {self.window.describe()}" if self.window else ""
+        extra = f", close_after {self.close_after} ms" if self.close_after is not None else ""
+        return f"by {', '.join(self.keys)}: {what}{win}, emit {self.emit}{extra}"
+
+
+@dataclass(frozen=True, eq=False)
+class TableFromStream(Node):
+    """A table from a stream of changelog rows: the last row per key, tombstones delete."""
+
+    keys: tuple = ()
+
+    kind = "Table"
+
+    def detail(self):
+        return f"key: {', '.join(self.keys)}"

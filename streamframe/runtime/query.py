@@ -18,7 +18,9 @@ from streamframe.errors import ConfigError, QueryTimeoutError, RecordError, Stre
 from streamframe.plan.nodes import KafkaSource, Node, PandasSource
 from streamframe.runtime.readers import PandasReader
 from streamframe.runtime.sinks import KafkaDeadLetters, MemoryDeadLetters
+from streamframe.runtime.context import Context
 from streamframe.runtime.topology import Topology
+from streamframe.state.manager import StoreManager
 from streamframe.time.extract import datetime_to_ms, to_epoch_ms
 
 log = logging.getLogger("streamframe.query")
@@ -30,6 +32,7 @@ class Metrics:
 
     def __init__(self):
         self.records_in = self.records_out = self.errors = self.dead_letters = self.skipped = self.batches = 0
+        self.late_drops = 0
         self.lag = 0
         self.rate = 0.0
         self.stream_time: int | None = None
@@ -52,6 +55,7 @@ class Metrics:
             "errors": self.errors,
             "dead_letters": self.dead_letters,
             "skipped": self.skipped,
+            "late_drops": self.late_drops,
             "batches": self.batches,
             "stream_time": None if self.stream_time is None else pd.Timestamp(self.stream_time, unit="ms", tz="UTC"),
             "uptime_s": round(time.time() - self.started, 1),
@@ -70,7 +74,8 @@ class Query:
 
     def __init__(self, root: Node, sink, *, name: str, connection=None, bounded: bool = False,
                  until=None, timeout: float | None = None, batch_size: int = 20000,
-                 commit_interval: float = 5.0, poll_timeout: float = 0.1):
+                 commit_interval: float = 5.0, poll_timeout: float = 0.1, state: str = "sqlite",
+                 state_dir=None, changelog: bool = True):
         self.root, self.sink, self.name = root, sink, name
         self.connection = connection
         self.bounded = bounded
@@ -78,7 +83,14 @@ class Query:
         self.batch_size = batch_size
         self.commit_interval = commit_interval
         self.poll_timeout = poll_timeout
+        if state not in ("sqlite", "memory"):
+            raise ConfigError(f"state must be 'sqlite' or 'memory', got {state!r}")
+        self.state, self.state_dir, self.changelog = state, state_dir, changelog
+        self.durable = None
         self.topology = Topology(root)
+        self.stores = StoreManager(name, self.topology.positions)
+        self.clock = time.monotonic
+        self._opened = False
         self._until_count, self._until_ms = _parse_until(until)
         self.status = "created"
         self.exception: BaseException | None = None
@@ -166,7 +178,7 @@ class Query:
 
     def _open(self) -> None:
         kafka_topics = [t for t, srcs in self._by_topic.items() if isinstance(srcs[0], KafkaSource)]
-        if kafka_topics or not hasattr(self.sink, "result"):
+        if self.connection is not None:
             from streamframe.kafka.reader import KafkaReader
             from streamframe.kafka.writer import Output
 
@@ -179,9 +191,41 @@ class Query:
             if isinstance(srcs[0], PandasSource):
                 self.readers.append(PandasReader(srcs[0], topic))
         self.sink.open(self)
+        if not self.bounded and self.topology.stateful and self.connection is not None:
+            self._attach_state()
+        self.open_topology(self.input_partitions() if self.connection is not None else 1)
+        seed = getattr(self.topology.root_op, "current_rows", None)
+        if seed is not None and hasattr(self.sink, "index_names"):
+            rows = seed()
+            if rows is not None:
+                self.sink.write(rows)  # a restored table shows its whole state, not only new changes
+        start = dict(self.stores.restored_offsets) or dict(getattr(self.sink, "offsets", dict)())
         for reader in self.readers:
             reader.on_revoke = self._checkpoint
+            if hasattr(reader, "start_offsets"):
+                reader.start_offsets = start
             reader.open()
+
+    def _attach_state(self) -> None:
+        """Durable state: the query's SQLite file, or its changelog topics when the file is gone."""
+        from streamframe.state.durable import SqliteState, default_state_dir
+
+        if self.state == "sqlite":
+            path = (self.state_dir or default_state_dir()) / self.connection.app_id / f"{self.name}.sqlite"
+            self.durable = SqliteState.open(path) or SqliteState(path)
+        read = None
+        if self.changelog:
+            from streamframe.kafka.reader import read_topic
+
+            existing = set(self.connection.topics())
+            read = lambda topic: read_topic(self.connection, topic) if topic in existing else []  # noqa: E731
+        self.stores.attach(self.durable, self.connection.app_id, read)
+
+    def open_topology(self, partitions: int) -> None:
+        """Give the operators their context (partition count for re-keyed groups, stores, clock)."""
+        if not self._opened:
+            self.topology.open(Context(self.stores, partitions=partitions, clock=lambda: self.clock()))
+            self._opened = True
 
     def _run(self) -> None:
         self._open()
@@ -197,6 +241,7 @@ class Query:
                         self.process(topic, raw)
                 if self.output is not None:
                     self.output.poll()
+            self._deliver(self.topology.idle())
             self.metrics_.lag = sum(r.lag() for r in self.readers)
             self.metrics_.tick()
             if self._done():
@@ -225,10 +270,32 @@ class Query:
         return bool(ends) and all(k in self._passed for k in ends)
 
     def _checkpoint(self) -> None:
-        if self.output is not None:
+        if self.durable is not None or (self.changelog and self.stores.changelog is not None):
+            offsets = {}
+            for reader in self.readers:
+                offsets.update(reader.positions() if hasattr(reader, "positions") else {})
+            produce = self._changelog_producer() if self.changelog else None
+            changes = self.stores.checkpoint(offsets, produce)
+            if self.output is not None:
+                self.output.flush()
+            if self.durable is not None:
+                self.durable.save(changes, offsets)
+        elif self.output is not None:
             self.output.flush()
         for reader in self.readers:
             reader.commit()
+
+    def _changelog_producer(self):
+        created = getattr(self, "_changelogs", set())
+        self._changelogs = created
+
+        def produce(topic, key, value):
+            if topic not in created:
+                self.connection.ensure_topic(topic, 1, {"cleanup.policy": "compact"})
+                created.add(topic)
+            self.output.produce(topic, value=value, key=key)
+
+        return produce
 
     # --- one batch ---------------------------------------------------------------------------
     def process(self, topic: str, raw) -> None:
@@ -239,17 +306,21 @@ class Query:
             result = self.topology.process(src.id, raw)
             if result.errors:
                 self._failed_records(src, raw, result.errors)
-            out = result.frame()
-            if out is None:
-                continue
-            if "_timestamp" in out.columns and len(out):
-                latest = int(datetime_to_ms(out["_timestamp"]).max())
-                if self.metrics_.stream_time is None or latest > self.metrics_.stream_time:
-                    self.metrics_.stream_time = latest
-            if self._until_ms is not None:
-                out = self._before_until(out)
-            if len(out):
-                self.metrics_.records_out += self.sink.write(out)
+            self._deliver(result)
+
+    def _deliver(self, result) -> None:
+        self.metrics_.late_drops = sum(getattr(op, "late_drops", 0) for op in self.topology.stateful)
+        out = result.frame()
+        if out is None or not len(out):
+            return
+        if "_timestamp" in out.columns:
+            latest = int(datetime_to_ms(out["_timestamp"]).max())
+            if self.metrics_.stream_time is None or latest > self.metrics_.stream_time:
+                self.metrics_.stream_time = latest
+        if self._until_ms is not None:
+            out = self._before_until(out)
+        if len(out):
+            self.metrics_.records_out += self.sink.write(out)
 
     def _before_until(self, out: pd.DataFrame) -> pd.DataFrame:
         ms = datetime_to_ms(out["_timestamp"])
@@ -290,7 +361,10 @@ def _parse_until(until):
         if until < 0:
             raise ConfigError(f"until= a count must be >= 0, got {until}")
         return int(until), None
-    ms, ok = to_epoch_ms(pd.Series([pd.Timestamp(until) if isinstance(until, str) else until]))
+    try:
+        ms, ok = to_epoch_ms(pd.Series([pd.Timestamp(until) if isinstance(until, str) else until]))
+    except (ValueError, TypeError):
+        ok = [False]
     if not ok[0]:
         raise ConfigError(f"until= must be 'end', a record count or a time, got {until!r}")
     return None, int(ms[0])

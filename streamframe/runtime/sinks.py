@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import threading
 
+import numpy as np
 import pandas as pd
 
 from streamframe.operators.records import META
@@ -46,23 +47,88 @@ class CollectSink:
 
 
 class TopicSink:
-    """Writes output rows to a topic, created (with the input's partition count) if missing."""
+    """Writes output rows to a topic, created (with the input's partition count) if missing.
 
-    def __init__(self, topic: str, fmt, key: str | None = None, key_format: str = "text"):
+    A table's rows are keyed by its keys — the key as text when there is one key column, else a JSON
+    object {keys..., window_start} — and its deletes become tombstones (null values).
+    """
+
+    def __init__(self, topic: str, fmt, key: str | None = None, key_format: str = "text",
+                 table_keys=None, windowed: bool = False):
         self.topic, self.fmt, self.key, self.key_format = topic, fmt, key, key_format
+        self.table_keys, self.windowed = table_keys, windowed
         self._writer = None
 
     def open(self, query) -> None:
         from streamframe.kafka.writer import TopicWriter
 
         query.connection.ensure_topic(self.topic, partitions=query.input_partitions())
-        self._writer = TopicWriter(query.output, self.topic, self.fmt, self.key_format, self.key)
+        key_format = "json" if self.table_keys and (self.windowed or len(self.table_keys) > 1) else self.key_format
+        self._writer = TopicWriter(query.output, self.topic, self.fmt, key_format, self.key)
 
     def write(self, frame: pd.DataFrame) -> int:
+        if self.table_keys:
+            frame = table_record_keys(frame, self.table_keys, self.windowed)
         return self._writer.write(frame)
 
     def __repr__(self) -> str:
         return f"topic {self.topic}"
+
+
+def table_record_keys(frame: pd.DataFrame, keys: list, windowed: bool) -> pd.DataFrame:
+    """`_key` for a table's records: its key, or {keys..., window_start (epoch ms)} as a dict."""
+    from streamframe.time.extract import datetime_to_ms
+
+    frame = frame.copy(deep=False)
+    if not windowed and len(keys) == 1:
+        frame["_key"] = frame[keys[0]].astype(object).to_numpy()
+        return frame
+    parts = {k: frame[k].tolist() for k in keys}
+    if windowed:
+        parts["window_start"] = datetime_to_ms(frame["window_start"]).tolist()
+    names = list(parts)
+    frame["_key"] = [dict(zip(names, row)) for row in zip(*parts.values())]
+    return frame
+
+
+class TableSink:
+    """Materializes a table's changes: the current row per key; the result of a table's run()."""
+
+    def __init__(self, index_names: list[str]):
+        self.index_names = list(index_names)
+        self._rows: pd.DataFrame | None = None
+        self._lock = threading.Lock()
+
+    def open(self, query) -> None:
+        pass
+
+    def write(self, frame: pd.DataFrame) -> int:
+        tomb = frame["_tombstone"].fillna(False).astype(bool).to_numpy() if "_tombstone" in frame else \
+            np.zeros(len(frame), dtype=bool)
+        rows = frame.set_index(self.index_names, drop=True)
+        last = ~rows.index.duplicated(keep="last")
+        rows, tomb = rows[last], tomb[last]
+        with self._lock:
+            current = self._rows
+            if current is not None and len(current):
+                current = current[~current.index.isin(rows.index)]
+            upserts = rows[~tomb]
+            self._rows = upserts if current is None or not len(current) else pd.concat([current, upserts])
+        return len(frame)
+
+    def result(self, metadata: bool = False) -> pd.DataFrame:
+        with self._lock:
+            rows = self._rows
+        if rows is None:
+            return pd.DataFrame(index=pd.MultiIndex.from_arrays([[]] * len(self.index_names), names=self.index_names)
+                                if len(self.index_names) > 1 else pd.Index([], name=self.index_names[0]))
+        rows = rows.sort_index()
+        if not metadata:
+            rows = rows[[c for c in rows.columns if c not in META]]
+        return rows
+
+    def __repr__(self) -> str:
+        return "table"
 
 
 DLQ_HEADERS = ("streamframe.error", "streamframe.topic", "streamframe.partition", "streamframe.offset",

@@ -24,7 +24,7 @@ from streamframe.errors import ConfigError
 from streamframe.operators.records import META, RawBatch
 from streamframe.plan.nodes import KafkaSource
 from streamframe.runtime.query import Query
-from streamframe.runtime.sinks import CollectSink
+from streamframe.runtime.sinks import CollectSink, TableSink
 from streamframe.serde import encode_keys, value_format
 from streamframe.time.extract import datetime_to_ms
 
@@ -39,15 +39,49 @@ def _encode_value(value, fmt: str):
     raise ConfigError(f"pipe a {fmt} record as str or bytes, got {type(value).__name__}")
 
 
+class _Both:
+    """Feeds the changelog to a collector (output()) and, for tables, to a materialized view (table())."""
+
+    def __init__(self, collect, table):
+        self.collect, self.table = collect, table
+
+    def open(self, query) -> None:
+        pass
+
+    def write(self, frame) -> int:
+        if self.table is not None:
+            self.table.write(frame)
+        return self.collect.write(frame)
+
+    def result(self, metadata=False):
+        return self.collect.result(metadata)
+
+
 class TestDriver:
     __test__ = False  # not a pytest test class
 
-    def __init__(self, frame):
+    def __init__(self, frame, partitions: int = 1):
         self.frame = frame
         self.sink = CollectSink()
-        self.query = Query(frame._node, self.sink, name="test-driver", connection=None, bounded=True)
+        self.table_sink = TableSink(frame.index_names) if hasattr(type(frame), "index_names") else None  # not hasattr(frame): any name is a column
+        self.query = Query(frame._node, _Both(self.sink, self.table_sink), name="test-driver",
+                           connection=None, bounded=True)
+        self._wall = 0.0
+        self.query.clock = lambda: self._wall
+        self.query.open_topology(partitions)
         self._offsets: collections.Counter = collections.Counter()
         self._time = 0
+
+    def advance_wall_clock(self, seconds: float) -> None:
+        """Move the wall clock on and let operators act on it (close_after), as an idle poll would."""
+        self._wall += seconds
+        self.query._deliver(self.query.topology.idle())
+
+    def table(self) -> pd.DataFrame:
+        """A table frame's current rows, indexed by its keys (window_start, window_end if windowed)."""
+        if self.table_sink is None:
+            raise ConfigError("table() is for TableFrames; use output() for a stream")
+        return self.table_sink.result()
 
     @property
     def dead_letters(self) -> list[dict]:
@@ -99,4 +133,5 @@ class TestDriver:
         keys = encode_keys(out["_key"], self.frame._key_format())
         stamps = datetime_to_ms(out["_timestamp"]).tolist()
         decoded = [orjson.loads(v) if format == "json" else v for v in values]
-        return [(k.decode() if isinstance(k, bytes) else k, v, t) for k, v, t in zip(keys, decoded, stamps)]
+        keys = [k.decode("utf-8", "surrogateescape") if isinstance(k, bytes) else k for k in keys]
+        return list(zip(keys, decoded, stamps))

@@ -35,6 +35,29 @@ class Topology:
         self.root = root
         self.ops, self.root_op = compile_plan(root)
         self.sources = {n.id: self.ops[n.id] for n in root.sources()}
+        self.positions = {n.id: i for i, n in enumerate(root.walk())}
+
+    @property
+    def stateful(self) -> list[Operator]:
+        return [op for op in self.ops.values() if getattr(op, "stateful", False)]
+
+    def open(self, ctx) -> None:
+        for op in self.ops.values():
+            if hasattr(op, "open"):
+                op.open(ctx)
+
+    def idle(self) -> BatchResult:
+        """Let operators act on wall-clock time (close_after); their output flows on as usual."""
+        result = BatchResult()
+        for op in self.ops.values():
+            if hasattr(op, "on_idle"):
+                out = op.on_idle()
+                if out is not None and len(out):
+                    if op is self.root_op:
+                        result.outputs.append(out)
+                    for child in op.children:
+                        self._push(child, out, result)
+        return result
 
     def process(self, source_id: int, raw: RawBatch) -> BatchResult:
         result = BatchResult()
@@ -47,6 +70,10 @@ class Topology:
 
     def _push(self, op: Operator, batch: pd.DataFrame, result: BatchResult) -> None:
         out = _run_isolating(op, batch, result.errors)
+        rejected = getattr(op, "rejected", None)
+        if rejected:
+            result.errors.update(rejected)
+            rejected.clear()
         if out is None or len(out) == 0:
             return
         if op is self.root_op:

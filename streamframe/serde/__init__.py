@@ -6,8 +6,8 @@ exactly those records and keep every good one.
 
     >>> fmt = value_format("json")
     >>> decoded = fmt.decode([b'{"a": 1}', b'not json'])
-    >>> decoded.frame["a"].tolist(), decoded.errors
-    ([1], {1: 'invalid JSON: ...'})
+    >>> decoded.frame["a"].tolist(), list(decoded.errors), decoded.errors[1][:12]
+    ([1], [1], 'invalid JSON')
 """
 
 from __future__ import annotations

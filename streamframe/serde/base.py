@@ -44,5 +44,21 @@ class Format:
             frame = frame.astype({c: t for c, t in self.schema.items() if t is not None})
         return frame
 
+    def fit_schema(self, frame: pd.DataFrame, errors: dict[int, str] | None = None) -> Decoded:
+        """apply_schema, dead-lettering (by position) only the rows whose values do not fit it."""
+        errors = dict(errors or {})
+        try:
+            return Decoded(self.apply_schema(frame), errors)
+        except (ValueError, TypeError):
+            pass
+        good = []
+        for i in frame.index:  # error path only: find the rows that do not fit, one by one
+            try:
+                self.apply_schema(frame.loc[[i]])
+                good.append(i)
+            except (ValueError, TypeError) as e:
+                errors[int(i)] = f"does not fit the schema: {e}"
+        return Decoded(self.apply_schema(frame.loc[good]), errors)
+
     def __repr__(self) -> str:
         return self.name

@@ -7,12 +7,16 @@ strings that need escaping, unusual types) fall back to orjson for that column o
 
 from __future__ import annotations
 
+import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-_NEEDS_ESCAPE = r'["\\\x00-\x1f\x7f]'
+# Bytes a string must not hold to be written between quotes as it is: '"', backslash, control
+# characters (JSON escapes them) and DEL (left to orjson, as before).
+_NEEDS_ESCAPE = np.zeros(256, dtype=bool)
+_NEEDS_ESCAPE[[*range(0x20), 0x22, 0x5C, 0x7F]] = True
 _ORJSON_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
@@ -36,32 +40,55 @@ def _orjson_column(values: list) -> pa.Array:
     return pa.array(out, type=pa.string())
 
 
-def _fragment(col: pa.ChunkedArray, series: pd.Series) -> pa.Array:
+def _fragment(col: pa.ChunkedArray, series: pd.Series) -> tuple[pa.Array, str]:
+    """The column as JSON text, and the quote to write around it (the text of a string column with no
+    nulls is the column itself; its quotes go into the literal text the row is joined with)."""
     col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
     t = col.type
     if pa.types.is_integer(t):
         text = pc.cast(col, pa.string())
     elif pa.types.is_floating(t):
         text = pc.cast(col, pa.string())
-        # JSON has no NaN or infinity; a whole float keeps its ".0" so it reads back as a float.
-        text = pc.if_else(pc.match_substring_regex(text, r"^-?\d+$"), pc.binary_join_element_wise(text, ".0", ""), text)
-        text = pc.if_else(pc.is_finite(col), text, pa.scalar(None, pa.string()))
+        finite = pc.is_finite(col)
+        # JSON has no NaN or infinity; a whole float keeps its ".0" so it reads back as a float (Arrow
+        # writes 3.0 as "3", but 1e10 as "1e+10", which needs nothing). Most batches have few whole
+        # floats: test the numbers first, the text only when there are some.
+        num = col.cast(pa.float32()) if pa.types.is_float16(t) else col  # floor() has no half-float kernel
+        whole = pc.and_(finite, pc.equal(pc.floor(num), num))
+        if pc.any(whole).as_py():
+            bare = pc.and_(whole, pc.invert(pc.match_substring(text, "e")))
+            text = pc.if_else(bare, pc.binary_join_element_wise(text, ".0", ""), text)
+        text = pc.if_else(finite, text, pa.scalar(None, pa.string()))
     elif pa.types.is_boolean(t):
         text = pc.cast(col, pa.string())
     elif pa.types.is_string(t) or pa.types.is_large_string(t):
         col = col.cast(pa.string())
-        if pc.any(pc.match_substring_regex(col, _NEEDS_ESCAPE)).as_py():
-            return _orjson_column(series.tolist())
+        if _needs_escape(col):
+            return _orjson_column(series.tolist()), ""
+        if col.null_count == 0:
+            return col, '"'
         text = pc.binary_join_element_wise('"', col, '"', "")
     elif pa.types.is_timestamp(t):
         if t.tz is None:
             col = pc.assume_timezone(col, "UTC")
         text = pc.binary_join_element_wise('"', pc.strftime(col, format="%Y-%m-%dT%H:%M:%SZ"), '"', "")
     elif pa.types.is_null(t):
-        return pa.array(["null"] * len(col), type=pa.string())
+        return pa.array(["null"] * len(col), type=pa.string()), ""
     else:
-        return _orjson_column(series.tolist())
-    return pc.fill_null(text, "null")
+        return _orjson_column(series.tolist()), ""
+    return pc.fill_null(text, "null"), ""
+
+
+def _needs_escape(col: pa.StringArray) -> bool:
+    """Whether any string holds a byte of _NEEDS_ESCAPE: one table look-up over the character data
+    (a regex per string cost more than the rest of the column's encoding)."""
+    offsets, data = col.buffers()[1:3]
+    if data is None:
+        return False
+    ends = np.frombuffer(offsets, dtype=np.int32, count=len(col) + 1, offset=col.offset * 4)
+    # Null slots may hold bytes too: at worst a false alarm, and orjson writes the column.
+    chars = np.frombuffer(data, dtype=np.uint8)[ends[0]:ends[-1]]
+    return bool(_NEEDS_ESCAPE[chars].any())
 
 
 def encode_json_rows(frame: pd.DataFrame) -> list[bytes]:
@@ -76,17 +103,24 @@ def encode_json_rows(frame: pd.DataFrame) -> list[bytes]:
     if frame.shape[1] == 0:
         return [b"{}"] * n
     frame = frame.reset_index(drop=True)
-    parts = []
+    # Literal text and column fragments alternate: '{"a":', a, ',"b":"', b, '"}' is joined in one pass.
+    pieces, literal = [], "{"
     for name in frame.columns:
         series = frame[name]
+        quote = ""
         try:
             col = pa.array(series, from_pandas=True)
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
             frag = _orjson_column(series.tolist())
         else:
-            frag = _fragment(col, series)
-        prefix = orjson.dumps(str(name)).decode() + ":"
-        parts.append(pc.binary_join_element_wise(prefix, frag, ""))
-    body = pc.binary_join_element_wise(*parts, ",") if len(parts) > 1 else parts[0]
-    rows = pc.binary_join_element_wise("{", body, "}", "")
+            t = col.type
+            if series.dtype == object and (pa.types.is_boolean(t) or pa.types.is_integer(t) or pa.types.is_floating(t)):
+                # Arrow's inference over Python objects coerces ([0.0, False] reads as doubles 0, 0)
+                frag = _orjson_column(series.tolist())
+            else:
+                frag, quote = _fragment(col, series)
+        pieces += [literal + orjson.dumps(str(name)).decode() + ":" + quote, frag]
+        literal = quote + ","
+    pieces.append(literal[:-1] + "}")
+    rows = pc.binary_join_element_wise(*pieces, "")
     return rows.cast(pa.binary()).to_pylist()

@@ -27,14 +27,17 @@ def decode_keys(keys: list, fmt: str, index) -> pd.Series:
 
 
 def encode_keys(keys: pd.Series, fmt: str) -> list:
-    """Keys for the producer: str and bytes pass as they are (librdkafka encodes str as UTF-8)."""
+    """Keys for the producer: bytes as they are, str as UTF-8 (a key that was not valid UTF-8 when
+    read as text comes back as its original bytes), anything else as its text."""
     values = keys.tolist()
     if fmt == "json":
         return [None if k is None else orjson.dumps(k) for k in values]
     out = []
     for k in values:
-        if k is None or isinstance(k, (str, bytes)):
+        if k is None or isinstance(k, bytes):
             out.append(k)
+        elif isinstance(k, str):
+            out.append(k.encode("utf-8", "surrogateescape"))
         elif isinstance(k, float) and k != k:  # NaN from a missing column value
             out.append(None)
         else:

@@ -38,6 +38,8 @@ def to_epoch_ms(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 def _parse_mixed(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     values = s.astype(object)
+    # True is not a time (as in a bool column), though to_numeric would read it as 1 ms
+    values = values.mask(np.fromiter((isinstance(v, (bool, np.bool_)) for v in values), bool, len(values)))
     numeric = pd.to_numeric(values, errors="coerce")
     is_num = numeric.notna().to_numpy()
     out = np.where(is_num, numeric.fillna(-1).to_numpy(dtype="float64"), -1).astype("int64")

@@ -1,0 +1,155 @@
+"""Incremental aggregation on batches: a batch's partial aggregates per group, combined with state.
+
+Each named aggregation keeps a small state per group that two partials can be combined from, so a
+batch is aggregated with one pandas groupby and merged with the stored groups in a few vectorized
+column operations:
+
+    count/size/sum → added;  mean → (sum, n) added;  min/max → the smaller/larger;
+    first → the stored one if any;  last → the newest;  nunique → a set, united;
+    a callable → the group's values, kept, and the callable applied to them.
+
+`reduce` and `aggregate(init, add)` fold records one by one, in order, as Kafka Streams does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from streamframe.errors import ConfigError
+
+BUILTINS = ("count", "size", "sum", "mean", "min", "max", "first", "last", "nunique")
+
+
+@dataclass(frozen=True)
+class AggSpec:
+    out: str
+    column: Any  # a column name, or None for size / whole-row folds
+    fn: Any  # a BUILTINS name or a callable over a Series
+
+    def describe(self) -> str:
+        fn = self.fn if isinstance(self.fn, str) else getattr(self.fn, "__name__", "fn")
+        return f"{self.out}={fn}({self.column if self.column is not None else ''})"
+
+
+def named_specs(named: dict) -> tuple[AggSpec, ...]:
+    """pandas named aggregation: {out: (column, fn)} → specs."""
+    specs = []
+    for out, value in named.items():
+        if not isinstance(value, tuple) or len(value) != 2:
+            raise ConfigError(f"agg({out}=...) takes a (column, function) pair, e.g. {out}=('qty', 'sum')")
+        column, fn = value
+        check_fn(fn)
+        specs.append(AggSpec(out, column, fn))
+    if not specs:
+        raise ConfigError("agg() needs at least one named aggregation, e.g. agg(volume=('qty', 'sum'))")
+    return tuple(specs)
+
+
+def check_fn(fn) -> None:
+    if isinstance(fn, str) and fn not in BUILTINS:
+        raise ConfigError(f"unknown aggregation {fn!r}; use one of {', '.join(BUILTINS)} or a function")
+    if not isinstance(fn, str) and not callable(fn):
+        raise ConfigError(f"an aggregation is a name such as 'sum' or a function, got {type(fn).__name__}")
+
+
+def state_columns(spec: AggSpec, i: int) -> list[str]:
+    if spec.fn == "mean":
+        return [f"{i}:sum", f"{i}:n"]
+    return [f"{i}:{spec.fn if isinstance(spec.fn, str) else 'values'}"]
+
+
+def partial(grouped, specs) -> pd.DataFrame:
+    """The batch's state per group (grouped: a DataFrameGroupBy)."""
+    cols = {}
+    for i, spec in enumerate(specs):
+        fn = spec.fn
+        if fn == "size" or (fn == "count" and spec.column is None):
+            cols[f"{i}:{fn}"] = grouped.size()
+            continue
+        g = grouped[spec.column]
+        if fn == "mean":
+            cols[f"{i}:sum"] = g.sum()
+            cols[f"{i}:n"] = g.count()
+        elif fn == "nunique":
+            cols[f"{i}:nunique"] = g.agg(lambda s: set(s.dropna()))
+        elif callable(fn):
+            cols[f"{i}:values"] = g.agg(list)
+        else:
+            cols[f"{i}:{fn}"] = getattr(g, fn)()
+    return pd.DataFrame(cols)
+
+
+def combine(old: pd.DataFrame, new: pd.DataFrame, specs) -> pd.DataFrame:
+    """Stored state (aligned to `new`'s index, NaN where a group is new) combined with a partial."""
+    out = {}
+    for i, spec in enumerate(specs):
+        for col in state_columns(spec, i):
+            a, b = old[col] if col in old else pd.Series(np.nan, index=new.index), new[col]
+            kind = col.split(":", 1)[1]
+            if kind in ("count", "size", "sum", "n"):
+                out[col] = _keep_int(a.fillna(0) + b, b)
+            elif kind in ("min", "max"):
+                both = pd.concat([a, b], axis=1)
+                out[col] = _keep_int(getattr(both, kind)(axis=1), b)
+            elif kind == "first":
+                out[col] = a.where(a.notna(), b)
+            elif kind == "last":
+                out[col] = b.where(b.notna(), a)
+            elif kind == "nunique":
+                out[col] = [y if not isinstance(x, set) else x | y for x, y in zip(a.tolist(), b.tolist())]
+            else:  # values of a callable aggregation
+                out[col] = [y if not isinstance(x, list) else x + y for x, y in zip(a.tolist(), b.tolist())]
+    return pd.DataFrame(out, index=new.index)
+
+
+def _keep_int(result: pd.Series, like: pd.Series) -> pd.Series:
+    # Stored state comes back as float where a group was missing; an int column stays int.
+    if pd.api.types.is_integer_dtype(like.dtype) and result.notna().all():
+        return result.astype(like.dtype)
+    return result
+
+
+def finalize(state: pd.DataFrame, specs) -> pd.DataFrame:
+    """The user-facing aggregate columns from state columns."""
+    out = {}
+    for i, spec in enumerate(specs):
+        fn = spec.fn
+        if fn == "mean":
+            n = state[f"{i}:n"]
+            out[spec.out] = state[f"{i}:sum"] / n.where(n != 0)
+        elif fn == "nunique":
+            out[spec.out] = [len(x) if isinstance(x, set) else 0 for x in state[f"{i}:nunique"]]
+        elif callable(fn):
+            out[spec.out] = [fn(pd.Series(v)) for v in state[f"{i}:values"]]
+        else:
+            values = state[f"{i}:{fn}"]
+            if fn in ("count", "size"):
+                values = values.astype("int64")
+            out[spec.out] = values
+    return pd.DataFrame(out, index=state.index)
+
+
+class Fold:
+    """reduce / aggregate(init, add): a per-record fold of rows (dicts) in input order."""
+
+    def __init__(self, init, add, column=None):
+        self.init, self.add, self.column = init, add, column
+
+    def run(self, groups: list, rows: list, current: dict) -> dict:
+        """Fold `rows` (in order) into `current` {group: value}; returns the changed groups' values."""
+        changed = {}
+        for g, row in zip(groups, rows):
+            value = changed[g] if g in changed else current.get(g, _MISSING)
+            if value is _MISSING:
+                value = self.init(row) if self.init is not None else row
+            else:
+                value = self.add(value, row)
+            changed[g] = value
+        return changed
+
+
+_MISSING = object()

@@ -1,0 +1,372 @@
+"""Grouped aggregation, windowed or not, with Kafka Streams' time semantics, one batch at a time.
+
+Per batch: group keys and event times are read; each record's stream time is the running maximum of
+event time in its task (the input partition for a group by `_key`, else the partition a repartition
+topic would give the new key), this record included; each record is placed in its windows and a
+(record, window) pair is dropped as late when `window_end <= stream_time - grace`; the surviving
+pairs are aggregated with one groupby and combined with the stored state. Emission: every changed row
+("updates", like a KTable with caching), or each window once when `window_end + grace <= stream time`
+of its task ("final", like suppress(untilWindowCloses)). Windows past their retention are purged.
+
+Nothing is mutated until every fallible step for the batch has succeeded, so the runtime may re-run a
+failed batch in parts to isolate bad records without counting anything twice.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+
+from streamframe.operators import aggregate as agg
+from streamframe.operators.base import Operator
+from streamframe.operators.partitioner import Partitioner
+from streamframe.time.extract import datetime_to_ms, ms_to_datetime
+
+WS, WE, TS, TASK, EMITTED, FOLD = "window_start", "window_end", "_ts", "_task", "_emitted", "_fold"
+
+
+class AggregateOp(Operator):
+    stateful = True
+
+    def __init__(self, node):
+        super().__init__(node)
+        self.keys = list(node.keys)
+        self.window = node.window
+        self.specs = node.specs
+        self.fold = node.fold
+        self.final = node.emit == "final"
+        self.stream_time: dict[int, int] = {}
+        self.last_record_at: dict[int, float] = {}
+        self.late_drops = 0
+        self.rejected: dict[int, str] = {}
+        self.store = None
+        self.partitioner = None
+
+    @property
+    def index_names(self) -> list[str]:
+        return self.keys + ([WS] if self.window else [])
+
+    def open(self, ctx) -> None:
+        self.store = ctx.store(self, self.index_names)
+        self.stream_time = {int(k): int(v) for k, v in self.store.meta.get("stream_time", {}).items()}
+        if self.keys != ["_key"]:
+            self.partitioner = Partitioner(ctx.partitions)
+        self.clock = ctx.clock
+
+    # --- per batch -------------------------------------------------------------------------------
+    def process(self, batch: pd.DataFrame) -> pd.DataFrame | None:
+        keys = batch[self.keys]
+        valid = keys.notna().all(axis=1).to_numpy()
+        if not valid.all():
+            for label in batch.index[~valid]:
+                self.rejected[int(label)] = f"{self.name}: null group key ({', '.join(self.keys)})"
+            batch, keys = batch[valid], keys[valid]
+            if batch.empty:
+                return None
+        ts = datetime_to_ms(batch["_timestamp"])
+        task = batch["_partition"].to_numpy(dtype="int64") if self.partitioner is None else \
+            self.partitioner(_single_key(keys)).astype("int64")
+        stream = _running_max(task, ts, self.stream_time)
+        if self.window is not None:
+            idx, ws, we = self.window.windows_for(ts)
+            on_time = we > stream[idx] - self.window.grace
+        else:
+            idx = np.arange(len(batch))
+            ws = we = None
+            on_time = np.ones(len(idx), dtype=bool)
+        late_pairs = int((~on_time).sum())
+        late_records = np.setdiff1d(np.arange(len(batch)), idx[on_time]) if late_pairs else np.array([], int)
+        kept = idx[on_time]
+        pairs = batch.iloc[kept].reset_index(drop=True)
+        pairs[TS], pairs[TASK] = ts[kept], task[kept]
+        if self.window is not None:
+            pairs[WS], pairs[WE] = ws[on_time], we[on_time]
+        changed = self._aggregate(pairs) if len(pairs) else pd.DataFrame()
+        # ---- commit: nothing above changed any state ----
+        for t, s in zip(*_last_per_task(task, stream)):
+            self.stream_time[t] = max(self.stream_time.get(t, s), s)
+            self.last_record_at[t] = self.clock()
+        self.late_drops += late_pairs
+        if len(late_records) and self.node.late == "dead_letter":
+            for label in batch.index[late_records]:
+                self.rejected[int(label)] = f"{self.name}: late record (past window end + grace)"
+        if len(changed):
+            self.store.upsert(changed)
+        self.store.meta["stream_time"] = dict(self.stream_time)
+        return self._emit(changed)
+
+    def _aggregate(self, pairs: pd.DataFrame) -> pd.DataFrame:
+        index = self.index_names
+        grouped = pairs.groupby(index, sort=False)
+        extra = pd.DataFrame({TS: grouped[TS].max(), TASK: grouped[TASK].last()})
+        if self.window is not None:
+            extra[WE] = grouped[WE].first()
+        old = self.store.get(extra.index)
+        if self.fold is not None:
+            groups = list(pairs[index].itertuples(index=False, name=None)) if len(index) > 1 else pairs[index[0]].tolist()
+            rows = pairs.drop(columns=[TS, TASK, WS, WE], errors="ignore").to_dict("records")
+            current = dict(zip(old.index, old[FOLD])) if FOLD in old else {}
+            current = {k: v for k, v in current.items() if not (isinstance(v, float) and v != v)}
+            if self.fold.column is not None:
+                rows = [r[self.fold.column] for r in rows]
+            folded = self.fold.run(groups, rows, current)
+            state = pd.DataFrame({FOLD: pd.Series(folded, dtype=object)}).reindex(extra.index)
+        else:
+            state = agg.combine(old, agg.partial(grouped, self.specs), self.specs)
+        if TS in old:
+            extra[TS] = np.maximum(extra[TS].to_numpy(), old[TS].fillna(-1).to_numpy(dtype="int64"))
+        if self.final:
+            extra[EMITTED] = False
+        return pd.concat([state, extra], axis=1)
+
+    # --- output ----------------------------------------------------------------------------------
+    def _emit(self, changed: pd.DataFrame) -> pd.DataFrame | None:
+        if not self.final:
+            out = self._rows(changed) if len(changed) else None
+            self._purge()
+            return out
+        frame = self.store.frame
+        if frame.empty:
+            return None
+        st = frame[TASK].map(self.stream_time).to_numpy(dtype="float64")
+        due = (~frame[EMITTED].astype(bool).to_numpy()) & (frame[WE].to_numpy() + self.window.grace <= st)
+        if not due.any():
+            self._purge()
+            return None
+        closed = frame[due].copy()
+        closed[EMITTED] = True
+        self.store.upsert(closed)
+        self._purge()
+        return self._rows(closed.sort_values([WE, TS], kind="stable"))
+
+    def _purge(self) -> None:
+        if self.window is None or self.store.frame.empty:
+            return
+        frame = self.store.frame
+        st = frame[TASK].map(self.stream_time).to_numpy(dtype="float64")
+        old = frame[WE].to_numpy() + self.window.retention <= st
+        if self.final:
+            old &= frame[EMITTED].astype(bool).to_numpy()
+        if old.any():
+            self.store.delete(frame.index[old])
+
+    def _rows(self, state: pd.DataFrame) -> pd.DataFrame:
+        """State rows → output rows: keys, window bounds, aggregates, and metadata columns."""
+        if self.fold is not None:
+            values = state[FOLD].tolist()
+            if values and all(isinstance(v, dict) for v in values):
+                out = pd.DataFrame(values, index=state.index)
+            else:
+                out = pd.DataFrame({self.node.fold_name: values}, index=state.index)
+        else:
+            out = agg.finalize(state, self.specs)
+        out = out.reset_index()
+        if self.window is not None:
+            out[WS] = ms_to_datetime(out[WS].to_numpy()).astype("datetime64[ms, UTC]")
+            out.insert(out.columns.get_loc(WS) + 1, WE, ms_to_datetime(state[WE].to_numpy()).astype("datetime64[ms, UTC]"))
+        keys = out[self.keys]
+        out["_key"] = keys.iloc[:, 0].to_numpy() if len(self.keys) == 1 else list(keys.itertuples(index=False, name=None))
+        out["_timestamp"] = ms_to_datetime(state[TS].to_numpy(dtype="int64")).astype("datetime64[ms, UTC]")
+        out["_partition"] = state[TASK].to_numpy(dtype="int64")
+        out["_offset"] = -1
+        out["_headers"] = None
+        out["_tombstone"] = False
+        return out
+
+    def current_rows(self) -> pd.DataFrame | None:
+        """The table as the (restored) state holds it: every window, or the emitted ones when final."""
+        frame = self.store.frame
+        if frame.empty:
+            return None
+        if self.final:
+            frame = frame[frame[EMITTED].astype(bool)]
+        return self._rows(frame) if len(frame) else None
+
+    # --- wall clock ------------------------------------------------------------------------------
+    def on_idle(self) -> pd.DataFrame | None:
+        """close_after: a task quiet for that long has its stream time moved on by the quiet time,
+        so its windows close (and emit, in "final" mode) without waiting for a next record."""
+        quiet = self.node.close_after
+        if quiet is None or self.window is None:
+            return None
+        now = self.clock()
+        moved = False
+        for t, seen in list(self.last_record_at.items()):
+            idle_ms = int((now - seen) * 1000)
+            if idle_ms >= quiet:
+                self.stream_time[t] = self.stream_time.get(t, 0) + idle_ms
+                self.last_record_at[t] = now
+                moved = True
+        if not moved:
+            return None
+        self.store.meta["stream_time"] = dict(self.stream_time)
+        return self._emit(pd.DataFrame()) if self.final else (self._purge() or None)
+
+
+def _single_key(keys: pd.DataFrame) -> pd.Series:
+    if keys.shape[1] == 1:
+        return keys.iloc[:, 0]
+    return pd.Series(["\x1f".join(map(str, row)) for row in keys.itertuples(index=False, name=None)],
+                     index=keys.index)
+
+
+def _running_max(task: np.ndarray, ts: np.ndarray, before: dict) -> np.ndarray:
+    """Each record's stream time: the max event time of its task so far, this record included."""
+    out = pd.Series(ts).groupby(task).cummax().to_numpy()
+    if before:
+        prev = pd.Series(task).map(before).fillna(-1).to_numpy(dtype="int64")
+        out = np.maximum(out, prev)
+    return out
+
+
+def _last_per_task(task: np.ndarray, stream: np.ndarray):
+    s = pd.Series(stream).groupby(task).max()
+    return s.index.astype(int).tolist(), s.astype(int).tolist()
+
+
+def wall_clock() -> float:
+    return time.monotonic()
+
+
+def _one(kind: str, value):
+    """A single record's contribution to one state column."""
+    missing = value is None or (isinstance(value, float) and value != value)
+    if kind in ("count", "n"):
+        return 0 if missing else 1
+    if kind == "size":
+        return 1
+    if kind == "sum":
+        return 0 if missing else value
+    if kind == "nunique":
+        return set() if missing else {value}
+    if kind == "values":
+        return [] if missing else [value]
+    return None if missing else value  # min, max, first, last
+
+
+def _merge(kind: str, a, b):
+    """Combine two state values, `a` from the earlier session."""
+    if a is None or (isinstance(a, float) and a != a):
+        return b
+    if b is None or (isinstance(b, float) and b != b):
+        return a
+    if kind in ("count", "n", "size", "sum"):
+        return a + b
+    if kind == "min":
+        return min(a, b)
+    if kind == "max":
+        return max(a, b)
+    if kind == "first":
+        return a
+    if kind == "last":
+        return b
+    if kind == "nunique":
+        return a | b
+    return a + b  # values
+
+
+class SessionAggregateOp(AggregateOp):
+    """Session windows, record by record (as KStreamSessionWindowAggregate): a record's session is
+    [ts, ts] merged with every stored session of its key that ends at or after ts - gap and starts
+    at or before ts + gap; the merged session is dropped as late when its end < stream time - grace;
+    merged-away sessions are deleted (a tombstone downstream, in "updates" mode)."""
+
+    def __init__(self, node):
+        super().__init__(node)
+        if node.fold is not None:
+            from streamframe.errors import ConfigError
+
+            raise ConfigError("session windows take named aggregations (agg/count/sum/...), not reduce/aggregate")
+        self.columns = [c for i, s in enumerate(node.specs) for c in agg.state_columns(s, i)]
+        self.sources = {c: (s.column, c.split(":", 1)[1]) for i, s in enumerate(node.specs)
+                        for c in agg.state_columns(s, i)}
+
+    def process(self, batch: pd.DataFrame) -> pd.DataFrame | None:
+        keys = batch[self.keys]
+        valid = keys.notna().all(axis=1).to_numpy()
+        for label in batch.index[~valid]:
+            self.rejected[int(label)] = f"{self.name}: null group key ({', '.join(self.keys)})"
+        batch, keys = batch[valid], keys[valid]
+        if batch.empty:
+            return None
+        ts = datetime_to_ms(batch["_timestamp"])
+        task = batch["_partition"].to_numpy(dtype="int64") if self.partitioner is None else \
+            self.partitioner(_single_key(keys)).astype("int64")
+        gap, grace = self.window.size, self.window.grace
+        sessions = self._sessions()
+        stream_time = dict(self.stream_time)
+        upserts, deletes, late, late_labels = {}, set(), 0, []
+        key_rows = list(keys.itertuples(index=False, name=None))
+        value_cols = {c: batch[col].tolist() if col is not None and col in batch else [None] * len(batch)
+                      for c, (col, _) in self.sources.items()}
+        for i, key in enumerate(key_rows):
+            t, p = int(ts[i]), int(task[i])
+            st = max(stream_time.get(p, t), t)
+            stream_time[p] = st
+            mine = sessions.setdefault(key, [])
+            overlapping = [s for s in mine if s["end"] >= t - gap and s["start"] <= t + gap]
+            start = min([t] + [s["start"] for s in overlapping])
+            end = max([t] + [s["end"] for s in overlapping])
+            if end < st - grace:
+                late += 1
+                late_labels.append(batch.index[i])
+                continue
+            state = {c: None for c in self.columns}
+            for s in sorted(overlapping, key=lambda s: s["start"]):
+                state = {c: _merge(c.split(":", 1)[1], state[c], s["state"][c]) for c in self.columns}
+            state = {c: _merge(self.sources[c][1], state[c], _one(self.sources[c][1], value_cols[c][i]))
+                     for c in self.columns}
+            for s in overlapping:
+                mine.remove(s)
+                if s["start"] != start:
+                    deletes.add(key + (s["start"],))
+                upserts.pop(key + (s["start"],), None)
+            new = {"start": start, "end": end, "state": state, "ts": max([t] + [s["ts"] for s in overlapping]),
+                   "task": p}
+            mine.append(new)
+            upserts[key + (start,)] = new
+            deletes.discard(key + (start,))
+        # ---- commit ----
+        self.stream_time = stream_time
+        for p in set(task.tolist()):
+            self.last_record_at[int(p)] = self.clock()
+        self.late_drops += late
+        if late_labels and self.node.late == "dead_letter":
+            for label in late_labels:
+                self.rejected[int(label)] = f"{self.name}: late record (its session ended before stream time - grace)"
+        removed = self.store.frame.loc[self.store.frame.index.isin(list(deletes))] if deletes and len(self.store) else None
+        self.store.delete(pd.MultiIndex.from_tuples(list(deletes)) if deletes else [])
+        changed = self._to_frame(upserts)
+        if len(changed):
+            self.store.upsert(changed)
+        self.store.meta["stream_time"] = dict(self.stream_time)
+        out = self._emit(changed)
+        if not self.final and removed is not None and len(removed):
+            gone = self._rows(removed)
+            gone["_tombstone"] = True
+            out = gone if out is None else pd.concat([gone, out], ignore_index=True)
+        return out
+
+    def _sessions(self) -> dict:
+        frame = self.store.frame
+        sessions: dict = {}
+        if frame.empty:
+            return sessions
+        for idx, row in zip(frame.index, frame.to_dict("records")):
+            idx = idx if isinstance(idx, tuple) else (idx,)
+            sessions.setdefault(idx[:-1], []).append({
+                "start": int(idx[-1]), "end": int(row[WE]), "ts": int(row[TS]), "task": int(row[TASK]),
+                "state": {c: row[c] for c in self.columns}})
+        return sessions
+
+    def _to_frame(self, upserts: dict) -> pd.DataFrame:
+        if not upserts:
+            return pd.DataFrame()
+        index = pd.MultiIndex.from_tuples(list(upserts), names=self.index_names)
+        rows = [{**s["state"], WE: s["end"], TS: s["ts"], TASK: s["task"]} for s in upserts.values()]
+        frame = pd.DataFrame(rows, index=index)
+        if self.final:
+            frame[EMITTED] = False
+        return frame

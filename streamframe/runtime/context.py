@@ -1,0 +1,19 @@
+"""What operators get from the runtime when they open: partition count, stores, a clock."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from streamframe.state.manager import StoreManager
+
+
+@dataclass
+class Context:
+    stores: StoreManager
+    partitions: int = 1
+    clock: Callable[[], float] = field(default=time.monotonic)
+
+    def store(self, op, index_names, suffix: str = ""):
+        return self.stores.store(op, index_names, suffix)

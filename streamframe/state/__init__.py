@@ -1,0 +1,6 @@
+"""State stores: one protocol for key-value, window and session state (a table keyed by an index),
+kept in memory and made durable by a SQLite file and a compacted changelog topic."""
+
+from streamframe.state.store import TableStore
+
+__all__ = ["TableStore"]

@@ -1,0 +1,68 @@
+"""The stores of one query: created by operators at open, restored as they are created, checkpointed.
+
+Names are stable across processes and sessions: `{query}-{position}-{kind}` where position is the
+operator's place in the topology, so a restarted query finds its state in its SQLite file and in its
+changelog topics `{app_id}-{store}-changelog`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from streamframe.state.durable import SqliteState, changelog_records, replay_changelog
+from streamframe.state.store import TableStore
+
+log = logging.getLogger("streamframe.state")
+
+
+class StoreManager:
+    def __init__(self, query_name: str, positions: dict[int, int]):
+        self.query_name = query_name
+        self.positions = positions
+        self.stores: dict[str, TableStore] = {}
+        self.durable: SqliteState | None = None
+        self.changelog = None  # a callable(topic) -> records, when restoring from Kafka
+        self.app_id = "streamframe"
+        self.restored_offsets: dict = {}
+        self._from_file = False
+
+    def attach(self, durable: SqliteState | None, app_id: str, read_changelog) -> None:
+        """Make the stores durable: load them from `durable` or, if it holds nothing, from changelogs."""
+        self.durable, self.app_id, self.changelog = durable, app_id, read_changelog
+        self._from_file = durable is not None and not durable.is_empty()
+        if self._from_file:
+            self.restored_offsets = durable.offsets()
+
+    def changelog_topic(self, store: TableStore) -> str:
+        return re.sub(r"[^A-Za-z0-9._-]", "_", f"{self.app_id}-{store.name}-changelog")
+
+    def store(self, op, index_names, suffix: str = "") -> TableStore:
+        name = f"{self.query_name}-{self.positions[op.node.id]}-{op.node.kind.lower()}"
+        if suffix:
+            name += f"-{suffix}"
+        store = TableStore(name, index_names)
+        self.stores[name] = store
+        if self._from_file:
+            self.durable.load(store)
+        elif self.changelog is not None:
+            records = self.changelog(self.changelog_topic(store))
+            if records:
+                offsets = replay_changelog(store, records)
+                log.info("store %s rebuilt from its changelog: %d rows", name, len(store))
+                for k, v in offsets.items():
+                    self.restored_offsets[k] = min(v, self.restored_offsets.get(k, v))
+        return store
+
+    def checkpoint(self, offsets: dict, produce) -> list:
+        """Send each store's changes to its changelog (via `produce(topic, key, value)`) and return
+        them for the SQLite transaction that follows the flush."""
+        changes = []
+        for store in self.stores.values():
+            rows, deleted = store.take_changes()
+            changes.append((store, rows, deleted))
+            if produce is not None:
+                topic = self.changelog_topic(store)
+                for key, value in changelog_records(store, rows, deleted, offsets):
+                    produce(topic, key, value)
+        return changes

@@ -1,0 +1,95 @@
+"""SIGKILL mid-stream, then restart: the final windows equal an uninterrupted run's."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pandas as pd
+import pytest
+
+import streamframe as sf
+from tests.integration.helpers import consume_all, create_topic, produce
+
+pytestmark = pytest.mark.integration
+APP = Path(__file__).with_name("window_app.py")
+
+
+def _input(n=6000, keys=20, seed=5):
+    rng = np.random.default_rng(seed)
+    ts = 1_700_000_000_000 + np.arange(n) * 7 - rng.integers(0, 400, n)  # out of order, some late
+    return pd.DataFrame({"k": [f"k{i}" for i in rng.integers(0, keys, n)], "amount": rng.integers(1, 100, n),
+                         "ts": ts})
+
+
+def _final(records) -> dict:
+    """The last value per window key, as a downstream table would hold it."""
+    out = {}
+    for m in records:
+        key = orjson.loads(m.key())
+        out[(key["_key"], key["window_start"])] = orjson.loads(m.value())
+    return out
+
+
+def _committed(conn, group: str, topic: str, partitions: int) -> int:
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({"bootstrap.servers": conn.bootstrap, "group.id": group})
+    try:
+        offsets = c.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
+        return sum(max(tp.offset, 0) for tp in offsets)
+    finally:
+        c.close()
+
+
+def test_sigkill_at_several_points_then_restart_gives_the_uninterrupted_result(bootstrap, conn, topic_name, tmp_path):
+    df = _input()
+    create_topic(bootstrap, topic_name, partitions=2)
+    produce(bootstrap, topic_name, [orjson.dumps(r) for r in df.to_dict("records")], keys=df["k"].tolist())
+    out = f"{topic_name}-out"
+    app_id = f"fault-{uuid.uuid4().hex[:6]}"
+    env = {**os.environ, "SF_TOPIC": topic_name, "SF_OUT": out, "SF_APP_ID": app_id,
+           "SF_STATE_DIR": str(tmp_path / "state"), "STREAMFRAME_BOOTSTRAP": bootstrap}
+    group = f"{app_id}.fault-app"
+    kills, progress = 0, []
+    # Kill once the app has checkpointed past each mark (plus a little more work), so every kill
+    # lands mid-stream whatever the machine's speed.
+    for mark, extra in ((0.1, 0.25), (0.3, 0.1), (0.5, 0.4), (0.75, 0.2)):
+        proc = subprocess.Popen([sys.executable, str(APP)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 120
+        while _committed(conn, group, topic_name, 2) < mark * len(df):
+            assert proc.poll() is None, f"the app exited by itself: {proc.stderr.read().decode()[-2000:]}"
+            assert time.monotonic() < deadline, "the app made no progress"
+            time.sleep(0.05)
+        time.sleep(extra)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        kills += 1
+        progress.append(_committed(conn, group, topic_name, 2))
+    assert progress[-1] < len(df), "the last kill should land mid-stream"
+    proc = subprocess.Popen([sys.executable, str(APP)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 180
+        while _committed(conn, group, topic_name, 2) < len(df):
+            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+            assert time.monotonic() < deadline, "the restarted app did not finish the input"
+            time.sleep(0.5)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    # The oracle: the same topology, uninterrupted, in one bounded run.
+    s = sf.stream(topic_name, timestamp="ts")
+    expected = (s.groupby("_key").window(tumbling="1s", grace="200ms")
+                .agg(n=("amount", "count"), total=("amount", "sum")).emit("final").run())
+    got = _final(consume_all(bootstrap, out))
+    want = {(k, int(ws.value // 1_000_000)): (int(r.n), int(r.total))
+            for (k, ws, _), r in expected.iterrows()}
+    assert kills == 4 and len(want) > 20
+    assert {key: (v["n"], v["total"]) for key, v in got.items()} == want
