@@ -130,7 +130,7 @@ class Connection:
 
     def delete_topics(self, names) -> None:
         futures = self.admin().delete_topics(list(names), operation_timeout=CONNECT_TIMEOUT)
-        for name, f in futures.items():
+        for f in futures.values():
             try:
                 f.result(timeout=CONNECT_TIMEOUT + 5)
             except KafkaException as e:

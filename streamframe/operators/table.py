@@ -21,10 +21,10 @@ def _tombstones(batch: pd.DataFrame) -> np.ndarray:
 def _key_index(batch: pd.DataFrame, keys: list[str], tomb: np.ndarray) -> pd.Index:
     if keys == ["_key"]:
         return pd.Index(batch["_key"], name="_key")
-    frame = batch[keys].copy()
+    frame = batch.reindex(columns=keys)  # a batch of tombstones only has no value columns at all
     if len(keys) == 1 and tomb.any():
         # A tombstone has no value: its key column comes from the record key.
-        frame.loc[tomb, keys[0]] = batch.loc[tomb, "_key"].to_numpy()
+        frame[keys[0]] = np.where(tomb, batch["_key"].to_numpy(dtype=object), frame[keys[0]].to_numpy(dtype=object))
     if len(keys) == 1:
         return pd.Index(frame[keys[0]], name=keys[0])
     return pd.MultiIndex.from_frame(frame)
@@ -72,8 +72,11 @@ class TableFromStreamOp(Operator):
         self.store.delete(index[tomb])
         out = rows.copy()
         out["_tombstone"] = tomb
-        if self.keys != ["_key"] and len(self.keys) == 1:
-            out[self.keys[0]] = index.to_numpy()
+        if self.keys != ["_key"]:
+            keys = index.to_frame(index=False)
+            for k in self.keys:
+                same = k in out and out[k].dtype == keys[k].dtype
+                out[k] = keys[k].to_numpy() if same else keys[k].to_numpy(dtype=object)
         return out
 
 

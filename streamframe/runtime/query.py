@@ -16,9 +16,9 @@ import pandas as pd
 
 from streamframe.errors import ConfigError, QueryTimeoutError, RecordError, StreamframeError
 from streamframe.plan.nodes import KafkaSource, Node, PandasSource
+from streamframe.runtime.context import Context
 from streamframe.runtime.readers import PandasReader
 from streamframe.runtime.sinks import KafkaDeadLetters, MemoryDeadLetters
-from streamframe.runtime.context import Context
 from streamframe.runtime.topology import Topology
 from streamframe.state.manager import StoreManager
 from streamframe.time.extract import datetime_to_ms, to_epoch_ms

@@ -39,12 +39,17 @@ def _final(records) -> dict:
 
 
 def _committed(conn, group: str, topic: str, partitions: int) -> int:
-    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
 
     c = Consumer({"bootstrap.servers": conn.bootstrap, "group.id": group})
     try:
-        offsets = c.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
-        return sum(max(tp.offset, 0) for tp in offsets)
+        for _ in range(50):  # a fresh broker's group coordinator may still be loading
+            try:
+                offsets = c.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
+                return sum(max(tp.offset, 0) for tp in offsets)
+            except KafkaException:
+                time.sleep(0.2)
+        raise AssertionError("could not read the group's committed offsets")
     finally:
         c.close()
 

@@ -1,0 +1,129 @@
+"""Tables and windows against the real broker: sinks, live lookups, durable state and its rebuild."""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+import pandas as pd
+import pytest
+import sqlite_utils
+
+import streamframe as sf
+from tests.integration.helpers import consume_all, create_topic, produce
+
+pytestmark = pytest.mark.integration
+
+
+def _wait(cond, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def events(bootstrap, conn, topic_name):
+    rows = [{"k": f"k{i % 4}", "x": i, "ts": 1_000 * i} for i in range(40)]
+    create_topic(bootstrap, topic_name, partitions=2)
+    produce(bootstrap, topic_name, [orjson.dumps(r) for r in rows], keys=[r["k"] for r in rows])
+    return topic_name, pd.DataFrame(rows)
+
+
+def test_windowed_table_to_topic_keys_and_values(events, bootstrap):
+    topic, df = events
+    t = sf.stream(topic, timestamp="ts").groupby("k").window(tumbling="10s").agg(total=("x", "sum"))
+    q = t.emit("final").to_topic(f"{topic}-w", until="end")
+    records = consume_all(bootstrap, f"{topic}-w", expect=q.metrics["records_out"])
+    got = {(orjson.loads(m.key())["k"], orjson.loads(m.key())["window_start"]): orjson.loads(m.value())["total"]
+           for m in records}
+    closed = df[(df.ts - df.ts % 10_000) + 10_000 <= df.ts.max()]  # the windows stream time has closed
+    want = closed.assign(ws=closed.ts - closed.ts % 10_000).groupby(["k", "ws"])["x"].sum().to_dict()
+    assert got == want and len(records) == len(want)  # final: one record per window
+
+
+def test_table_topic_live_lookups_and_tombstones(bootstrap, conn, topic_name):
+    create_topic(bootstrap, topic_name)
+    produce(bootstrap, topic_name, [orjson.dumps({"symbol": s, "price": p}) for s, p in
+                                    (("AAPL", 1.0), ("MSFT", 2.0), ("AAPL", 3.0))], keys=[b"AAPL", b"MSFT", b"AAPL"])
+    prices = sf.table(topic_name, key="symbol")
+    q = prices.start()
+    _wait(lambda: q.metrics["records_in"] == 3)
+    assert prices["AAPL"]["price"] == 3.0
+    assert prices.loc[["AAPL", "MSFT"]]["price"].tolist() == [3.0, 2.0]
+    assert prices.snapshot()["price"].to_dict() == {"AAPL": 3.0, "MSFT": 2.0}
+    produce(bootstrap, topic_name, [None], keys=[b"MSFT"])
+    _wait(lambda: q.metrics["records_in"] == 4)
+    assert prices.snapshot()["price"].to_dict() == {"AAPL": 3.0}
+    q.stop()
+    out = f"{topic_name}-copy"
+    prices.to_topic(out, until="end")
+    copy = consume_all(bootstrap, out, expect=4)
+    assert [(m.key(), m.value() and orjson.loads(m.value())["price"]) for m in copy][-1] == (b"MSFT", None)
+
+
+def test_live_aggregation_resumes_from_sqlite_then_from_changelog(events, bootstrap, conn, tmp_path):
+    topic, df = events
+    t = sf.stream(topic, timestamp="ts").groupby("k").agg(n=("x", "count"), total=("x", "sum"))
+    opts = {"state_dir": tmp_path, "commit_interval": 0.2}
+    q = t.start(name="resume", **opts)
+    _wait(lambda: q.metrics["records_in"] == 40)
+    q.stop()
+    more = [{"k": f"k{i % 4}", "x": i, "ts": 1_000 * i} for i in range(40, 60)]
+    produce(bootstrap, topic, [orjson.dumps(r) for r in more], keys=[r["k"] for r in more])
+    q = t.start(name="resume", **opts)  # restored from the SQLite file: reads only the 20 new records
+    _wait(lambda: q.metrics["records_in"] == 20)
+    q.stop()
+    everything = pd.concat([df, pd.DataFrame(more)])
+    expected = everything.groupby("k").agg(n=("x", "count"), total=("x", "sum"))
+    pd.testing.assert_frame_equal(q.sink.result(), expected, check_dtype=False)
+    # Lose the file: the state comes back from the changelog topics, still without double counting.
+    for f in tmp_path.rglob("resume.sqlite*"):
+        f.unlink()
+    last = [{"k": "k0", "x": 1000, "ts": 99_000}]
+    produce(bootstrap, topic, [orjson.dumps(r) for r in last], keys=["k0"])
+    q = t.start(name="resume", **opts)
+    _wait(lambda: q.metrics["records_in"] == 1)
+    time.sleep(0.5)
+    q.stop()
+    assert q.metrics["records_in"] == 1
+    expected = pd.concat([everything, pd.DataFrame(last)]).groupby("k").agg(n=("x", "count"), total=("x", "sum"))
+    pd.testing.assert_frame_equal(q.sink.result(), expected, check_dtype=False)
+    assert any(name.endswith("-changelog") for name in conn.topics())
+
+
+def test_corrupt_state_file_is_rebuilt_from_the_changelog(events, conn, tmp_path):
+    topic, df = events
+    t = sf.stream(topic).groupby("k")["x"].sum()
+    q = t.start(name="corrupt", state_dir=tmp_path, commit_interval=0.2)
+    _wait(lambda: q.metrics["records_in"] == 40)
+    q.stop()
+    [path] = list(tmp_path.rglob("corrupt.sqlite"))
+    path.write_bytes(b"this is not a database" * 100)
+    for extra in tmp_path.rglob("corrupt.sqlite-*"):
+        extra.unlink()
+    q = t.start(name="corrupt", state_dir=tmp_path, commit_interval=0.2)
+    time.sleep(2)
+    q.stop()
+    assert q.status == "stopped" and q.metrics["records_in"] == 0
+    pd.testing.assert_frame_equal(q.sink.result(), df.groupby("k")["x"].sum().to_frame(), check_dtype=False)
+
+
+def test_to_sqlite_writes_rows_and_offsets_together_and_resumes(events, bootstrap, conn, tmp_path):
+    topic, df = events
+    db = tmp_path / "out.db"
+    s = sf.stream(topic)
+    q = s.to_sqlite(str(db), "events", pk="x", name="to-db")
+    _wait(lambda: q.metrics["records_out"] == 40)
+    q.stop()
+    table = sqlite_utils.Database(db)
+    assert sorted(r["x"] for r in table["events"].rows) == list(range(40))
+    offsets = {(r["topic"], r["partition"]): r["next"] for r in table["_streamframe_offsets"].rows}
+    assert sum(offsets.values()) == 40
+    produce(bootstrap, topic, [orjson.dumps({"k": "k9", "x": 40, "ts": 0})], keys=["k9"])
+    q = s.to_sqlite(str(db), "events", pk="x", name="to-db")
+    _wait(lambda: q.metrics["records_in"] >= 1)
+    time.sleep(0.5)
+    q.stop()
+    assert q.metrics["records_in"] == 1  # resumed after the offsets stored with the rows
+    assert table["events"].count == 41
