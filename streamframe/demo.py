@@ -1,9 +1,9 @@
-"""`streamframe demo`: synthetic trades into a real Kafka, a StreamFrame pipeline over them, live in
+"""`streamframe demo`: synthetic trades into a real Kafka, StreamFrame pipelines over them, live in
 the terminal.
 
-The pipeline is the README's: big trades (qty > 100) with their notional, written to a topic by a live
-query. A `peek` hands each output batch to the terminal view, which shows the query's own metrics and
-the busiest symbols so far.
+Two live queries over the same topic: big trades (qty > 100) with their notional, written to a topic
+(a `peek` hands each batch to the view's running totals), and a 10-second VWAP per symbol — a
+tumbling-window aggregation in event time whose table the view reads from the query's live state.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class _View:
             self.totals = self.totals.add(per_symbol, fill_value=0)
             self.latest = batch.tail(5)
 
-    def render(self, query, producer, started: float):
+    def render(self, query, producer, started: float, vwap_query=None):
         m = query.metrics
         status = Text.assemble(
             (f" {m['status']} ", "bold white on green" if m["status"] == "running" else "bold white on red"),
@@ -55,7 +55,28 @@ class _View:
             last.add_column(col, justify="left" if col in ("symbol", "side") else "right")
         for _, r in latest.iterrows():
             last.add_row(str(r.trade_id), r.symbol, r.side, str(r.qty), f"{r.price:.2f}", f"{r.notional:,.2f}")
-        return Group(status, table, last)
+        parts = [status, table, last]
+        if vwap_query is not None:
+            parts.append(_vwap_table(vwap_query))
+        return Group(*parts)
+
+
+def _vwap_table(query) -> Table:
+    m = query.metrics
+    snap = query.sink.result()
+    title = (f"10-second VWAP per symbol (tumbling windows, event time; {m['records_in']:,} in, "
+             f"late drops {m['late_drops']})")
+    table = Table(title=title, expand=False)
+    for col in ("symbol", "window", "trades", "volume", "VWAP"):
+        table.add_column(col, justify="left" if col in ("symbol", "window") else "right")
+    if snap.empty:
+        return table
+    latest = snap.reset_index().sort_values("window_start").groupby("symbol").tail(1)
+    latest = latest.sort_values("notional", ascending=False).head(8)
+    for r in latest.itertuples():
+        window = f"{r.window_start:%H:%M:%S}–{r.window_end:%H:%M:%S}"
+        table.add_row(r.symbol, window, f"{r.trades:,}", f"{r.volume:,}", f"{r.notional / r.volume:,.2f}")
+    return table
 
 
 def run_demo(duration: float = 20.0, rate: float = 2000.0) -> int:
@@ -72,27 +93,36 @@ def run_demo(duration: float = 20.0, rate: float = 2000.0) -> int:
            .assign(notional=(trades.qty * trades.price).round(2))
            .peek(view.update))
     console.print(big.explain())
-    producer = RateProducer(conn, source, rate=rate, duration=duration).start()
+    vwap = (trades.assign(notional=trades.qty * trades.price)
+            .groupby("symbol").window(tumbling="10s", grace="2s")
+            .agg(trades=("qty", "count"), volume=("qty", "sum"), notional=("notional", "sum")))
+    console.print(vwap.explain())
+    producer = RateProducer(conn, source, rate=rate, duration=duration, jitter_ms=500).start()
     query = big.to_topic(sink, name=f"demo-{stamp}")
+    vwap_query = vwap.start(name=f"demo-vwap-{stamp}", state="memory")
     started = time.monotonic()
-    with Live(view.render(query, producer, started), console=console, refresh_per_second=4) as live:
+    with Live(view.render(query, producer, started, vwap_query), console=console, refresh_per_second=4) as live:
         while time.monotonic() - started < duration + 15:
-            live.update(view.render(query, producer, started))
-            drained = not producer._thread.is_alive() and query.metrics["records_in"] >= producer.produced
-            if query.status == "failed" or producer.error or drained:
+            live.update(view.render(query, producer, started, vwap_query))
+            drained = not producer._thread.is_alive() and all(
+                q.metrics["records_in"] >= producer.produced for q in (query, vwap_query))
+            if any(q.status == "failed" for q in (query, vwap_query)) or producer.error or drained:
                 break
             time.sleep(0.25)
         query.stop()
-        live.update(view.render(query, producer, started))
+        vwap_query.stop()
+        live.update(view.render(query, producer, started, vwap_query))
     if producer.error:
         console.print(f"[red]generator failed:[/] {producer.error}")
         return 1
-    if query.status == "failed":
-        console.print(f"[red]query failed:[/] {query.exception}")
-        return 1
+    for q in (query, vwap_query):
+        if q.status == "failed":
+            console.print(f"[red]query {q.name} failed:[/] {q.exception}")
+            return 1
     m = query.metrics
     console.print(f"done: {m['records_in']:,} trades read, {m['records_out']:,} big trades written to {sink!r}, "
-                  f"{m['errors']} errors.")
+                  f"{m['errors']} errors; {len(vwap_query.sink.result()):,} VWAP windows "
+                  f"({vwap_query.metrics['late_drops']} late records dropped).")
     console.print(f"The broker keeps running at {conn.bootstrap} (`streamframe local status`; "
                   "`streamframe local stop` stops it).")
     return 0
