@@ -45,6 +45,11 @@ class AggregateOp(Operator):
         self.partitioner = None
 
     @property
+    def closes_after(self) -> int:
+        """How long after its end a window closes (is final): grace; for sessions, gap + grace."""
+        return self.window.grace + (self.window.size if self.window.kind == "session" else 0)
+
+    @property
     def index_names(self) -> list[str]:
         return self.keys + ([WS] if self.window else [])
 
@@ -131,7 +136,7 @@ class AggregateOp(Operator):
         if frame.empty:
             return None
         st = frame[TASK].map(self.stream_time).to_numpy(dtype="float64")
-        due = (~frame[EMITTED].astype(bool).to_numpy()) & (frame[WE].to_numpy() + self.window.grace <= st)
+        due = (~frame[EMITTED].astype(bool).to_numpy()) & (frame[WE].to_numpy() + self.closes_after <= st)
         if not due.any():
             self._purge()
             return None
@@ -146,7 +151,7 @@ class AggregateOp(Operator):
             return
         frame = self.store.frame
         st = frame[TASK].map(self.stream_time).to_numpy(dtype="float64")
-        old = frame[WE].to_numpy() + self.window.retention <= st
+        old = frame[WE].to_numpy() + max(self.window.retention, self.closes_after) <= st
         if self.final:
             old &= frame[EMITTED].astype(bool).to_numpy()
         if old.any():
@@ -303,27 +308,32 @@ class SessionAggregateOp(AggregateOp):
                       for c, (col, _) in self.sources.items()}
         for i, key in enumerate(key_rows):
             t, p = int(ts[i]), int(task[i])
-            st = max(stream_time.get(p, t), t)
+            before = stream_time.get(p, -1)
+            st = max(before, t)
             stream_time[p] = st
             mine = sessions.setdefault(key, [])
-            overlapping = [s for s in mine if s["end"] >= t - gap and s["start"] <= t + gap]
-            start = min([t] + [s["start"] for s in overlapping])
-            end = max([t] + [s["end"] for s in overlapping])
-            if end < st - grace:
+            # The session store only finds sessions inside its retention (gap + grace) of the stream
+            # time before this record: a session old enough to be final is never merged into again.
+            earliest_end = max(t - gap, before - gap - grace + 1)
+            overlapping = sorted((x for x in mine if x["end"] >= earliest_end and x["start"] <= t + gap),
+                                 key=lambda x: (x["end"], x["start"]))
+            start = min([t] + [x["start"] for x in overlapping])
+            end = max([t] + [x["end"] for x in overlapping])
+            if end < st - grace - gap:
                 late += 1
                 late_labels.append(batch.index[i])
                 continue
             state = {c: None for c in self.columns}
-            for s in sorted(overlapping, key=lambda s: s["start"]):
-                state = {c: _merge(c.split(":", 1)[1], state[c], s["state"][c]) for c in self.columns}
+            for x in sorted(overlapping, key=lambda x: x["start"]):
+                state = {c: _merge(c.split(":", 1)[1], state[c], x["state"][c]) for c in self.columns}
             state = {c: _merge(self.sources[c][1], state[c], _one(self.sources[c][1], value_cols[c][i]))
                      for c in self.columns}
-            for s in overlapping:
-                mine.remove(s)
-                if s["start"] != start:
-                    deletes.add(key + (s["start"],))
-                upserts.pop(key + (s["start"],), None)
-            new = {"start": start, "end": end, "state": state, "ts": max([t] + [s["ts"] for s in overlapping]),
+            for x in overlapping:
+                mine.remove(x)
+                if x["start"] != start:
+                    deletes.add(key + (x["start"],))
+                upserts.pop(key + (x["start"],), None)
+            new = {"start": start, "end": end, "state": state, "ts": max([t] + [x["ts"] for x in overlapping]),
                    "task": p}
             mine.append(new)
             upserts[key + (start,)] = new
