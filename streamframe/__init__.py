@@ -25,6 +25,13 @@ from streamframe.session import connect, queries
 
 __version__ = "0.1.0"
 
+
+def load_ipython_extension(ipython):
+    """`%load_ext streamframe`: registers the magics and the live display of frames."""
+    from streamframe.magics import load_ipython_extension as load
+
+    load(ipython)
+
 __all__ = [
     "BrokerUnreachableError",
     "ConfigError",

@@ -142,6 +142,12 @@ class StreamFrame:
         return self._then(nodes.Pandas, method=method, args=args, kwargs=tuple(kwargs.items()))
 
     # --- running -----------------------------------------------------------------------------
+    def _ipython_display_(self):
+        """In a notebook, a frame shows as its live view (and starts its query); see streamframe.display."""
+        from streamframe.display import show
+
+        show(self)
+
     def explain(self) -> Explanation:
         """The topology as text: one line per operator, with what feeds what."""
         return Explanation(explain_text(self._node))

@@ -95,6 +95,12 @@ class TableFrame:
         return StreamFrame(self._node)
 
     # --- running -----------------------------------------------------------------------------
+    def _ipython_display_(self):
+        """In a notebook, a frame shows as its live view (and starts its query); see streamframe.display."""
+        from streamframe.display import show
+
+        show(self)
+
     def explain(self) -> Explanation:
         return Explanation(explain_text(self._node))
 
