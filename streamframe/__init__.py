@@ -16,7 +16,7 @@ from streamframe.errors import (
     UnknownTopicError,
 )
 from streamframe.frames.expr import col
-from streamframe.frames.sources import concat, from_pandas, stream, table
+from streamframe.frames.sources import concat, from_pandas, global_table, merge_asof, stream, table
 from streamframe.frames.stream import StreamFrame
 from streamframe.frames.table import TableFrame
 from streamframe.kafka.connection import Connection
@@ -48,6 +48,8 @@ __all__ = [
     "concat",
     "connect",
     "from_pandas",
+    "global_table",
+    "merge_asof",
     "queries",
     "stream",
     "table",

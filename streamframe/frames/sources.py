@@ -51,6 +51,37 @@ def table(topic: str, key=None, value: str = "json", key_format: str = "text", t
     return TableFrame(nodes.TableFromStream((node,), keys=tuple(keys)), keys=keys)
 
 
+def global_table(topic: str, key=None, value: str = "json", key_format: str = "text", schema=None):
+    """A table every instance holds whole, loaded to its end before the stream side of a join starts
+    (Kafka Streams' GlobalKTable); updates after that are applied as they arrive.
+
+        >>> countries = global_table("countries", key="code")
+    """
+    t = table(topic, key=key, value=value, key_format=key_format, schema=schema)
+    src = t._node.parents[0]
+    import dataclasses
+
+    node = dataclasses.replace(t._node, parents=(dataclasses.replace(src, global_table=True),))
+    t._node, t.is_global = node, True
+    return t
+
+
+def merge_asof(left, right, by=None, tolerance=None, how: str = "left", suffixes=("", "_right")):
+    """As-of join of two streams on event time: each left record gets the latest right record at or
+    before its time (with the same `by` values), within `tolerance` — pandas' merge_asof, live.
+
+        >>> quotes_at_trade = merge_asof(trades, quotes, by="symbol", tolerance="5s")   # doctest: +SKIP
+    """
+    from streamframe.time.windows import to_ms
+
+    if not isinstance(left, StreamFrame) or not isinstance(right, StreamFrame):
+        raise ConfigError("merge_asof() joins two StreamFrames")
+    if how not in ("inner", "left"):
+        raise ConfigError(f"merge_asof() is 'left' (default) or 'inner', got how={how!r}")
+    return StreamFrame(nodes.Join((left._node, right._node), join="asof", by=by, how=how,
+                                  tolerance=to_ms(tolerance, "tolerance"), suffixes=tuple(suffixes)))
+
+
 def from_pandas(frame: pd.DataFrame, timestamp=None, key: str | None = None,
                 on_error: str = "dead_letter") -> StreamFrame:
     """A stream over the rows of a DataFrame, in order (for tests, teaching and loading data).

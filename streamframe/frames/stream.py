@@ -131,6 +131,29 @@ class StreamFrame:
         """Fill missing values: one value for all value columns, or {column: value}."""
         return self._pandas("fillna", value, **kwargs)
 
+    def join(self, other, on=None, how: str = "inner", within=None, grace=None, suffixes=("", "_right")):
+        """Join with a table (stream–table: each record sees the table as of its own time) or a global
+        table (fully loaded first). `on`: the column(s) of this stream holding the table's key (default:
+        the record key). `how`: "inner" or "left". Columns both sides have get `suffixes`.
+
+            >>> enriched = orders.join(customers, on="customer_id", how="left")     # doctest: +SKIP
+        """
+        from streamframe.frames.table import TableFrame
+
+        if how not in ("inner", "left"):
+            raise ConfigError(f"a stream-table join is 'inner' or 'left', got how={how!r}")
+        if within is not None:
+            raise ConfigError("stream-stream windowed joins (within=) are not supported yet; "
+                              "join a stream with a table, or use sf.merge_asof")
+        if not isinstance(other, TableFrame):
+            raise ConfigError(f"join() takes a TableFrame (sf.table / sf.global_table / an aggregation), "
+                              f"got {type(other).__name__}")
+        if other.windowed:
+            raise ConfigError("joining a stream with a windowed table is not supported")
+        kind = "global" if getattr(other, "is_global", False) else "stream_table"
+        return StreamFrame(nodes.Join((self._node, other._node), join=kind, on=on, how=how,
+                                      right_keys=tuple(other.keys), suffixes=tuple(suffixes)))
+
     def groupby(self, by):
         """Group by columns (or "_key", Kafka Streams' groupByKey, with no re-keying) for aggregations:
         `s.groupby("symbol").window(tumbling="1min").agg(volume=("qty", "sum"))` → a TableFrame."""

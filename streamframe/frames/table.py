@@ -30,10 +30,11 @@ EMIT = ("updates", "final")
 
 
 class TableFrame:
-    def __init__(self, node: nodes.Node, keys, windowed: bool = False):
+    def __init__(self, node: nodes.Node, keys, windowed: bool = False, is_global: bool = False):
         self._node = node
         self.keys = list(keys)
         self.windowed = windowed
+        self.is_global = is_global
 
     @property
     def index_names(self) -> list[str]:
@@ -80,6 +81,23 @@ class TableFrame:
         if mode == "final" and node.window.kind == "session":
             pass
         return self._then(dataclasses.replace(node, emit=mode))
+
+    def join(self, other: TableFrame, how: str = "inner", left_on: str | None = None,
+             suffixes=("", "_right")) -> TableFrame:
+        """Table–table join on the key ("inner", "left", "outer"), or on a foreign key: `left_on` names a
+        column of this table's rows holding the other table's key. The result is keyed like this table
+        and changes whenever either side does; a row that stops joining becomes a delete."""
+        if not isinstance(other, TableFrame) or other.windowed or self.windowed:
+            raise ConfigError("join() of a table takes another (non-windowed) TableFrame")
+        if how not in ("inner", "left", "outer"):
+            raise ConfigError(f"a table-table join is 'inner', 'left' or 'outer', got how={how!r}")
+        if left_on is not None and how == "outer":
+            raise ConfigError("a foreign-key join is 'inner' or 'left'")
+        if left_on is None and len(self.keys) != len(other.keys):
+            raise ConfigError(f"the tables have different keys ({self.keys} and {other.keys}); use left_on=")
+        node = nodes.Join((self._node, other._node), join="table_table", how=how, left_on=left_on,
+                          left_keys=tuple(self.keys), right_keys=tuple(other.keys), suffixes=tuple(suffixes))
+        return TableFrame(node, self.keys)
 
     def groupby(self, by):
         """Re-aggregate the table by other columns; an updated row leaves its old group (as

@@ -47,14 +47,17 @@ def _columns(topic: str, ms: list) -> RawBatch:
 
 
 class KafkaReader:
-    def __init__(self, conn: Connection, topics: list[str], group_id: str | None = None, bounded: bool = False):
+    def __init__(self, conn: Connection, topics: list[str], group_id: str | None = None, bounded: bool = False,
+                 assign: bool = False):
         self.conn = conn
         self.topics = list(topics)
         self.bounded = bounded
+        self.assign = assign or bounded  # every partition from the beginning, no group membership
         self.group_id = group_id or f"{conn.app_id}.run-{uuid.uuid4().hex[:8]}"
         self.on_revoke = None  # called before partitions are taken away: flush outputs, commit
         self.start_offsets: dict[tuple[str, int], int] = {}  # from durable state: where to resume
         self.end: dict[tuple[str, int], int] = {}
+        self._low: dict[tuple[str, int], int] = {}  # bounded: where each partition's records begin
         self._consumer: Consumer | None = None
         self._lag_at = 0.0
         self._lag = 0
@@ -62,12 +65,13 @@ class KafkaReader:
     def open(self) -> None:
         partitions = self.conn.require_topics(self.topics)
         self._consumer = Consumer(self.conn.consumer_config(self.group_id))
-        if self.bounded:
+        if self.assign:
             tps = [TopicPartition(t, p, OFFSET_BEGINNING) for t, n in partitions.items() for p in range(n)]
             for tp in tps:
                 low, high = self._consumer.get_watermark_offsets(tp, timeout=10)
                 if high > low:
                     self.end[(tp.topic, tp.partition)] = high
+                    self._low[(tp.topic, tp.partition)] = low
             self._consumer.assign([tp for tp in tps if (tp.topic, tp.partition) in self.end])
         else:
             self._consumer.subscribe(self.topics, on_assign=self._assigned, on_revoke=self._revoked)
@@ -84,6 +88,8 @@ class KafkaReader:
             self.on_revoke()
 
     def poll(self, max_records: int, timeout: float) -> dict[str, RawBatch]:
+        if self.bounded:  # ask for no more than is left, so the last batch does not wait out the timeout
+            max_records = max(1, min(max_records, self._left()))
         messages = self._consumer.consume(num_messages=max_records, timeout=timeout)
         if not messages:
             return {}
@@ -116,6 +122,15 @@ class KafkaReader:
             return messages
         return [m for m in messages if m.offset() < self.end[(m.topic(), m.partition())]]
 
+    def _left(self) -> int:
+        """Bounded mode: records not yet read up to the end offsets (too many where offsets have gaps,
+        as in compacted or transactional topics: then a batch waits for the timeout, as it always did)."""
+        left = 0
+        for tp in self._consumer.position([TopicPartition(t, p) for t, p in self.end]):
+            key = (tp.topic, tp.partition)
+            left += max(0, self.end[key] - (tp.offset if tp.offset >= 0 else self._low[key]))
+        return left
+
     def at_end(self) -> bool:
         """Bounded mode: every partition has been read up to its end offset."""
         positions = self._consumer.position([TopicPartition(t, p) for t, p in self.end])
@@ -129,8 +144,13 @@ class KafkaReader:
         return {(tp.topic, tp.partition): tp.offset for tp in self._consumer.position(assigned) if tp.offset >= 0} \
             if assigned else {}
 
+    def finished_partitions(self) -> set[tuple[str, int]]:
+        """Bounded: the partitions read up to their end offsets."""
+        positions = self._consumer.position([TopicPartition(t, p) for t, p in self.end])
+        return {(tp.topic, tp.partition) for tp in positions if tp.offset >= self.end[(tp.topic, tp.partition)]}
+
     def commit(self) -> None:
-        if self.bounded or self._consumer is None:
+        if self.assign or self._consumer is None:
             return
         assigned = self._consumer.assignment()
         if not assigned:

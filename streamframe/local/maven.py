@@ -1,4 +1,5 @@
-"""Fetch the Apache Kafka jars from Maven Central once, with Maven, into the user cache.
+"""Fetch the Apache Kafka jars (and, on demand, Kafka Connect's) from Maven Central once, with Maven,
+into the user cache.
 
 >>> from streamframe.local import ensure_jars
 >>> libs = ensure_jars()          # first call runs mvn (seconds), later calls return at once
@@ -80,6 +81,71 @@ def ensure_jars() -> Path:
     return libs
 
 
+# Kafka Connect's worker runs from its own classpath: connect-runtime brings Jetty, Jersey and a Jackson
+# set of its own, which must not mix with the broker's libs/.
+_CONNECT_POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>streamframe.local</groupId>
+  <artifactId>connect-runtime</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency>
+      <groupId>org.apache.kafka</groupId><artifactId>connect-runtime</artifactId><version>{kafka}</version>
+    </dependency>
+    <dependency>
+      <groupId>org.apache.kafka</groupId><artifactId>connect-file</artifactId><version>{kafka}</version>
+    </dependency>
+    <dependency>
+      <groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId><version>{log4j}</version>
+    </dependency>
+  </dependencies>
+</project>
+"""
+CONNECT_MARKER = ".connect-complete"
+
+
+def connect_libs_dir() -> Path:
+    """The Kafka Connect worker's classpath dir, beside the broker's: ``kafka-<version>/connect-libs``."""
+    return kafka_cache_dir() / "connect-libs"
+
+
+def ensure_connect_jars() -> Path:
+    """Return the directory of the Kafka Connect worker's jars (connect-runtime, connect-file and their
+    dependencies), running Maven first if they are not cached. Same guarantees as ``ensure_jars``.
+    """
+    libs, marker = connect_libs_dir(), kafka_cache_dir() / CONNECT_MARKER
+    runtime_jar = libs / f"connect-runtime-{KAFKA_VERSION}.jar"
+    if marker.exists() and runtime_jar.exists():
+        return libs
+    # The broker's lock: one mvn at a time per cache (Maven's local repository is not safe for two).
+    with locked(kafka_cache_dir().parent / f"kafka-{KAFKA_VERSION}.lock"):
+        if marker.exists() and runtime_jar.exists():
+            return libs
+        marker.unlink(missing_ok=True)
+        mvn = shutil.which("mvn")
+        if mvn is None:
+            raise BrokerError(
+                f"Maven (mvn) is not on PATH; it is needed once to fetch Kafka Connect {KAFKA_VERSION} "
+                "from Maven Central (install it, e.g. `apt-get install maven`)"
+            )
+        print(
+            f"fetching Kafka Connect {KAFKA_VERSION} from Maven Central (once)...", file=sys.stderr, flush=True
+        )
+        kafka_cache_dir().mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix="connect-libs-", dir=kafka_cache_dir()))
+        try:
+            _copy_dependencies(mvn, staging, _CONNECT_POM, f"org.apache.kafka:connect-runtime:{KAFKA_VERSION}")
+            if not (staging / runtime_jar.name).exists():
+                raise BrokerError(f"mvn finished but {runtime_jar.name} is not in {staging}")
+            shutil.rmtree(libs, ignore_errors=True)
+            staging.rename(libs)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        marker.write_text(f"{KAFKA_VERSION}\n")
+    return libs
+
+
 def mvn_command(mvn: str, pom: Path, dest: Path) -> list[str]:
     """The exact Maven command line (also handy for reporting)."""
     return [
@@ -89,10 +155,12 @@ def mvn_command(mvn: str, pom: Path, dest: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def _copy_dependencies(mvn: str, dest: Path) -> None:
+def _copy_dependencies(
+    mvn: str, dest: Path, pom_template: str = _POM, what: str = f"org.apache.kafka:kafka_2.13:{KAFKA_VERSION}"
+) -> None:
     with tempfile.TemporaryDirectory(prefix="streamframe-mvn-") as tmp:
         pom = Path(tmp) / "pom.xml"
-        pom.write_text(_POM.format(kafka=KAFKA_VERSION, log4j=LOG4J_VERSION))
+        pom.write_text(pom_template.format(kafka=KAFKA_VERSION, log4j=LOG4J_VERSION))
         try:
             proc = subprocess.run(
                 mvn_command(mvn, pom, dest),
@@ -104,12 +172,12 @@ def _copy_dependencies(mvn: str, dest: Path) -> None:
             )
         except subprocess.TimeoutExpired as exc:
             raise BrokerError(
-                f"mvn did not finish fetching Apache Kafka {KAFKA_VERSION} in 30 minutes"
+                f"mvn did not finish fetching {what} in 30 minutes"
             ) from exc
         if proc.returncode != 0:
             tail = _tail((proc.stdout or "") + (proc.stderr or ""), 30)
             raise BrokerError(
-                f"mvn failed (exit {proc.returncode}) fetching org.apache.kafka:kafka_2.13:{KAFKA_VERSION} "
+                f"mvn failed (exit {proc.returncode}) fetching {what} "
                 f"from Maven Central\n--- last lines of mvn output ---\n{tail}"
             )
 

@@ -18,13 +18,22 @@ def _tombstones(batch: pd.DataFrame) -> np.ndarray:
     return batch["_tombstone"].fillna(False).astype(bool).to_numpy()
 
 
-def _key_index(batch: pd.DataFrame, keys: list[str], tomb: np.ndarray) -> pd.Index:
+def _key_index(batch: pd.DataFrame, keys: list[str], tomb: np.ndarray, like: pd.Index | None = None) -> pd.Index:
     if keys == ["_key"]:
         return pd.Index(batch["_key"], name="_key")
     frame = batch.reindex(columns=keys)  # a batch of tombstones only has no value columns at all
     if len(keys) == 1 and tomb.any():
-        # A tombstone has no value: its key column comes from the record key.
-        frame[keys[0]] = np.where(tomb, batch["_key"].to_numpy(dtype=object), frame[keys[0]].to_numpy(dtype=object))
+        # A tombstone has no value: its key column comes from the record key (text), read as the
+        # key column's type so that "42" deletes the row keyed 42.
+        record_keys = pd.Series(batch["_key"].to_numpy(dtype=object), index=batch.index)
+        values = frame[keys[0]]
+        numeric = pd.api.types.is_numeric_dtype(values[~tomb].dtype) if (~tomb).any() else \
+            like is not None and pd.api.types.is_numeric_dtype(like.dtype)
+        if numeric:
+            record_keys = pd.to_numeric(record_keys, errors="coerce")
+        frame[keys[0]] = np.where(tomb, record_keys.to_numpy(dtype=object), values.to_numpy(dtype=object))
+        if numeric:
+            frame[keys[0]] = pd.to_numeric(frame[keys[0]])
     if len(keys) == 1:
         return pd.Index(frame[keys[0]], name=keys[0])
     return pd.MultiIndex.from_frame(frame)
@@ -56,7 +65,7 @@ class TableFromStreamOp(Operator):
 
     def process(self, batch):
         tomb = _tombstones(batch)
-        index = _key_index(batch, self.keys, tomb)
+        index = _key_index(batch, self.keys, tomb, self.store.frame.index if len(self.store) else None)
         missing = index.isna() if not isinstance(index, pd.MultiIndex) else index.to_frame().isna().any(axis=1).to_numpy()
         if np.any(missing):
             for label in batch.index[np.asarray(missing)]:

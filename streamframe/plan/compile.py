@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streamframe.operators import source, stateless, table, window
+from streamframe.operators import join, source, stateless, table, window
 from streamframe.operators.base import Operator
 from streamframe.plan import nodes
 
@@ -22,7 +22,13 @@ _OPERATORS = {
 }
 
 
+_JOINS = {"stream_table": join.StreamTableJoinOp, "global": join.StreamTableJoinOp,
+          "table_table": join.TableTableJoinOp, "asof": join.AsofJoinOp}
+
+
 def _operator(node: nodes.Node) -> Operator:
+    if isinstance(node, nodes.Join):
+        return _JOINS[node.join](node)
     if isinstance(node, nodes.Aggregate):
         if node.from_table:
             return table.TableAggregateOp(node)

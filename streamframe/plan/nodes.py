@@ -60,6 +60,7 @@ class KafkaSource(Node):
     on_error: str = "dead_letter"
     dead_letter_topic: str | None = None
     table: bool = False  # a changelog: null values are deletes (tombstones)
+    global_table: bool = False  # read whole by every instance, before the rest of the input
 
     kind = "Source"
 
@@ -227,3 +228,37 @@ class TableFromStream(Node):
 
     def detail(self):
         return f"key: {', '.join(self.keys)}"
+
+
+@dataclass(frozen=True, eq=False)
+class Join(Node):
+    """Two inputs joined: parents are (left, right). `kind_of` names the join's semantics:
+    "stream_table", "global", "table_table", "asof" or "stream_stream"."""
+
+    join: str = "stream_table"
+    on: Any = None  # left column(s) holding the right side's key (None: the left key)
+    left_on: str | None = None  # table-table foreign key: a column of the left value
+    how: str = "inner"
+    right_keys: tuple = ()
+    left_keys: tuple = ()
+    by: Any = None
+    tolerance: int | None = None  # ms, as-of
+    within: int | None = None  # ms, stream-stream
+    grace: int = 0
+    suffixes: tuple = ("", "_right")
+
+    kind = "Join"
+
+    def detail(self):
+        parts = [self.join.replace("_", "-"), self.how]
+        if self.on is not None:
+            parts.append(f"on {self.on}")
+        if self.left_on is not None:
+            parts.append(f"left_on {self.left_on}")
+        if self.by is not None:
+            parts.append(f"by {self.by}")
+        if self.tolerance is not None:
+            parts.append(f"tolerance {self.tolerance} ms")
+        if self.within is not None:
+            parts.append(f"within {self.within} ms, grace {self.grace} ms")
+        return ", ".join(parts)

@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 
 from streamframe.errors import ConfigError, QueryTimeoutError, RecordError, StreamframeError
-from streamframe.plan.nodes import KafkaSource, Node, PandasSource
+from streamframe.plan.nodes import Join, KafkaSource, Node, PandasSource
 from streamframe.runtime.context import Context
+from streamframe.runtime.merge import TimeMerger
 from streamframe.runtime.readers import PandasReader
 from streamframe.runtime.sinks import KafkaDeadLetters, MemoryDeadLetters
 from streamframe.runtime.topology import Topology
@@ -107,6 +108,10 @@ class Query:
             topic = src.topic if isinstance(src, KafkaSource) else f"pandas:{src.id}"
             self._by_topic.setdefault(topic, []).append(src)
         self.dead_letters = MemoryDeadLetters()
+        self._global = {s.topic for s in root.sources() if getattr(s, "global_table", False)}
+        joins = [n for n in root.walk() if isinstance(n, Join) and n.join != "global"]
+        self.merger = TimeMerger({s.id: 0 if getattr(s, "table", False) else 1 for s in root.sources()}) \
+            if joins else None
 
     # --- public handle -----------------------------------------------------------------------
     @property
@@ -177,7 +182,8 @@ class Query:
         return max(self.connection.require_topics(topics).values(), default=1) if topics else 1
 
     def _open(self) -> None:
-        kafka_topics = [t for t, srcs in self._by_topic.items() if isinstance(srcs[0], KafkaSource)]
+        kafka_topics = [t for t, srcs in self._by_topic.items()
+                        if isinstance(srcs[0], KafkaSource) and t not in self._global]
         if self.connection is not None:
             from streamframe.kafka.reader import KafkaReader
             from streamframe.kafka.writer import Output
@@ -187,6 +193,9 @@ class Query:
             if kafka_topics:
                 group = None if self.bounded else self.group_id
                 self.readers.append(KafkaReader(self.connection, kafka_topics, group, bounded=self.bounded))
+            if self._global:  # every partition, no group: each instance holds the whole table
+                self.global_reader = KafkaReader(self.connection, sorted(self._global), bounded=self.bounded,
+                                                 assign=True)
         for topic, srcs in self._by_topic.items():
             if isinstance(srcs[0], PandasSource):
                 self.readers.append(PandasReader(srcs[0], topic))
@@ -200,11 +209,22 @@ class Query:
             if rows is not None:
                 self.sink.write(rows)  # a restored table shows its whole state, not only new changes
         start = dict(self.stores.restored_offsets) or dict(getattr(self.sink, "offsets", dict)())
+        if getattr(self, "global_reader", None) is not None:
+            self._load_global_tables()
         for reader in self.readers:
             reader.on_revoke = self._checkpoint
             if hasattr(reader, "start_offsets"):
                 reader.start_offsets = start
             reader.open()
+
+    def _load_global_tables(self) -> None:
+        """A global table is read to its end before the stream side starts, then kept up to date."""
+        reader = self.global_reader
+        reader.open()
+        while not reader.at_end():
+            for topic, raw in reader.poll(self.batch_size, self.poll_timeout).items():
+                self.process(topic, raw)
+        self.readers.append(reader)
 
     def _attach_state(self) -> None:
         """Durable state: the query's SQLite file, or its changelog topics when the file is gone."""
@@ -241,6 +261,7 @@ class Query:
                         self.process(topic, raw)
                 if self.output is not None:
                     self.output.poll()
+            self._release_merged()
             self._deliver(self.topology.idle())
             self.metrics_.lag = sum(r.lag() for r in self.readers)
             self.metrics_.tick()
@@ -254,6 +275,7 @@ class Query:
             if not self.bounded and time.monotonic() - last_commit >= self.commit_interval:
                 self._checkpoint()
                 last_commit = time.monotonic()
+        self._release_merged(final=True)
         self._checkpoint()
 
     def _done(self) -> bool:
@@ -303,10 +325,41 @@ class Query:
         self.metrics_.records_in += len(raw)
         self.metrics_.batches += 1
         for src in self._by_topic[topic]:
+            if self.merger is not None and topic not in self._global:
+                frame, errors = self.topology.decode(src.id, raw)
+                if errors:
+                    self._failed_records(src, raw, errors)
+                self.merger.add(src.id, raw, frame)
+                continue
             result = self.topology.process(src.id, raw)
             if result.errors:
                 self._failed_records(src, raw, result.errors)
             self._deliver(result)
+
+    def _release_merged(self, final: bool = False) -> None:
+        """Push the inputs a join waits for in event-time order, as far as every input has got."""
+        if self.merger is None:
+            return
+        safe = float("inf") if final or not self.bounded else self._safe_time()
+        sources = {s.id: s for s in self.root.sources()}
+        for src_id, raw, chunk in self.merger.release(safe):
+            result = self.topology.push(src_id, chunk)
+            if result.errors:
+                self._failed_records(sources[src_id], raw, result.errors)
+            self._deliver(result)
+
+    def _safe_time(self) -> float:
+        safe = float("inf")
+        for reader in self.readers:
+            if reader is getattr(self, "global_reader", None):
+                continue
+            done = reader.finished_partitions() if hasattr(reader, "finished_partitions") else None
+            for topic, part in getattr(reader, "end", {}):
+                if done is not None and (topic, part) in done:
+                    continue
+                for src in self._by_topic.get(topic, []):
+                    safe = min(safe, self.merger.frontier(src.id, part))
+        return safe
 
     def _deliver(self, result) -> None:
         self.metrics_.late_drops = sum(getattr(op, "late_drops", 0) for op in self.topology.stateful)

@@ -68,6 +68,7 @@ class TestDriver:
                            connection=None, bounded=True)
         self._wall = 0.0
         self.query.clock = lambda: self._wall
+        self.query.merger = None  # records are processed in the order they are piped, as in TopologyTestDriver
         self.query.open_topology(partitions)
         self._offsets: collections.Counter = collections.Counter()
         self._time = 0

@@ -56,20 +56,32 @@ class Topology:
                     if op is self.root_op:
                         result.outputs.append(out)
                     for child in op.children:
-                        self._push(child, out, result)
+                        self._push(child, out, result, op)
         return result
 
     def process(self, source_id: int, raw: RawBatch) -> BatchResult:
-        result = BatchResult()
-        source = self.sources[source_id]
-        frame, errors = source.decode(raw)
+        frame, errors = self.decode(source_id, raw)
+        result = self.push(source_id, frame)
         result.errors.update(errors)
-        if len(frame):
-            self._push(source, frame, result)
         return result
 
-    def _push(self, op: Operator, batch: pd.DataFrame, result: BatchResult) -> None:
-        out = _run_isolating(op, batch, result.errors)
+    def decode(self, source_id: int, raw: RawBatch):
+        """(decoded rows, {position: reason}) of a raw batch from a source."""
+        return self.sources[source_id].decode(raw)
+
+    def push(self, source_id: int, frame: pd.DataFrame) -> BatchResult:
+        """Decoded rows of a source through every operator below it."""
+        result = BatchResult()
+        if len(frame):
+            self._push(self.sources[source_id], frame, result)
+        return result
+
+    def _push(self, op: Operator, batch: pd.DataFrame, result: BatchResult, sender: Operator | None = None) -> None:
+        if hasattr(op, "process_side"):  # a join: which input the batch comes from matters
+            side = [p.id for p in op.node.parents].index(sender.node.id)
+            out = _run_isolating(op, batch, result.errors, lambda b: op.process_side(side, b))
+        else:
+            out = _run_isolating(op, batch, result.errors)
         rejected = getattr(op, "rejected", None)
         if rejected:
             result.errors.update(rejected)
@@ -79,12 +91,13 @@ class Topology:
         if op is self.root_op:
             result.outputs.append(out)
         for child in op.children:
-            self._push(child, out, result)
+            self._push(child, out, result, op)
 
 
-def _run_isolating(op: Operator, batch: pd.DataFrame, errors: dict[int, str]) -> pd.DataFrame | None:
+def _run_isolating(op: Operator, batch: pd.DataFrame, errors: dict[int, str], fn=None) -> pd.DataFrame | None:
+    fn = fn or op.process
     try:
-        return op.process(batch)
+        return fn(batch)
     except Exception as exc:  # noqa: BLE001 - any user or data error is attributed to records
         if len(batch) == 1:
             reason = f"{op.name}: {type(exc).__name__}: {exc}"
@@ -92,7 +105,7 @@ def _run_isolating(op: Operator, batch: pd.DataFrame, errors: dict[int, str]) ->
                 errors[int(label)] = reason
             return None
     mid = len(batch) // 2
-    parts = [_run_isolating(op, batch.iloc[:mid], errors), _run_isolating(op, batch.iloc[mid:], errors)]
+    parts = [_run_isolating(op, batch.iloc[:mid], errors, fn), _run_isolating(op, batch.iloc[mid:], errors, fn)]
     parts = [p for p in parts if p is not None and len(p)]
     if not parts:
         return None

@@ -225,7 +225,8 @@ def run_window_oracle(
     """Run Kafka Streams over everything in ``input_topic`` now; return its final windowed count/sum.
 
     Columns key, window_start, window_end, count, sum, sorted by key, window_start. ``df.attrs["oracle"]``
-    holds the app's summary (input_records, output_records, dropped_records, elapsed_ms, wall_s).
+    holds the app's summary: input_records, output_records, output_topic_records (what the broker holds),
+    dropped_records (the ``dropped-records-total`` task metric), elapsed_ms, wall_s, and its stderr.
     A fresh output topic and application id are used each call; both are deleted afterwards.
     """
     from confluent_kafka import Consumer, KafkaException, TopicPartition
@@ -303,6 +304,7 @@ def _parse_summary(stdout: str) -> dict | None:
                 "window": fields["window"],
                 "input_records": int(fields["input_records"]),
                 "output_records": int(fields["output_records"]),
+                "output_topic_records": int(fields.get("output_topic_records", -1)),
                 "dropped_records": int(fields["dropped_records"]),
                 "elapsed_ms": int(fields["elapsed_ms"]),
             }
@@ -310,7 +312,27 @@ def _parse_summary(stdout: str) -> dict | None:
 
 
 def _read_topic(Consumer, TopicPartition, bootstrap: str, topic: str, expected: int) -> pd.DataFrame:
-    """Every record of partition 0 of ``topic``: at least ``expected`` and up to the high watermark."""
+    """Every record of partition 0 of ``topic``: at least ``expected`` and up to the high watermark.
+
+    Each attempt uses a fresh consumer (a stuck first fetch was seen once under load); three attempts.
+    """
+    errors = []
+    for _attempt in range(3):
+        try:
+            rows = _read_once(Consumer, TopicPartition, bootstrap, topic, expected, deadline_s=20)
+            break
+        except OracleError as exc:
+            errors.append(str(exc))
+    else:
+        raise OracleError("; ".join(errors))
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    df = df.astype({"window_start": "int64", "window_end": "int64", "count": "int64", "sum": "float64"})
+    return df.sort_values(["key", "window_start", "window_end"], kind="mergesort").reset_index(drop=True)
+
+
+def _read_once(
+    Consumer, TopicPartition, bootstrap: str, topic: str, expected: int, deadline_s: float
+) -> list:
     from confluent_kafka import OFFSET_BEGINNING
 
     consumer = Consumer(
@@ -324,17 +346,21 @@ def _read_topic(Consumer, TopicPartition, bootstrap: str, topic: str, expected: 
     rows: list[dict] = []
     try:
         consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
-        deadline = time.monotonic() + 60
-        position, high = 0, 0
+        deadline = time.monotonic() + deadline_s
+        position = 0
         while True:
             if len(rows) >= expected:
                 _, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
                 if position >= high:
-                    break
+                    return rows
             if time.monotonic() > deadline:
+                try:
+                    watermarks = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+                except Exception as exc:  # noqa: BLE001 - only for the message
+                    watermarks = repr(exc)
                 raise OracleError(
                     f"timed out reading {topic}: {len(rows)} of {expected} records read "
-                    f"(position {position}, high watermark {high})"
+                    f"(position {position}, watermarks {watermarks})"
                 )
             for msg in consumer.consume(num_messages=1000, timeout=0.5):
                 if msg.error():
@@ -343,6 +369,3 @@ def _read_topic(Consumer, TopicPartition, bootstrap: str, topic: str, expected: 
                 position = msg.offset() + 1
     finally:
         consumer.close()
-    df = pd.DataFrame(rows, columns=COLUMNS)
-    df = df.astype({"window_start": "int64", "window_end": "int64", "count": "int64", "sum": "float64"})
-    return df.sort_values(["key", "window_start", "window_end"], kind="mergesort").reset_index(drop=True)

@@ -328,6 +328,7 @@ public final class WindowOracle {
         final long t0 = System.nanoTime();
         int rc = 0;
         long inputRecords = 0;
+        long outputTopicRecords = -1;
         KafkaStreams streams = null;
         try (Admin admin = Admin.create(adminProps)) {
             // Offsets present at start: what we must consume before stopping.
@@ -391,6 +392,20 @@ public final class WindowOracle {
             // Offsets are committed only after the producer is flushed, so output is complete by now;
             // the settle time is a margin for anything still in flight.
             Thread.sleep(settleMs);
+
+            // Check that the output really is on the broker (what the driver will read).
+            final long outputDeadline = System.currentTimeMillis() + 15_000;
+            while (true) {
+                outputTopicRecords = outputEndOffset(admin, output);
+                if (outputTopicRecords >= outputRecords.get() || System.currentTimeMillis() > outputDeadline) {
+                    break;
+                }
+                Thread.sleep(200);
+            }
+            if (outputTopicRecords < outputRecords.get()) {
+                throw new IllegalStateException("output topic " + output + " holds " + outputTopicRecords
+                    + " records but " + outputRecords.get() + " were produced");
+            }
         } catch (final Exception e) {
             System.err.println("WindowOracle: " + e);
             rc = 1;
@@ -415,10 +430,26 @@ public final class WindowOracle {
         deleteQuietly(stateDir.toFile());
         final long elapsedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
         System.out.println("oracle window=" + window + " input_records=" + inputRecords
-            + " output_records=" + outputRecords.get() + " dropped_records=" + (long) dropped
+            + " output_records=" + outputRecords.get() + " output_topic_records=" + outputTopicRecords
+            + " dropped_records=" + (long) dropped
             + " elapsed_ms=" + elapsedMs + " status=" + (rc == 0 ? "ok" : "failed"));
         System.out.flush();
         System.exit(rc);
+    }
+
+    private static long outputEndOffset(final Admin admin, final String topic) throws Exception {
+        final TopicDescription desc = admin.describeTopics(List.of(topic)).allTopicNames()
+            .get(30, TimeUnit.SECONDS).get(topic);
+        final Map<TopicPartition, OffsetSpec> latest = new HashMap<>();
+        for (final TopicPartitionInfo p : desc.partitions()) {
+            latest.put(new TopicPartition(topic, p.partition()), OffsetSpec.latest());
+        }
+        long total = 0;
+        for (final ListOffsetsResult.ListOffsetsResultInfo info
+                : admin.listOffsets(latest).all().get(30, TimeUnit.SECONDS).values()) {
+            total += info.offset();
+        }
+        return total;
     }
 
     private static void deleteQuietly(final File root) {

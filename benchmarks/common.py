@@ -1,0 +1,218 @@
+"""What every benchmark needs: a broker, fresh topics, input data, timing, and reading results back.
+
+Benchmarks run against a real Apache Kafka broker: the one named by `--bootstrap`, else an isolated local
+broker started in a temporary STREAMFRAME_HOME (so no one else's broker is disturbed) and stopped at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import orjson
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from streamframe.kafka.config import CONSUMER_DEFAULTS, PRODUCER_DEFAULTS
+
+# librdkafka's log lines (a coordinator still loading, a purged admin event) go to Python logging, as
+# streamframe's own clients' do, instead of onto the results on stderr.
+CLIENT_LOG = logging.getLogger("benchmarks.kafka")
+
+
+@contextlib.contextmanager
+def broker(bootstrap: str | None) -> Iterator[str]:
+    """The bootstrap address to use: the given one, else an isolated local broker for the duration."""
+    if bootstrap:
+        yield bootstrap
+        return
+    from streamframe import local
+
+    home = tempfile.mkdtemp(prefix="streamframe-bench-")
+    previous = os.environ.get("STREAMFRAME_HOME")
+    os.environ["STREAMFRAME_HOME"] = home
+    try:
+        yield local.start().bootstrap
+    finally:
+        admin.cache_clear()
+        try:
+            local.stop()
+        finally:
+            if previous is None:
+                os.environ.pop("STREAMFRAME_HOME", None)
+            else:
+                os.environ["STREAMFRAME_HOME"] = previous
+            shutil.rmtree(home, ignore_errors=True)
+
+
+def consumer_config(bootstrap: str, **extra) -> dict:
+    """The consumer settings streamframe uses, so every contestant reads the same way."""
+    return {"bootstrap.servers": bootstrap, **CONSUMER_DEFAULTS, "group.id": f"bench-{uuid.uuid4().hex[:8]}",
+            "logger": CLIENT_LOG, **extra}
+
+
+def producer_config(bootstrap: str, **extra) -> dict:
+    """The producer settings streamframe uses (idempotent, linger, batch size, partitioner)."""
+    return {"bootstrap.servers": bootstrap, **PRODUCER_DEFAULTS, "logger": CLIENT_LOG, **extra}
+
+
+@functools.cache
+def admin(bootstrap: str) -> AdminClient:
+    return AdminClient({"bootstrap.servers": bootstrap, "logger": CLIENT_LOG})
+
+
+def unique_topic(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def create_topic(bootstrap: str, name: str, partitions: int) -> str:
+    futures = admin(bootstrap).create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+    futures[name].result(timeout=30)
+    deadline = time.monotonic() + 30  # metadata reaches every client a moment after creation
+    while len(admin(bootstrap).list_topics(name, timeout=10).topics[name].partitions) != partitions:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"topic {name} did not appear with {partitions} partitions")
+        time.sleep(0.1)
+    return name
+
+
+def delete_topics(bootstrap: str, names: list[str]) -> None:
+    if not names:
+        return
+    for future in admin(bootstrap).delete_topics(list(names), operation_timeout=30).values():
+        with contextlib.suppress(Exception):
+            future.result(timeout=30)
+
+
+@dataclass
+class InputInfo:
+    topic: str
+    records: int
+    partitions: int
+    value_bytes: int
+    seconds: float
+
+    @property
+    def bytes_per_record(self) -> float:
+        return self.value_bytes / max(self.records, 1)
+
+
+def produce_trades(bootstrap: str, topic: str, records: int, partitions: int, seed: int = 42,
+                   chunk: int = 100_000) -> InputInfo:
+    """`records` generated trades as JSON (~100 bytes each), keyed by symbol, record time = `ts`,
+    spread round-robin over the partitions so every partition holds the same number of records."""
+    from streamframe.connectors.generator import trades
+    from streamframe.serde.json_encode import encode_json_rows
+
+    producer = Producer(producer_config(bootstrap))
+    start_ms = int(time.time() * 1000) - records  # rate 1000/s: the last record is about "now"
+    total_bytes, t0 = 0, time.perf_counter()
+    for first in range(0, records, chunk):
+        n = min(chunk, records - first)
+        df = trades(n, seed=seed + first, start_ms=start_ms + first, first_id=first)
+        values = encode_json_rows(df)
+        keys = df["symbol"].tolist()
+        stamps = df["ts"].tolist()
+        parts = ((np.arange(first, first + n)) % partitions).tolist()
+        total_bytes += sum(map(len, values))
+        produce = producer.produce
+        for value, key, ts, p in zip(values, keys, stamps, parts):
+            while True:
+                try:
+                    produce(topic, value, key, partition=p, timestamp=ts)
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+        producer.poll(0)
+    if producer.flush(120):
+        raise RuntimeError(f"input records to {topic} were not all delivered")
+    return InputInfo(topic, records, partitions, total_bytes, time.perf_counter() - t0)
+
+
+@dataclass
+class Output:
+    """What a contestant wrote, reduced to what the contestants must agree on."""
+
+    records: int
+    qty_sum: int
+    notional_sum: float
+    by_id: dict  # trade_id -> (key, timestamp, value dict)
+
+
+def messages(bootstrap: str, topic: str) -> Iterator:
+    """Every message of `topic`, from the beginning to its end offsets (as they were when called)."""
+    consumer = Consumer(consumer_config(bootstrap))
+    try:
+        md = consumer.list_topics(topic, timeout=10).topics[topic]
+        tps, end = [], {}
+        for p in md.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            if high > low:
+                end[p] = high
+                tps.append(TopicPartition(topic, p, OFFSET_BEGINNING))
+        consumer.assign(tps)
+        remaining = set(end)
+        deadline = time.monotonic() + 120
+        while remaining:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"reading {topic} timed out; partitions left: {sorted(remaining)}")
+            for m in consumer.consume(num_messages=10_000, timeout=0.5):
+                if m.error() is not None:
+                    if m.error().code() == KafkaError._PARTITION_EOF:
+                        continue
+                    raise RuntimeError(f"reading {topic}: {m.error()}")
+                p = m.partition()
+                if m.offset() >= end[p]:
+                    continue
+                if m.offset() == end[p] - 1:
+                    remaining.discard(p)
+                yield m
+    finally:
+        consumer.close()
+
+
+def count(bootstrap: str, topic: str) -> int:
+    """Records in `topic`, by reading them all (which also warms the broker and its page cache)."""
+    return sum(1 for _ in messages(bootstrap, topic))
+
+
+def read_topic(bootstrap: str, topic: str) -> Output:
+    """Every output record of `topic`, reduced to what the contestants must agree on."""
+    by_id, qty_sum, notional_sum, n = {}, 0, 0.0, 0
+    for m in messages(bootstrap, topic):
+        rec = orjson.loads(m.value())
+        qty_sum += rec["qty"]
+        notional_sum += rec["notional"]
+        by_id[rec["trade_id"]] = (m.key(), m.timestamp()[1], rec)
+        n += 1
+    return Output(n, qty_sum, notional_sum, by_id)
+
+
+def compare(name_a: str, a: Output, name_b: str, b: Output) -> None:
+    """Raise if the two outputs differ in count, sums, or any record's key, timestamp or fields."""
+    problems = []
+    if a.records != b.records:
+        problems.append(f"record count: {name_a} wrote {a.records:,}, {name_b} wrote {b.records:,}")
+    if len(a.by_id) != a.records or len(b.by_id) != b.records:
+        problems.append(f"duplicate trade ids: {name_a} {a.records - len(a.by_id)}, "
+                        f"{name_b} {b.records - len(b.by_id)}")
+    if a.qty_sum != b.qty_sum:
+        problems.append(f"sum of qty: {name_a} {a.qty_sum}, {name_b} {b.qty_sum}")
+    if not np.isclose(a.notional_sum, b.notional_sum, rtol=1e-12, atol=0):
+        problems.append(f"sum of notional: {name_a} {a.notional_sum!r}, {name_b} {b.notional_sum!r}")
+    differing = [i for i in a.by_id if a.by_id[i] != b.by_id.get(i)]
+    if differing:
+        i = differing[0]
+        problems.append(f"{len(differing):,} records differ; first, trade_id {i}: "
+                        f"{name_a} {a.by_id[i]!r} vs {name_b} {b.by_id.get(i)!r}")
+    if problems:
+        raise SystemExit("OUTPUTS DIFFER — the benchmark is invalid:\n  " + "\n  ".join(problems))
