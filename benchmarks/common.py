@@ -105,6 +105,13 @@ class InputInfo:
     def bytes_per_record(self) -> float:
         return self.value_bytes / max(self.records, 1)
 
+    @property
+    def topics(self) -> list[str]:
+        return [self.topic]
+
+    def describe(self) -> str:
+        return f"{self.records:,} JSON records of {self.bytes_per_record:.0f} B in {self.partitions} partitions"
+
 
 def produce_trades(bootstrap: str, topic: str, records: int, partitions: int, seed: int = 42,
                    chunk: int = 100_000) -> InputInfo:
@@ -136,6 +143,61 @@ def produce_trades(bootstrap: str, topic: str, records: int, partitions: int, se
     if producer.flush(120):
         raise RuntimeError(f"input records to {topic} were not all delivered")
     return InputInfo(topic, records, partitions, total_bytes, time.perf_counter() - t0)
+
+
+def produce_records(bootstrap: str, topic: str, values: list, keys: list, timestamps: list,
+                    partitions: list | None = None) -> int:
+    """Produce prepared records (one produce() each, streamframe's producer settings); returns bytes.
+    `partitions=None` lets the producer's partitioner (Java's murmur2) place each record by its key."""
+    producer = Producer(producer_config(bootstrap))
+    produce = producer.produce
+    parts = partitions if partitions is not None else [-1] * len(values)
+    for value, key, ts, p in zip(values, keys, timestamps, parts):
+        while True:
+            try:
+                produce(topic, value, key, partition=p, timestamp=ts)
+                break
+            except BufferError:
+                producer.poll(0.05)
+    if producer.flush(120):
+        raise RuntimeError(f"input records to {topic} were not all delivered")
+    return sum(map(len, values))
+
+
+def assign_from_beginning(consumer: Consumer, topic: str) -> dict[int, int]:
+    """Assign every non-empty partition of `topic` from its beginning; returns {partition: end offset}
+    (what a hand-written bounded loop does first)."""
+    end = {}
+    for p in consumer.list_topics(topic, timeout=10).topics[topic].partitions:
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+        if high > low:
+            end[p] = high
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in end])
+    return end
+
+
+def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    consumer = Consumer(consumer_config(bootstrap))
+    try:
+        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
+    finally:
+        consumer.close()
+
+
+def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    """The offsets consumer group `group` has committed on `topic` (-1001: none)."""
+    consumer = Consumer(consumer_config(bootstrap, **{"group.id": group}))
+    try:
+        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        tps = consumer.committed([TopicPartition(topic, p) for p in parts], timeout=10)
+        return {tp.partition: tp.offset for tp in tps}
+    finally:
+        consumer.close()
+
+
+def topics_with_prefix(bootstrap: str, prefix: str) -> list[str]:
+    return [t for t in admin(bootstrap).list_topics(timeout=10).topics if t.startswith(prefix)]
 
 
 @dataclass

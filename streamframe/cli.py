@@ -1,17 +1,26 @@
-"""The `streamframe` command: the local broker, the demo, headless runs.
+"""The `streamframe` command: the local broker, the demo, headless runs, the Jupyter kernel.
 
-    streamframe local start [--port N]   start (or reuse) the embedded Apache Kafka; prints its address
-    streamframe local status|stop|logs   inspect, stop, or show the broker's log
+    streamframe local start [--port N] [--connect]   start (or reuse) the embedded Apache Kafka (and a
+                                         Kafka Connect worker); prints their addresses
+    streamframe local status|stop|logs   inspect, stop (the worker too), or show the broker's (--connect:
+                                         the worker's) log
     streamframe demo [--duration S] [--rate R]
     streamframe run script.py            run a script's queries headless until they end or Ctrl-C
+    streamframe install-kernel [--user|--sys-prefix|--prefix P] [--name N]
+                                         a Jupyter kernel that preloads `%load_ext streamframe`
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import runpy
+import shutil
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 
 def _local(args) -> int:
@@ -21,18 +30,103 @@ def _local(args) -> int:
         print(f"fetching/starting Apache Kafka {local.KAFKA_VERSION} ...", file=sys.stderr)
         broker = local.start(port=args.port)
         print(f"Kafka {local.KAFKA_VERSION} running at {broker.bootstrap} (pid {broker.pid}, home {broker.home})")
+        if args.connect:
+            print(f"starting Kafka Connect {local.KAFKA_VERSION} ...", file=sys.stderr)
+            worker = local.start_connect()
+            print(f"Kafka Connect {local.KAFKA_VERSION} running at {worker.url} (pid {worker.pid})")
     elif args.action == "status":
-        broker = local.status()
+        broker, worker = local.status(), local.connect_status()
         if broker is None:
             print("no local broker is running (`streamframe local start` starts one)")
+        else:
+            print(f"running at {broker.bootstrap} (pid {broker.pid}, home {broker.home})")
+        if worker is not None:
+            print(f"Kafka Connect running at {worker.url} (pid {worker.pid}, bootstrap {worker.bootstrap})")
+        if broker is None:
             return 1
-        print(f"running at {broker.bootstrap} (pid {broker.pid}, home {broker.home})")
     elif args.action == "stop":
-        print("stopped" if local.stop() else "no local broker was running")
+        worker = local.connect_status()  # local.stop() stops the worker first, then the broker
+        stopped = local.stop()
+        if worker is not None:
+            print(f"stopped Kafka Connect at {worker.url}")
+        print("stopped" if stopped else "no local broker was running")
     elif args.action == "logs":
-        print(local.logs(args.lines))
+        print(local.connect_logs(args.lines) if args.connect else local.logs(args.lines))
     elif args.action == "fetch":
         print(f"Kafka jars in {local.ensure_jars()}")
+        if args.connect:
+            print(f"Kafka Connect jars in {local.ensure_connect_jars()}")
+    return 0
+
+
+#: Used when the package runs without its source tree (a wheel): the same spec as extension/kernel.json.
+KERNEL_SPEC = {
+    "argv": ["python", "-m", "ipykernel_launcher", "-f", "{connection_file}", "--ext=streamframe"],
+    "display_name": "Python 3 (streamframe)",
+    "language": "python",
+    "metadata": {"debugger": True},
+}
+
+
+def kernel_spec(display_name: str | None = None, env: dict[str, str] | None = None) -> dict:
+    """The kernel.json to install: extension/kernel.json with this interpreter as the kernel's python."""
+    template = Path(__file__).resolve().parent.parent / "extension" / "kernel.json"
+    spec = json.loads(template.read_text()) if template.exists() else json.loads(json.dumps(KERNEL_SPEC))
+    spec["argv"] = [sys.executable if a == "python" else a for a in spec["argv"]]
+    if display_name:
+        spec["display_name"] = display_name
+    if env:
+        spec["env"] = dict(env)
+    return spec
+
+
+def install_kernel(
+    name: str = "streamframe",
+    user: bool = False,
+    prefix: str | None = None,
+    display_name: str | None = None,
+    env: dict[str, str] | None = None,
+) -> Path:
+    """Install the kernel spec (for the user, or under ``prefix``); return the directory it went to."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    from streamframe.errors import ConfigError
+
+    if not re.fullmatch(r"[a-z0-9._-]+", name, re.IGNORECASE):  # jupyter_client's rule for kernel names
+        raise ConfigError(f"kernel name {name!r} may only contain ASCII letters, digits, '.', '_' and '-'")
+    with tempfile.TemporaryDirectory(prefix="streamframe-kernel-") as tmp:
+        source = Path(tmp) / name
+        source.mkdir()
+        (source / "kernel.json").write_text(json.dumps(kernel_spec(display_name, env), indent=1) + "\n")
+        try:  # the Python logos of ipykernel's own spec, for the launcher
+            from ipykernel.kernelspec import RESOURCES
+
+            for logo in Path(RESOURCES).glob("logo-*"):
+                shutil.copy(logo, source / logo.name)
+        except ImportError:
+            pass
+        try:
+            dest = KernelSpecManager().install_kernel_spec(str(source), name, user=user, prefix=prefix)
+        except OSError as exc:
+            where = prefix or ("the user's Jupyter data dir" if user else "the system's Jupyter data dir")
+            raise ConfigError(
+                f"cannot install the kernel into {where}: {exc.strerror or exc} (try --user or --prefix)"
+            ) from None
+    return Path(dest)
+
+
+def _install_kernel(args) -> int:
+    from streamframe.errors import ConfigError
+
+    env = {}
+    for item in args.env:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--env takes KEY=VALUE, not {item!r}")
+        env[key] = value
+    prefix = sys.prefix if args.sys_prefix else args.prefix
+    dest = install_kernel(args.name, user=prefix is None, prefix=prefix, display_name=args.display_name, env=env)
+    print(f"installed kernel {args.name!r} ({kernel_spec(args.display_name)['display_name']}) in {dest}")
     return 0
 
 
@@ -65,6 +159,10 @@ def parser() -> argparse.ArgumentParser:
     loc.add_argument("action", choices=["start", "stop", "status", "logs", "fetch"])
     loc.add_argument("--port", type=int, default=None, help="listen on this port (default: a free one)")
     loc.add_argument("--lines", type=int, default=50, help="how many log lines `logs` shows")
+    loc.add_argument(
+        "--connect", action="store_true",
+        help="start: also a Kafka Connect worker (distributed mode, REST API); logs/fetch: the worker's",
+    )  # fmt: skip
     loc.set_defaults(fn=_local)
     demo = sub.add_parser("demo", help="live trades through a StreamFrame pipeline, in the terminal")
     demo.add_argument("--duration", type=float, default=20.0, help="seconds to run (default 20)")
@@ -74,6 +172,16 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("script")
     run.add_argument("args", nargs=argparse.REMAINDER)
     run.set_defaults(fn=_run)
+    kern = sub.add_parser("install-kernel", help="install a Jupyter kernel that preloads `%%load_ext streamframe`")
+    where = kern.add_mutually_exclusive_group()
+    where.add_argument("--user", action="store_true", help="for the current user (the default)")
+    where.add_argument("--sys-prefix", action="store_true", help=f"into this Python's prefix ({sys.prefix})")
+    where.add_argument("--prefix", default=None, help="under PREFIX/share/jupyter/kernels")
+    kern.add_argument("--name", default="streamframe", help="the kernel's name (default streamframe)")
+    kern.add_argument("--display-name", default=None, help="the name Jupyter shows (default 'Python 3 (streamframe)')")
+    kern.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                      help="an environment variable for the kernel, e.g. STREAMFRAME_BOOTSTRAP=host:9092")  # fmt: skip
+    kern.set_defaults(fn=_install_kernel)
     return p
 
 

@@ -1,0 +1,30 @@
+"""In-kernel connectors: named sources and sinks configured the Kafka Connect way, each on its own thread.
+
+    >>> from streamframe.connectors import registry
+    >>> feed = registry().create({"name": "feed", "connector.class": "generator", "schema": "orders",
+    ...                           "topic": "orders", "rate": "200", "count": "5000"})   # doctest: +SKIP
+    >>> feed.state, feed.records, feed.total                                          # doctest: +SKIP
+    ('RUNNING', 1200, 5000)
+
+In a notebook the same is `%kafka_source feed connector.class=generator schema=orders topic=orders ...`;
+`%connectors` shows them all. Classes: file, pandas, sqlite, generator (sources and sinks where it makes
+sense) and topic (copy).
+"""
+
+from streamframe.connectors.base import Connector, ConnectorError, Context, SinkConnector, SourceConnector
+from streamframe.connectors.generator import RateProducer, SyntheticData, generate
+from streamframe.connectors.registry import ConnectorRegistry, registry, resolve
+
+__all__ = [
+    "Connector",
+    "ConnectorError",
+    "ConnectorRegistry",
+    "Context",
+    "RateProducer",
+    "SinkConnector",
+    "SourceConnector",
+    "SyntheticData",
+    "generate",
+    "registry",
+    "resolve",
+]

@@ -74,23 +74,31 @@ def series(rows: pd.DataFrame, spec: PlotSpec) -> tuple[str | None, list[tuple[s
     data = rows[[spec.x, y, *by]].dropna(subset=[spec.x, y])
     xs = pd.Index(data[spec.x].unique()).sort_values()
     data = data[data[spec.x].isin(xs[-spec.points:])]
-    label = data[by].astype(str).agg(" / ".join, axis=1) if by else pd.Series("", index=data.index)
+    label = pd.Series("", index=data.index)
+    for i, col in enumerate(by):
+        label = (label + " / " if i else label) + data[col].astype(str)
     data = pd.DataFrame({"x": data[spec.x].to_numpy(), "y": data[y].astype(float).to_numpy(),
                          "key": label.to_numpy()})
-    totals = data.groupby("key", sort=True)["y"].sum()
-    ranked = sorted(totals.index, key=lambda k: (-totals[k], k))[: spec.top]  # ties: by name, stable
-    return y, [(k, data[data["key"] == k].sort_values("x", kind="stable")) for k in ranked]
+    groups = dict(tuple(data.groupby("key", sort=True)))
+    totals = {k: g["y"].sum() for k, g in groups.items()}
+    ranked = sorted(totals, key=lambda k: (-totals[k], k))[: spec.top]  # ties: by name, stable
+    return y, [(k, groups[k].sort_values("x", kind="stable")) for k in ranked]
 
 
 def chart_svg(rows: pd.DataFrame, spec: PlotSpec, width: int = WIDTH, height: int = HEIGHT) -> str:
+    """The chart of `rows` (a table as plain rows) as an SVG document; a one-line message instead of
+    lines while there are no rows, or when the plot names a column the table does not have."""
     y, lines = series(rows, spec)
     title = f"{y or '?'} by {', '.join(spec.by) or 'row'} over {spec.x}"
     head = (f'<svg xmlns="http://www.w3.org/2000/svg" class="sf-chart" width="{width}" height="{height}" '
             f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">'
             f"<title>{html.escape(title)}</title>")
-    if not lines:
+    missing = [c for c in (spec.x, spec.y, *spec.by) if c is not None and len(rows.columns) and c not in rows]
+    if missing or not lines:
+        note = (f"plot: no column {', '.join(missing)}; columns are {', '.join(map(str, rows.columns))}"
+                if missing else "waiting for data")
         return (head + f'<text x="{width / 2:.0f}" y="{height / 2:.0f}" text-anchor="middle" fill="#757575">'
-                       "waiting for data</text></svg>")
+                       f"{html.escape(note)}</text></svg>")
     allx = pd.concat([s["x"] for _, s in lines])
     ally = pd.concat([s["y"] for _, s in lines])
     x0, x1 = _num(allx.min()), _num(allx.max())

@@ -18,7 +18,7 @@ import html
 import re
 from dataclasses import dataclass, field
 
-BOX_W, BOX_H, GAP_X, GAP_Y, PAD = 240, 44, 24, 34, 10
+BOX_W, BOX_H, GAP_X, GAP_Y, PAD = 300, 44, 24, 34, 10
 _NODE = re.compile(r"^  (\S+)\s+(\S+)\s*(.*)$")
 _EDGE = re.compile(r"^\s+--> (.*)$")
 
@@ -57,11 +57,13 @@ def explain_html(topology) -> str:
         topology = explain_text(topology)
     text = str(topology)
     ops = parse(text)
-    depth: dict[str, int] = {}
-    for op in ops:  # parents come first, so one pass settles every depth
-        depth.setdefault(op.name, 0)
-        for child in op.children:
-            depth[child] = max(depth.get(child, 0), depth[op.name] + 1)
+    # rows by the longest path down to the sink, so a side input (a second source, a table) sits
+    # right above the operator it feeds instead of at the top with an arrow across other boxes
+    height: dict[str, int] = {}
+    for op in reversed(ops):  # children come after their parents
+        height[op.name] = 1 + max((height.get(c, 0) for c in op.children), default=-1)
+    top = max(height.values(), default=0)
+    depth = {name: top - h for name, h in height.items()}
     rows: dict[int, list[Op]] = {}
     for op in ops:
         rows.setdefault(depth[op.name], []).append(op)
@@ -92,7 +94,7 @@ def explain_html(topology) -> str:
                    f'<rect x="{x:.1f}" y="{y:.1f}" width="{BOX_W}" height="{BOX_H}" rx="6" fill="{fill}" '
                    f'stroke="{stroke}"/>'
                    f'<text x="{x + 8:.1f}" y="{y + 17:.1f}" font-weight="bold">{html.escape(op.kind)}'
-                   f'<tspan font-weight="normal" fill="#616161"> {html.escape(op.name)}</tspan></text>'
+                   f'<tspan dx="6" font-weight="normal" fill="#616161">{html.escape(op.name)}</tspan></text>'
                    f'<text x="{x + 8:.1f}" y="{y + 34:.1f}" fill="#424242">{html.escape(_short(op.detail))}</text>'
                    "</g>")
     out.append("</svg>")
@@ -100,5 +102,5 @@ def explain_html(topology) -> str:
             f"<details><summary>as text</summary><pre>{html.escape(text)}</pre></details></div>")
 
 
-def _short(text: str, limit: int = 38) -> str:
+def _short(text: str, limit: int = 48) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"

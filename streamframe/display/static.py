@@ -39,13 +39,13 @@ def one_line(error, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def status_parts(metrics: dict, rate: bool = True) -> list[str]:
-    """The status line's items after the state; `rate=False` leaves out records/s (a snapshot of an
-    in-memory run must read the same every time)."""
+def status_parts(metrics: dict, skip=()) -> list[str]:
+    """The status line's items after the state, leaving out the metrics named in `skip` (a snapshot of
+    an in-memory run leaves out what changes from run to run: records/s, a wall-clock stream time)."""
     parts = []
     for key, fmt in _FIELDS:
         value = metrics.get(key)
-        if value is None or (key == "records_per_s" and not rate):
+        if value is None or key in skip:
             continue
         if key == "stream_time":
             value = _time(value)
@@ -53,20 +53,20 @@ def status_parts(metrics: dict, rate: bool = True) -> list[str]:
     return parts
 
 
-def status_text(name: str, metrics: dict, error=None, rate: bool = True) -> str:
+def status_text(name: str, metrics: dict, error=None, skip=()) -> str:
     state = metrics.get("status", "?")
-    line = " · ".join([f"{state} {name}"] + status_parts(metrics, rate))
+    line = " · ".join([f"{state} {name}"] + status_parts(metrics, skip))
     if error is not None or metrics.get("last_error"):
         line += f" · error: {one_line(error if error is not None else metrics['last_error'])}"
     return line
 
 
-def status_html(name: str, metrics: dict, error=None, rate: bool = True) -> str:
+def status_html(name: str, metrics: dict, error=None, skip=()) -> str:
     state = metrics.get("status", "?")
     color = COLORS.get(state, "#616161")
     head = (f'<span class="sf-state sf-{html.escape(state)}" style="color:{color};font-weight:bold">'
             f"● {html.escape(state)}</span> <code>{html.escape(name)}</code>")
-    body = " · ".join(html.escape(p) for p in status_parts(metrics, rate))
+    body = " · ".join(html.escape(p) for p in status_parts(metrics, skip))
     err = error if error is not None else metrics.get("last_error")
     tail = "" if not err else (f' · <span class="sf-error" style="color:{COLORS["failed"]}">error: '
                                f"{html.escape(one_line(err))}</span>")

@@ -9,10 +9,13 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
 from streamframe.errors import ConfigError
+
+log = logging.getLogger("streamframe.display")
 
 
 class Pacer:
@@ -60,6 +63,7 @@ class Sampler:
             try:
                 more = self.sample()
             except Exception:  # noqa: BLE001 - a display glitch must not kill the view; try again later
+                log.debug("live view sample failed", exc_info=True)
                 more = True
             if more is False:
                 return

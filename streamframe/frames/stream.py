@@ -30,10 +30,16 @@ from streamframe.plan.explain import explain_text, fingerprint
 
 
 class Explanation(str):
-    """explain()'s text; shows as itself (not as a quoted string) in a notebook."""
+    """explain()'s text; shows as itself (not as a quoted string) in a notebook, drawn as boxes and arrows
+    where HTML shows."""
 
     def __repr__(self) -> str:
         return str(self)
+
+    def _repr_html_(self) -> str:
+        from streamframe.display.explain import explain_html
+
+        return explain_html(str(self))
 
 
 class StreamFrame:

@@ -152,6 +152,16 @@ class TableFrame:
         session.register(query)
         return query.start()
 
+    def plot(self, x: str = "window_start", y: str | None = None, by=None, top: int = 5, **options):
+        """A live view of the table with a chart of `y` over `x`, one line per `by` (default: the
+        keys), for the `top` biggest keys; starts the query.
+
+            >>> vwap.plot(y="volume", by="symbol")     # doctest: +SKIP
+        """
+        from streamframe.display import view
+
+        return view(self, plot=dict(x=x, y=y, by=by, top=top), **options)
+
     def _live(self):
         return session.running(self.default_name())
 

@@ -1,4 +1,5 @@
-"""A local single-node Apache Kafka broker (KRaft) for development, run from jars fetched with Maven.
+"""A local single-node Apache Kafka broker (KRaft) for development, run from jars fetched with Maven,
+and optionally a Kafka Connect worker (distributed mode) beside it.
 
     >>> from streamframe import local
     >>> broker = local.start()        # fetches Kafka once, then starts it detached; reuses a running one
@@ -7,10 +8,11 @@
     >>> local.status() == broker
     True
     >>> print(local.logs(5))          # doctest: +SKIP
-    >>> local.stop()
+    >>> worker = local.start_connect()  # Kafka Connect (+ FileStream connectors) on the broker; REST at .url
+    >>> local.stop()                    # stops the Connect worker too, before the broker
     True
 
-Jars: ``${STREAMFRAME_CACHE:-${XDG_CACHE_HOME:-~/.cache}/streamframe}/kafka-<version>/libs``.
+Jars: ``${STREAMFRAME_CACHE:-${XDG_CACHE_HOME:-~/.cache}/streamframe}/kafka-<version>/libs`` (Connect: ``connect-libs``).
 State: ``${STREAMFRAME_HOME:-${XDG_STATE_HOME:-~/.local/state}/streamframe}/kafka``.
 Nothing here prints; failures raise BrokerError with the cause and the tail of the log.
 """
@@ -18,7 +20,28 @@ Nothing here prints; failures raise BrokerError with the cause and the tail of t
 from __future__ import annotations
 
 from streamframe.local.broker import Broker, logs, start, status, stop
-from streamframe.local.maven import ensure_jars
+from streamframe.local.connect import ConnectWorker, ConnectWorkerError
+from streamframe.local.connect import logs as connect_logs
+from streamframe.local.connect import start as start_connect
+from streamframe.local.connect import status as connect_status
+from streamframe.local.connect import stop as stop_connect
+from streamframe.local.maven import ensure_connect_jars, ensure_jars
 from streamframe.local.paths import KAFKA_VERSION, BrokerError
 
-__all__ = ["KAFKA_VERSION", "Broker", "BrokerError", "ensure_jars", "logs", "start", "status", "stop"]
+__all__ = [
+    "KAFKA_VERSION",
+    "Broker",
+    "BrokerError",
+    "ConnectWorker",
+    "ConnectWorkerError",
+    "connect_logs",
+    "connect_status",
+    "ensure_connect_jars",
+    "ensure_jars",
+    "logs",
+    "start",
+    "start_connect",
+    "status",
+    "stop",
+    "stop_connect",
+]

@@ -122,11 +122,16 @@ def start(port: int | None = None, timeout: float = 60.0) -> Broker:
 def stop(timeout: float = 30.0) -> bool:
     """Stop the local broker (SIGTERM, then SIGKILL after ``timeout`` s); True if one was running.
 
+    A local Kafka Connect worker (``start_connect``) is stopped first, whether or not a broker runs.
+
     >>> stop()
     True
     """
+    from streamframe.local import connect  # late: connect imports this module
+
     home = state_dir()
     with locked(home / ".lock"):
+        connect.stop(timeout)  # a Kafka Connect worker goes first: it needs the broker to shut down cleanly
         broker = status()
         if broker is None:
             return False

@@ -73,6 +73,11 @@ class StreamTableJoinOp(Operator):
 
     def _join(self, batch: pd.DataFrame) -> pd.DataFrame | None:
         node = self.node
+        tomb = _tomb(batch)
+        if tomb.any():  # a null value (e.g. a delete from table.to_stream()): Kafka Streams ignores it
+            batch = batch[~tomb]  # (KStreamKTableJoinProcessor#maybeDropRecord), inner and left alike
+            if batch.empty:
+                return None
         table = self.table.store.frame
         right_cols = [c for c in table.columns if c not in META and c not in node.right_keys] if len(table) else []
         on = node.on if node.on is not None else "_key"

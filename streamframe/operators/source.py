@@ -69,7 +69,7 @@ class DecodeSource(Operator):
         frame["_partition"] = np.asarray(raw.partitions, dtype="int32")[pos]
         frame["_offset"] = np.asarray(raw.offsets, dtype="int64")[pos]
         frame["_headers"] = pd.Series(raw.headers, dtype=object).iloc[pos].to_numpy() if len(pos) else []
-        if node.table:
+        if node.table or None in raw.values:  # a null value: a delete in a table, skipped by joins
             frame["_tombstone"] = np.array([v is None for v in raw.values], dtype=bool)[pos]
         return frame, errors
 

@@ -62,6 +62,10 @@ class AggregateOp(Operator):
 
     # --- per batch -------------------------------------------------------------------------------
     def process(self, batch: pd.DataFrame) -> pd.DataFrame | None:
+        if "_tombstone" in batch:  # Kafka Streams' aggregations skip records with a null value
+            batch = batch[~batch["_tombstone"].fillna(False).astype(bool).to_numpy()]
+            if batch.empty:
+                return None
         keys = batch[self.keys]
         valid = keys.notna().all(axis=1).to_numpy()
         if not valid.all():

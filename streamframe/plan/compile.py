@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streamframe.operators import join, source, stateless, table, window
+from streamframe.operators import join, sliding, source, stateless, table, window
 from streamframe.operators.base import Operator
 from streamframe.plan import nodes
 
@@ -34,6 +34,8 @@ def _operator(node: nodes.Node) -> Operator:
             return table.TableAggregateOp(node)
         if node.window is not None and node.window.kind == "session":
             return window.SessionAggregateOp(node)
+        if node.window is not None and node.window.kind == "sliding":
+            return sliding.SlidingAggregateOp(node)
         return window.AggregateOp(node)
     return _OPERATORS[type(node)](node)
 

@@ -29,14 +29,28 @@ def explain_text(root: Node, sink: str = "result") -> str:
 
 
 def fingerprint(root: Node) -> str:
-    """A stable short hash of what the topology does, used to name a query that has no name."""
+    """A stable short hash of what the topology does, used to name a query that has no name: every
+    node's arguments (a DataFrame by its content, a function by its code), not node ids."""
+    import dataclasses
     import hashlib
 
+    import pandas as pd
+
+    def part(value) -> str:
+        if isinstance(value, pd.DataFrame):
+            return f"frame:{int(pd.util.hash_pandas_object(value, index=False).sum())}:{list(value.columns)}"
+        code = getattr(value, "__code__", None)
+        if code is not None:
+            return code.co_code.hex() + repr(code.co_consts)
+        if isinstance(value, (tuple, list)):
+            return "(" + ",".join(part(v) for v in value) + ")"
+        return repr(value)
+
+    order = root.walk()
+    position = {n.id: i for i, n in enumerate(order)}
     parts = []
-    for n in root.walk():
-        parts.append(f"{n.kind}:{n.detail()}")
-        for value in vars(n).values():
-            code = getattr(value, "__code__", None)
-            if code is not None:
-                parts.append(code.co_code.hex() + repr(code.co_consts))
+    for n in order:
+        fields = [f.name for f in dataclasses.fields(n) if f.name not in ("parents", "id")]
+        parts.append(f"{n.kind}:{n.detail()}:" + ";".join(part(getattr(n, f)) for f in fields))
+        parts.append(",".join(str(position[p.id]) for p in n.parents))
     return hashlib.sha1("\n".join(parts).encode()).hexdigest()[:8]

@@ -163,7 +163,7 @@ class Query:
     def _run_guarded(self) -> None:
         try:
             self._run()
-            self.status = "finished" if self.bounded and not self._stop.is_set() else "stopped"
+            self.status = "stopped" if self._stop.is_set() else "finished"
         except BaseException as exc:  # noqa: BLE001 - the query's thread must record every failure
             self.status = "failed"
             if self.connection is not None and not isinstance(exc, StreamframeError):
@@ -256,7 +256,8 @@ class Query:
                 for topic, raw in reader.poll(self.batch_size, self.poll_timeout).items():
                     if self._until_count is not None:
                         left = self._until_count - self.metrics_.records_in
-                        raw = raw.head(max(left, 0))
+                        if left < len(raw):
+                            raw = raw.head(max(left, 0))
                     if len(raw):
                         self.process(topic, raw)
                 if self.output is not None:
@@ -281,8 +282,8 @@ class Query:
     def _done(self) -> bool:
         if self._until_count is not None and self.metrics_.records_in >= self._until_count:
             return True
-        if not self.bounded:
-            return False
+        if not self.bounded:  # a live query over in-memory input only ends when that input does
+            return all(getattr(r, "bounded", False) and r.at_end() for r in self.readers) and bool(self.readers)
         if self._until_ms is not None and self._all_passed():
             return True
         return all(r.at_end() for r in self.readers)

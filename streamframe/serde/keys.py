@@ -32,6 +32,11 @@ def encode_keys(keys: pd.Series, fmt: str) -> list:
     values = keys.tolist()
     if fmt == "json":
         return [None if k is None else orjson.dumps(k) for k in values]
+    if pd.api.types.infer_dtype(values, skipna=False) in ("string", "bytes"):
+        # The common case, checked in C: valid text keys pass as they are (librdkafka encodes str as
+        # UTF-8); only a key read with surrogates needs the slow path below to get its bytes back.
+        if not any(map(_has_surrogate, values)):
+            return values
     out = []
     for k in values:
         if k is None or isinstance(k, bytes):
@@ -43,3 +48,7 @@ def encode_keys(keys: pd.Series, fmt: str) -> list:
         else:
             out.append(str(k))
     return out
+
+
+def _has_surrogate(k) -> bool:
+    return isinstance(k, str) and not k.isascii() and any("\udc80" <= c <= "\udcff" for c in k)

@@ -7,6 +7,10 @@ All times are epoch milliseconds. Windows are `[start, end)` aligned to the epoc
   `start <= ts < start + size` (TimeWindows.windowsFor).
 * session(gap): records of a key closer than `gap` merge into one session `[first ts, last ts]`
   (both ends inclusive, as in SessionWindows).
+* sliding(d): `[start, start + d]`, both ends inclusive, placed where the records are: a record's left
+  window `[ts - d, ts]` and, when a record follows within `d`, its right window `[ts + 1, ts + 1 + d]`
+  (SlidingWindows; record by record in streamframe/operators/sliding.py). Retention defaults to
+  `2d + grace`, the least Kafka Streams accepts.
 
 A record updates a time window only if `window_end > stream_time - grace` (stream time: the largest
 event time seen by the task, this record included); otherwise it is late for that window and dropped.
@@ -45,8 +49,8 @@ def to_ms(value, what: str) -> int | None:
 
 @dataclass(frozen=True)
 class Window:
-    kind: str  # "tumbling" | "hopping" | "session"
-    size: int  # ms; for sessions, the inactivity gap
+    kind: str  # "tumbling" | "hopping" | "session" | "sliding"
+    size: int  # ms; for sessions, the inactivity gap; for sliding windows, the time difference
     advance: int
     grace: int
     retention: int
@@ -59,8 +63,6 @@ class Window:
         if len(given) != 1:
             raise ConfigError("window() takes exactly one of tumbling=, hopping= (with every=), sliding=, session=")
         kind, value = given.popitem()
-        if kind == "sliding":
-            raise ConfigError("sliding windows are not supported yet; use hopping=size, every=step")
         size = to_ms(value, kind)
         if size <= 0:
             raise ConfigError(f"{kind} must be a positive duration, got {value!r}")
@@ -74,10 +76,12 @@ class Window:
         elif every is not None:
             raise ConfigError("every= goes with hopping= only")
         grace_ms = to_ms(grace, "grace") or 0
-        span = size + grace_ms
+        # A sliding window store must reach back 2 * d + grace (SlidingWindowStoreMaterializer).
+        span = (2 * size if kind == "sliding" else size) + grace_ms
         retention_ms = to_ms(retention, "retention") if retention is not None else span
         if retention_ms < span:
-            raise ConfigError(f"retention must be at least the window size plus grace ({span} ms), got {retention!r}")
+            what = "twice the time difference" if kind == "sliding" else "the window size"
+            raise ConfigError(f"retention must be at least {what} plus grace ({span} ms), got {retention!r}")
         return cls(kind, size, advance, grace_ms, retention_ms)
 
     def describe(self) -> str:
@@ -87,6 +91,8 @@ class Window:
 
     def windows_for(self, ts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(record index, window start, window end) for each window each timestamp falls in."""
+        if self.kind == "sliding":
+            raise ConfigError("sliding windows depend on the other records of the key; see operators/sliding.py")
         ts = np.asarray(ts, dtype="int64")
         if self.kind == "tumbling":
             start = ts - ts % self.size

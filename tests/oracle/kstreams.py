@@ -232,10 +232,12 @@ def run_window_oracle(
     from confluent_kafka import Consumer, KafkaException, TopicPartition
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    if window not in ("tumbling", "hopping", "session"):
-        raise ValueError(f"window must be 'tumbling', 'hopping' or 'session', got {window!r}")
+    if window not in ("tumbling", "hopping", "session", "sliding"):
+        raise ValueError(f"window must be 'tumbling', 'hopping', 'session' or 'sliding', got {window!r}")
     if window in ("tumbling", "hopping") and not size_ms:
         raise ValueError(f"{window} windows need size_ms")
+    if window == "sliding" and (size_ms is None or size_ms < 0):
+        raise ValueError("sliding windows need size_ms (the time difference) >= 0")
     if window == "hopping" and not advance_ms:
         raise ValueError("hopping windows need advance_ms")
     if window == "session" and not gap_ms:

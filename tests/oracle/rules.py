@@ -56,8 +56,13 @@ def final_windows(
     advance_ms: int | None = None,
     gap_ms: int | None = None,
     grace_ms: int = 0,
+    retention_ms: int | None = None,
 ) -> pd.DataFrame:
-    """The final (suppressed) windowed count/sum per key that Kafka Streams emits for ``records``."""
+    """The final (suppressed) windowed count/sum per key that Kafka Streams emits for ``records``.
+
+    ``window="sliding"``: ``size_ms`` is the time difference; ``retention_ms`` is the window store's
+    retention (default ``2 * size_ms + grace_ms``, as Kafka Streams'), which decides what it can still see.
+    """
     if window == "tumbling":
         if size_ms is None or size_ms <= 0:
             raise ValueError("tumbling windows need size_ms > 0")
@@ -68,8 +73,13 @@ def final_windows(
     elif window == "session":
         if gap_ms is None or gap_ms <= 0:
             raise ValueError("session windows need gap_ms > 0")
+    elif window == "sliding":
+        if size_ms is None or size_ms < 0:
+            raise ValueError("sliding windows need size_ms (the time difference) >= 0")
+        if retention_ms is not None and retention_ms < 2 * size_ms + grace_ms:
+            raise ValueError("a sliding window store's retention must be at least 2 * size_ms + grace_ms")
     else:
-        raise ValueError(f"window must be 'tumbling', 'hopping' or 'session', got {window!r}")
+        raise ValueError(f"window must be 'tumbling', 'hopping', 'session' or 'sliding', got {window!r}")
     if grace_ms < 0:
         raise ValueError("grace_ms must be >= 0")
     missing = {"key", "ts", "partition"} - set(records.columns)
@@ -85,6 +95,8 @@ def final_windows(
     for part in sorted(by_partition):
         if window == "session":
             emitted, d = _session_task(by_partition[part], gap_ms, grace_ms)
+        elif window == "sliding":
+            emitted, d = _sliding_task(by_partition[part], size_ms, grace_ms, retention_ms)
         else:
             emitted, d = _time_window_task(by_partition[part], size_ms, advance_ms, grace_ms)
         rows.extend(emitted)
@@ -219,6 +231,140 @@ def _session_task(recs: Iterable[tuple], gap_ms: int, grace_ms: int):
         store_time = max(store_time, end)
         suppress.process((key, start, end), end, _public(agg), end)
     return suppress.emitted, dropped
+
+
+class _SlidingTask:
+    """One task of ``KStreamSlidingWindowAggregate`` (its ``processReverse`` path: the default RocksDB
+    timestamped window store supports backward fetches) + suppress. See (f) in tests/oracle/kstreams.py.
+
+    The window store maps (key, window start) -> [count, sum, ts], ts being the window's timestamp (the
+    max ts of the records aggregated into it, ``ValueTimestampHeaders.timestamp``); ``store_time`` is the
+    RocksDB segmented store's own observedStreamTime (max window start put), which hides windows that
+    start before ``store_time - retention + 1`` from fetches (``getActualFrom``).
+    """
+
+    def __init__(self, size_ms: int, grace_ms: int, retention_ms: int):
+        self.d, self.grace, self.retention = size_ms, grace_ms, retention_ms
+        self.observed = NO_TIMESTAMP
+        self.store_time = NO_TIMESTAMP
+        self.store: dict = {}  # key -> {start: [count, sum, ts]}
+        self.suppress = _SuppressBuffer(grace_ms)
+        self.dropped = 0
+
+    # --- the store ---
+    def _fetch(self, key, lo: int, hi: int, backward: bool) -> list[tuple[int, list]]:
+        lo = max(lo, self.store_time - self.retention + 1)
+        wins = self.store.get(key, {})
+        return sorted(((s, list(v)) for s, v in wins.items() if lo <= s <= hi), reverse=backward)
+
+    def _put(self, key, start: int, value: list) -> None:
+        self.store_time = max(self.store_time, start)
+        self.store.setdefault(key, {})[start] = value
+
+    # --- the processor ---
+    def process(self, key, ts: int, amount) -> None:
+        self.observed = max(self.observed, ts)  # updateObservedStreamTime
+        close = self.observed - self.grace
+        if ts + self.d < close:  # even the window [ts, ts + d] is closed: the record is dropped
+            self.dropped += 1
+            return
+        rec = (key, ts, _amount(amount))
+        if ts < self.d:
+            self._early(rec, close)
+        else:
+            self._reverse(rec, close)
+
+    def _update(self, rec, start: int, value: list, close: int) -> None:
+        """``updateWindowAndForward``: aggregate the record into [start, start + d] unless it is closed."""
+        key, ts, amount = rec
+        end = start + self.d
+        if end >= close:
+            new = [value[0] + 1, value[1] + amount, max(ts, value[2])]
+            self._put(key, start, new)
+            self.suppress.process((key, start, end), end, self._row(key, start, new), new[2])
+        else:
+            self.dropped += 1  # logSkippedRecordForExpiredWindow, once per closed window
+
+    def _put_right(self, rec, agg: list) -> None:
+        """``createCurrentRecordRightWindow``: [ts + 1, ts + 1 + d] gets a copy of ``agg`` (no close check)."""
+        key, ts, _ = rec
+        start = ts + 1
+        self._put(key, start, list(agg))
+        self.suppress.process((key, start, start + self.d), start + self.d, self._row(key, start, agg), agg[2])
+
+    def _row(self, key, start: int, value: list) -> dict:
+        return {"key": key, "window_start": start, "window_end": start + self.d, "count": value[0],
+                "sum": value[1]}
+
+    def _reverse(self, rec, close: int) -> None:
+        key, ts, _ = rec
+        d = self.d
+        starts: set[int] = set()
+        left_agg = right_agg = prev = None
+        left_done = right_done = False
+        for start, value in self._fetch(key, max(0, ts - 2 * d), ts + 1, backward=True):
+            starts.add(start)
+            end = start + d
+            if start == ts + 1:
+                right_done = True
+            elif end > ts:
+                if right_agg is None:
+                    right_agg = value
+                self._update(rec, start, value, close)
+            elif end == ts:
+                left_done = True
+                self._update(rec, start, value, close)
+                if value[2] < ts:
+                    prev = value[2]
+                else:
+                    return  # a record with this ts was seen: its windows exist already
+            else:  # end < ts
+                left_agg, prev = value, value[2]
+                break
+        # createWindows
+        if prev is not None and prev + 1 not in starts and prev + 1 + d >= ts:
+            self._update(rec, prev + 1, [0, 0.0, ts], close)  # createPreviousRecordRightWindow
+        if not left_done:
+            base = left_agg if prev is not None and ts - d <= prev else [0, 0.0, ts]
+            self._update(rec, ts - d, [base[0], base[1], ts], close)
+        if not right_done and right_agg is not None and right_agg[2] > ts:
+            self._put_right(rec, right_agg)
+
+    def _early(self, rec, close: int) -> None:
+        """``processEarly`` (0 <= ts < d): the window [0, d] stands in for every left window."""
+        key, ts, _ = rec
+        combined = right_agg = prev = None
+        right_done = False
+        starts: set[int] = set()
+        for start, value in self._fetch(key, 0, ts + 1, backward=False):
+            starts.add(start)
+            if start == 0:
+                combined = value
+                if value[2] < ts:
+                    prev = value[2]
+            elif start <= ts:
+                right_agg = value
+                self._update(rec, start, value, close)
+            else:  # start == ts + 1
+                right_done = True
+        if right_agg is None and combined is not None and combined[2] > ts:
+            right_agg = combined
+        if not right_done and right_agg is not None and right_agg[2] > ts:
+            self._put_right(rec, right_agg)
+        if prev is not None and prev + 1 not in starts:
+            self._update(rec, prev + 1, [0, 0.0, ts], close)
+        self._update(rec, 0, combined if combined is not None else [0, 0.0, ts], close)
+
+
+def _sliding_task(recs: Iterable[tuple], size_ms: int, grace_ms: int, retention_ms: int | None):
+    task = _SlidingTask(size_ms, grace_ms, 2 * size_ms + grace_ms if retention_ms is None else retention_ms)
+    for key, ts, amount in recs:
+        ok, ts = _valid(key, ts)
+        if not ok:
+            task.dropped += 1
+            continue
+        task.process(key, ts, amount)
+    return task.suppress.emitted, task.dropped
 
 
 def _public(agg: dict) -> dict:

@@ -84,3 +84,31 @@ def test_hopping(recs, advance, hops, grace, cuts):
 @example([("a", 0, 1), ("a", 10, 1), ("b", 10, 1), ("a", 10, 1)], 10, 0, [])  # a final session is not merged
 def test_session(recs, gap, grace, cuts):
     _check({"session": gap, "grace": grace}, {"window": "session", "gap_ms": gap, "grace_ms": grace}, recs, cuts)
+
+
+
+def _drift(steps) -> list:
+    """(key, step, lag, amount) -> (key, ts, amount): event time drifting forward, some records late."""
+    out, clock = [], 0
+    for key, step, lag, amount in steps:
+        clock += step
+        out.append((key, max(0, clock - lag), amount))
+    return out
+
+
+# Sliding windows depend on which records are near each other: also draw dense, mostly ordered input.
+drifting = st.lists(
+    st.tuples(st.sampled_from(KEYS), st.integers(0, 8), st.sampled_from([0, 0, 0, 1, 3, 10, 25, 60]),
+              st.integers(-5, 50)),
+    min_size=1, max_size=80,
+).map(_drift)
+
+
+@SETTINGS
+@given(st.one_of(records, drifting), st.integers(1, 40), st.integers(0, 40), st.lists(st.integers(0, 60), max_size=4))
+@example([("a", 100, 1), ("a", 95, 2), ("a", 120, 4)], 10, 0, [])  # [90,100] final at once, then updated
+@example([("a", 2, 1), ("a", 8, 2), ("a", 5, 4), ("a", 13, 8)], 10, 0, [])  # early records share [0, 10]
+# The window store (retention 2*2+1) no longer shows a:[27,29] when a@30 comes: no window a:[30,32].
+@example([("a", 29, 1), ("b", 31, 1), ("b", 33, 1), ("a", 30, 1)], 2, 1, [])
+def test_sliding(recs, size, grace, cuts):
+    _check({"sliding": size, "grace": grace}, {"window": "sliding", "size_ms": size, "grace_ms": grace}, recs, cuts)

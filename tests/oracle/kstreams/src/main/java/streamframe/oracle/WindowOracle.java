@@ -49,6 +49,7 @@ import org.apache.kafka.streams.kstream.KTable;
 import org.apache.kafka.streams.kstream.Materialized;
 import org.apache.kafka.streams.kstream.Produced;
 import org.apache.kafka.streams.kstream.SessionWindows;
+import org.apache.kafka.streams.kstream.SlidingWindows;
 import org.apache.kafka.streams.kstream.Suppressed;
 import org.apache.kafka.streams.kstream.TimeWindows;
 import org.apache.kafka.streams.kstream.Windowed;
@@ -63,7 +64,8 @@ import org.apache.kafka.streams.state.WindowStore;
  * stream(input, String key, JSON value, event time = value[ts-field])
  *   .groupByKey()
  *   .windowedBy(TimeWindows.ofSizeAndGrace(size, grace)[.advanceBy(advance)]
- *               | SessionWindows.ofInactivityGapAndGrace(gap, grace))
+ *               | SessionWindows.ofInactivityGapAndGrace(gap, grace)
+ *               | SlidingWindows.ofTimeDifferenceAndGrace(size, grace))
  *   .aggregate(count, sum(value[sum-field]) as double)
  *   .suppress(Suppressed.untilWindowCloses(unbounded()))
  *   .toStream() -> {"key","window_start","window_end","count","sum"} -> output
@@ -253,8 +255,14 @@ public final class WindowOracle {
                     sizeMs = -1;
                     advanceMs = -1;
                     break;
+                case "sliding":
+                    sizeMs = millis(a, "size-ms", null); // the time difference
+                    advanceMs = -1;
+                    gapMs = -1;
+                    break;
                 default:
-                    throw new IllegalArgumentException("--window must be tumbling, hopping or session, got " + window);
+                    throw new IllegalArgumentException(
+                        "--window must be tumbling, hopping, session or sliding, got " + window);
             }
         } catch (final RuntimeException e) {
             System.err.println("WindowOracle: " + e.getMessage());
@@ -301,6 +309,14 @@ public final class WindowOracle {
                     (k, v, agg) -> add(v, agg, sumField),
                     (k, left, right) -> new Agg(left.count + right.count, left.sum + right.sum),
                     Materialized.<String, Agg, SessionStore<Bytes, byte[]>>with(Serdes.String(), aggSerde)
+                        .withLoggingDisabled());
+        } else if (window.equals("sliding")) {
+            windowed = grouped
+                .windowedBy(SlidingWindows.ofTimeDifferenceAndGrace(Duration.ofMillis(sizeMs), Duration.ofMillis(graceMs)))
+                .aggregate(
+                    () -> new Agg(0L, 0.0),
+                    (k, v, agg) -> add(v, agg, sumField),
+                    Materialized.<String, Agg, WindowStore<Bytes, byte[]>>with(Serdes.String(), aggSerde)
                         .withLoggingDisabled());
         } else {
             TimeWindows tw = TimeWindows.ofSizeAndGrace(Duration.ofMillis(sizeMs), Duration.ofMillis(graceMs));
