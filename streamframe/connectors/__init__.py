@@ -1,7 +1,7 @@
 """In-kernel connectors: named sources and sinks configured the Kafka Connect way, each on its own thread.
 
-    >>> from streamframe.connectors import registry
-    >>> feed = registry().create({"name": "feed", "connector.class": "generator", "schema": "orders",
+    >>> from streamframe.connectors import default_registry
+    >>> feed = default_registry().create({"name": "feed", "connector.class": "generator", "schema": "orders",
     ...                           "topic": "orders", "rate": "200", "count": "5000"})   # doctest: +SKIP
     >>> feed.state, feed.records, feed.total                                          # doctest: +SKIP
     ('RUNNING', 1200, 5000)
@@ -13,7 +13,7 @@ sense) and topic (copy).
 
 from streamframe.connectors.base import Connector, ConnectorError, Context, SinkConnector, SourceConnector
 from streamframe.connectors.generator import RateProducer, SyntheticData, generate
-from streamframe.connectors.registry import ConnectorRegistry, registry, resolve
+from streamframe.connectors.registry import ConnectorRegistry, default_registry, resolve
 
 __all__ = [
     "Connector",
@@ -24,7 +24,7 @@ __all__ = [
     "SinkConnector",
     "SourceConnector",
     "SyntheticData",
+    "default_registry",
     "generate",
-    "registry",
     "resolve",
 ]

@@ -84,6 +84,15 @@ class ClientOverrides:
 
 
 class Connector:
+    """One connector: built from its settings, started on its own daemon thread, observable from any
+    thread (`state`, `records`, `total`, `skipped`, `last_error`, `status()`).
+
+        >>> c = default_registry().create({"name": "feed", "connector.class": "generator",
+        ...                                "topic": "trades", "count": "1000"})   # doctest: +SKIP
+        >>> c.wait().state, c.records                                          # doctest: +SKIP
+        ('FINISHED', 1000)
+    """
+
     kind = "source"
     short_name = "?"
     bounded = False  # a load that ends by itself (FINISHED), with a progress total

@@ -153,7 +153,7 @@ _default: ConnectorRegistry | None = None
 _default_lock = threading.Lock()
 
 
-def registry() -> ConnectorRegistry:
+def default_registry() -> ConnectorRegistry:
     """The kernel's connector registry (the magics' and the Python API's)."""
     global _default
     with _default_lock:

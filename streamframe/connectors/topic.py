@@ -20,6 +20,12 @@ class TopicCopy(SinkConnector):
         "partitions": "partitions of the target topic when it is created (default: as the source)",
     }
 
+    @classmethod
+    def settings_help(cls) -> dict[str, str]:
+        # records are copied as bytes: none of the sink's decoding settings apply
+        undecoded = ("format", "columns", "metadata", "errors.tolerance")
+        return {k: v for k, v in super().settings_help().items() if k not in undecoded}
+
     def configure(self, s: Settings) -> None:
         self.target = s.require("topic", "the topic to copy to")
         sources = s.items("topics")

@@ -15,7 +15,8 @@ def stream(topic: str, key: str = "text", value: str = "json", timestamp=None, s
     """A record stream over a Kafka topic.
 
     `key`/`value`: formats ("text", "json", "csv", "bytes"); `schema`: column names, or {name: dtype};
-    `timestamp`: "record" (the Kafka timestamp, default), a column name, or a function of the batch;
+    `timestamp`: "record" (the Kafka timestamp, default; ingestion time on a topic with LogAppendTime),
+    "processing" (wall-clock time when processed), a column name, or a function of the batch;
     `on_error`: what a record that cannot be decoded or evaluated does — "dead_letter" (to
     `dead_letter_topic`, default "<topic>.dlq", with the reason in headers), "skip" (counted), or "fail".
 

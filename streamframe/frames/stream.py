@@ -143,14 +143,35 @@ class StreamFrame:
         the record key). `how`: "inner" or "left". Columns both sides have get `suffixes`.
 
             >>> enriched = orders.join(customers, on="customer_id", how="left")     # doctest: +SKIP
+
+        With another stream and `within=` (a duration: "10s", "5min", or ms), a windowed stream–stream
+        join, as Kafka Streams' `join` / `leftJoin` / `outerJoin` with
+        `JoinWindows.ofTimeDifferenceAndGrace(within, grace)`: records of the two streams join when their
+        keys are equal and their timestamps at most `within` apart (both ends inclusive); `how` is
+        "inner", "left" or "outer". A row holds the left values and the right values (a right column the
+        left has gets `suffixes[1]`), `_key` the join key and `_timestamp` the later of the two. A left
+        (outer: or right) record that found no match within its window is emitted alone, with NaN for the
+        other side and its own timestamp, once stream time has passed `its time + within + grace`
+        (`grace`: how long to wait for out-of-order records, default 0); never at the end of the input.
+        `on=None` joins on the record key: the streams must be co-partitioned, as Kafka Streams requires.
+        `on="col"` joins on a column both streams have (Kafka Streams would re-key both through
+        repartition topics; here the lookup is in process, stream time kept per key's partition).
+
+            >>> clicks.join(impressions, within="10min", how="left")                # doctest: +SKIP
         """
         from streamframe.frames.table import TableFrame
 
+        if isinstance(other, StreamFrame):
+            if within is None:
+                raise ConfigError("joining two streams needs within= (how far apart in time two records may "
+                                  "be, e.g. within='10min'); without it, join() takes a TableFrame "
+                                  "(sf.table / sf.global_table / an aggregation)")
+            return self._stream_join(other, on, how, within, grace, suffixes)
         if how not in ("inner", "left"):
             raise ConfigError(f"a stream-table join is 'inner' or 'left', got how={how!r}")
         if within is not None:
-            raise ConfigError("stream-stream windowed joins (within=) are not supported yet; "
-                              "join a stream with a table, or use sf.merge_asof")
+            raise ConfigError("within= is for stream-stream joins (the other side a StreamFrame); a "
+                              "stream-table join has no time window")
         if not isinstance(other, TableFrame):
             raise ConfigError(f"join() takes a TableFrame (sf.table / sf.global_table / an aggregation), "
                               f"got {type(other).__name__}")
@@ -159,6 +180,24 @@ class StreamFrame:
         kind = "global" if getattr(other, "is_global", False) else "stream_table"
         return StreamFrame(nodes.Join((self._node, other._node), join=kind, on=on, how=how,
                                       right_keys=tuple(other.keys), suffixes=tuple(suffixes)))
+
+    def _stream_join(self, other: StreamFrame, on, how, within, grace, suffixes) -> StreamFrame:
+        from streamframe.time.windows import to_ms
+
+        if how not in ("inner", "left", "outer"):
+            raise ConfigError(f"a stream-stream join is 'inner', 'left' or 'outer', got how={how!r}")
+        if on is not None and not isinstance(on, str):
+            raise ConfigError(f"a stream-stream join is on one column (or on=None: the record key), got on={on!r}")
+        if on == "_key":
+            on = None
+        if on is not None and on.startswith("_"):
+            raise ConfigError(f"on= names a value column both streams have; on=None joins on the record key, "
+                              f"got on={on!r}")
+        if len(tuple(suffixes)) != 2:
+            raise ConfigError(f"suffixes is a pair such as ('', '_right'), got {suffixes!r}")
+        return StreamFrame(nodes.Join((self._node, other._node), join="stream_stream", on=on, how=how,
+                                      within=to_ms(within, "within"), grace=to_ms(grace, "grace") or 0,
+                                      suffixes=tuple(suffixes)))
 
     def groupby(self, by):
         """Group by columns (or "_key", Kafka Streams' groupByKey, with no re-keying) for aggregations:

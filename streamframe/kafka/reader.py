@@ -144,21 +144,45 @@ class KafkaReader:
         return {(tp.topic, tp.partition): tp.offset for tp in self._consumer.position(assigned) if tp.offset >= 0} \
             if assigned else {}
 
+    def pending_partitions(self) -> set[tuple[str, int]]:
+        """Partitions known to hold records not read yet: bounded, those short of their end offsets;
+        live, those behind their high watermark (as last fetched) — what a join must wait for."""
+        if self._consumer is None:
+            return set()
+        if self.assign:
+            return set(self.end) - self.finished_partitions()
+        assigned = self._consumer.assignment()
+        pending = set()
+        for tp in self._consumer.position(assigned) if assigned else []:
+            try:
+                _, high = self._consumer.get_watermark_offsets(tp, cached=True)
+            except KafkaException:
+                continue
+            if high >= 0 and 0 <= tp.offset < high:
+                pending.add((tp.topic, tp.partition))
+        return pending
+
     def finished_partitions(self) -> set[tuple[str, int]]:
         """Bounded: the partitions read up to their end offsets."""
         positions = self._consumer.position([TopicPartition(t, p) for t, p in self.end])
         return {(tp.topic, tp.partition) for tp in positions if tp.offset >= self.end[(tp.topic, tp.partition)]}
 
-    def commit(self) -> None:
+    def commit(self, offsets: dict | None = None) -> None:
+        """Commit the group's offsets: `offsets` {(topic, partition): next} where given (what has been
+        processed), else the consumer's positions."""
         if self.assign or self._consumer is None:
             return
         assigned = self._consumer.assignment()
         if not assigned:
             return
-        offsets = [tp for tp in self._consumer.position(assigned) if tp.offset >= 0]
-        if offsets:
+        if offsets is not None:
+            tps = [TopicPartition(tp.topic, tp.partition, offsets[(tp.topic, tp.partition)])
+                   for tp in assigned if (tp.topic, tp.partition) in offsets]
+        else:
+            tps = [tp for tp in self._consumer.position(assigned) if tp.offset >= 0]
+        if tps:
             try:
-                self._consumer.commit(offsets=offsets, asynchronous=False)
+                self._consumer.commit(offsets=tps, asynchronous=False)
             except KafkaException as e:
                 if e.args[0].code() != KafkaError._NO_OFFSET:
                     raise

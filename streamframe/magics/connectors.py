@@ -22,12 +22,20 @@ from IPython.core.error import UsageError
 from IPython.core.magic import line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from streamframe.connectors.config import parse_pairs, parse_properties
-from streamframe.connectors.registry import SHORT_NAMES, ConnectorRegistry, registry
+from streamframe.connectors.config import COMMON_KEYS, parse_pairs, parse_properties
+from streamframe.connectors.registry import CLASSES, SHORT_NAMES, ConnectorRegistry, default_registry
 from streamframe.magics.common import StreamframeMagics, command
 
-CLASSES_HELP = f"connector.class: {', '.join(SHORT_NAMES)} (see streamframe.connectors)"
+CLASSES_HELP = f"connector.class: {', '.join(SHORT_NAMES)} (their settings: %%connectors --classes)"
 BAR_STYLE = {"FINISHED": "success", "FAILED": "danger", "STOPPED": "warning", "PAUSED": "warning"}
+
+
+def classes_frame() -> pd.DataFrame:
+    """class, type, setting, description: the reference of the built-in connectors."""
+    rows = [{"class": name, "type": kind, "setting": key, "description": text}
+            for (name, kind), cls in sorted(CLASSES.items())
+            for key, text in {**COMMON_KEYS, **cls.settings_help()}.items()]
+    return pd.DataFrame(rows, columns=["class", "type", "setting", "description"])
 
 
 class ProgressView:
@@ -79,7 +87,7 @@ class ConnectorMagics(StreamframeMagics):
 
     @property
     def registry(self) -> ConnectorRegistry:
-        reg = self._registry or registry()
+        reg = self._registry or default_registry()
         if self.shell is not None:  # pandas connectors find and publish DataFrames in the notebook
             reg.context.namespace = self.shell.user_ns
         return reg
@@ -128,8 +136,11 @@ class ConnectorMagics(StreamframeMagics):
     @argument("--wait", action="store_true",
               help="block until the named connector, or every bounded load, has finished")
     @argument("--timeout", type=float, default=None, help="--wait: give up after this many seconds")
+    @argument("--classes", action="store_true", help="the connector classes and every setting they take")
     def connectors(self, args, cell=None):
         """The kernel's connectors: class, state, records moved, progress of bounded loads, last error."""
+        if args.classes:
+            return classes_frame()
         reg = self.registry
         chosen = [reg.get(args.name)] if args.name else [c for c in reg if c.bounded]
         if args.timeout is not None and not args.wait:

@@ -153,7 +153,7 @@ class _Run:
         st = max(self.stream_time.get(task, -1), ts)
         self.stream_time[task] = st
         close = st - self.grace
-        if ts + self.d <= close:
+        if ts + self.d < close:
             self.late += 1
             return False
         self.rec = (key, ts, task, add, close)

@@ -7,6 +7,8 @@ fail any of these are reported by position with a reason, never dropped silently
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pandas as pd
 
@@ -59,6 +61,8 @@ class DecodeSource(Operator):
         ts = node.timestamp
         if _record_time(ts):
             ms = np.asarray(raw.timestamps, dtype="int64")[pos]
+        elif isinstance(ts, str) and ts == "processing":  # wall-clock time when the record is processed
+            ms = np.full(len(pos), int(time.time() * 1000), dtype="int64")
         else:
             ms, ok, why = _event_times(ts, frame)
             if not ok.all():

@@ -23,7 +23,8 @@ _OPERATORS = {
 
 
 _JOINS = {"stream_table": join.StreamTableJoinOp, "global": join.StreamTableJoinOp,
-          "table_table": join.TableTableJoinOp, "asof": join.AsofJoinOp}
+          "table_table": join.TableTableJoinOp, "asof": join.AsofJoinOp,
+          "stream_stream": join.StreamStreamJoinOp}
 
 
 def _operator(node: nodes.Node) -> Operator:

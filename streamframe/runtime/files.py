@@ -54,9 +54,7 @@ class SqliteSink:
         values = values.astype(object).where(values.notna(), None)
         upserts = values[~tomb.to_numpy()].to_dict("records")
         deletes = values[tomb.to_numpy()][self.pk].to_dict("records")
-        offsets = {}
-        for reader in getattr(self.query, "readers", []):
-            offsets.update(reader.positions() if hasattr(reader, "positions") else {})
+        offsets = self.query.processed_offsets() if hasattr(self.query, "processed_offsets") else {}
         with self._lock, self.db.conn:  # one transaction: rows and the offsets they cover
             if upserts:
                 self.db[self.table].upsert_all(upserts, pk=self.pk, alter=True)

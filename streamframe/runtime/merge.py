@@ -47,6 +47,17 @@ class TimeMerger:
         """The running max time a partition has reached (-1: nothing from it yet)."""
         return self.running.get((src_id, partition), -1)
 
+    def pending_offsets(self) -> dict[tuple[str, int], int]:
+        """(topic, partition) -> the smallest offset of a row still held (not yet processed)."""
+        out: dict = {}
+        for e in self.entries:
+            frame = e["frame"]
+            firsts = frame.groupby("_partition", sort=False)["_offset"].min()
+            for part, first in firsts.items():
+                key = (e["raw"].topic, int(part))
+                out[key] = min(out.get(key, int(first)), int(first))
+        return out
+
     def release(self, safe: float = float("inf")) -> list[tuple[int, object, pd.DataFrame]]:
         """Rows with key <= safe, in merged order, as (source id, raw batch, rows) chunks."""
         if not self.entries:

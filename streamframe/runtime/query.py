@@ -292,11 +292,20 @@ class Query:
         ends = [k for r in self.readers for k in getattr(r, "end", {})]
         return bool(ends) and all(k in self._passed for k in ends)
 
+    def processed_offsets(self) -> dict[tuple[str, int], int]:
+        """Per input partition, the next offset not yet fully processed: the consumer's position,
+        held back to the first record a join still holds in its merger."""
+        offsets: dict = {}
+        for reader in self.readers:
+            offsets.update(reader.positions() if hasattr(reader, "positions") else {})
+        if self.merger is not None:
+            for key, first in self.merger.pending_offsets().items():
+                offsets[key] = min(offsets.get(key, first), first)
+        return offsets
+
     def _checkpoint(self) -> None:
+        offsets = self.processed_offsets()
         if self.durable is not None or (self.changelog and self.stores.changelog is not None):
-            offsets = {}
-            for reader in self.readers:
-                offsets.update(reader.positions() if hasattr(reader, "positions") else {})
             produce = self._changelog_producer() if self.changelog else None
             changes = self.stores.checkpoint(offsets, produce)
             if self.output is not None:
@@ -306,7 +315,7 @@ class Query:
         elif self.output is not None:
             self.output.flush()
         for reader in self.readers:
-            reader.commit()
+            reader.commit(offsets)
 
     def _changelog_producer(self):
         created = getattr(self, "_changelogs", set())
@@ -338,10 +347,11 @@ class Query:
             self._deliver(result)
 
     def _release_merged(self, final: bool = False) -> None:
-        """Push the inputs a join waits for in event-time order, as far as every input has got."""
+        """Push a join's inputs in event-time order, as far as no input known to hold more records
+        lags behind (Kafka Streams waits for a partition with data in flight the same way)."""
         if self.merger is None:
             return
-        safe = float("inf") if final or not self.bounded else self._safe_time()
+        safe = float("inf") if final else self._safe_time()
         sources = {s.id: s for s in self.root.sources()}
         for src_id, raw, chunk in self.merger.release(safe):
             result = self.topology.push(src_id, chunk)
@@ -352,12 +362,9 @@ class Query:
     def _safe_time(self) -> float:
         safe = float("inf")
         for reader in self.readers:
-            if reader is getattr(self, "global_reader", None):
+            if reader is getattr(self, "global_reader", None) or not hasattr(reader, "pending_partitions"):
                 continue
-            done = reader.finished_partitions() if hasattr(reader, "finished_partitions") else None
-            for topic, part in getattr(reader, "end", {}):
-                if done is not None and (topic, part) in done:
-                    continue
+            for topic, part in reader.pending_partitions():
                 for src in self._by_topic.get(topic, []):
                     safe = min(safe, self.merger.frontier(src.id, part))
         return safe

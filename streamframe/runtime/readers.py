@@ -35,7 +35,7 @@ class PandasReader:
     def at_end(self) -> bool:
         return self._next >= len(self.node.frame)
 
-    def commit(self) -> None:
+    def commit(self, offsets=None) -> None:
         pass
 
     def lag(self) -> int:

@@ -20,6 +20,7 @@ from tests.integration.helpers import consume_all, create_topic, produce
 
 pytestmark = pytest.mark.integration
 APP = Path(__file__).with_name("window_app.py")
+JOIN_APP = Path(__file__).with_name("join_app.py")
 
 
 def _input(n=6000, keys=20, seed=5):
@@ -98,3 +99,62 @@ def test_sigkill_at_several_points_then_restart_gives_the_uninterrupted_result(b
             for (k, ws, _), r in expected.iterrows()}
     assert kills == 4 and len(want) > 20
     assert {key: (v["n"], v["total"]) for key, v in got.items()} == want
+
+
+def _kill_at_marks(app, env, conn, group, topic, partitions, total) -> list:
+    """Start `app`, kill it with SIGKILL once it has checkpointed past each mark; returns the progress."""
+    progress = []
+    for mark, extra in ((0.15, 0.2), (0.4, 0.1), (0.7, 0.3)):
+        proc = subprocess.Popen([sys.executable, str(app)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 120
+        while _committed(conn, group, topic, partitions) < mark * total:
+            assert proc.poll() is None, f"the app exited by itself: {proc.stderr.read().decode()[-2000:]}"
+            assert time.monotonic() < deadline, "the app made no progress"
+            time.sleep(0.05)
+        time.sleep(extra)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        progress.append(_committed(conn, group, topic, partitions))
+    return progress
+
+
+def test_sigkill_of_a_join_then_restart_gives_the_uninterrupted_result(bootstrap, conn, topic_name, tmp_path):
+    rng = np.random.default_rng(9)
+    symbols = [f"S{i}" for i in range(15)]
+    prices_topic, orders_topic, out = f"{topic_name}-prices", f"{topic_name}-orders", f"{topic_name}-out"
+    create_topic(bootstrap, prices_topic, partitions=2)
+    create_topic(bootstrap, orders_topic, partitions=2)
+    base = 1_700_000_000_000
+    # Prices first (older), then orders: each order must see the last price of its symbol.
+    produce(bootstrap, prices_topic, [orjson.dumps({"symbol": s, "price": float(i)}) for i, s in enumerate(symbols[:12])],
+            keys=symbols[:12], timestamps=[base + i for i in range(12)])
+    n = 3000
+    chosen = rng.choice(symbols, n)
+    produce(bootstrap, orders_topic, [orjson.dumps({"order_id": i, "symbol": str(s), "qty": int(q)})
+                                      for i, (s, q) in enumerate(zip(chosen, rng.integers(1, 50, n)))],
+            keys=[str(s) for s in chosen], timestamps=[base + 1000 + i for i in range(n)])
+    app_id = f"fault-join-{uuid.uuid4().hex[:6]}"
+    env = {**os.environ, "SF_ORDERS": orders_topic, "SF_PRICES": prices_topic, "SF_OUT": out, "SF_APP_ID": app_id,
+           "SF_STATE_DIR": str(tmp_path / "state"), "STREAMFRAME_BOOTSTRAP": bootstrap}
+    group = f"{app_id}.fault-join"
+    progress = _kill_at_marks(JOIN_APP, env, conn, group, orders_topic, 2, n)
+    assert progress[-1] < n, "the last kill should land mid-stream"
+    proc = subprocess.Popen([sys.executable, str(JOIN_APP)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 180
+        while _committed(conn, group, orders_topic, 2) < n:
+            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+            assert time.monotonic() < deadline, "the restarted app did not finish the input"
+            time.sleep(0.5)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    expected = (sf.stream(orders_topic).join(sf.table(prices_topic, key="symbol"), on="symbol", how="left")
+                .run().set_index("order_id").sort_index())
+    got = {}
+    for m in consume_all(bootstrap, out):
+        row = orjson.loads(m.value())
+        got[row["order_id"]] = row.get("price")  # at-least-once: a repeat must carry the same price
+    assert len(got) == n == len(expected)
+    want = {i: (None if pd.isna(p) else p) for i, p in expected["price"].items()}
+    assert got == want
