@@ -50,11 +50,12 @@ class _View:
             latest = self.latest.copy()
         for symbol, row in top.iterrows():
             table.add_row(str(symbol), f"{int(row.trades):,}", f"{int(row.qty):,}", f"{row.notional:,.2f}")
-        last = Table(title="latest big trades", expand=False)
-        for col in ("trade_id", "symbol", "side", "qty", "price", "notional"):
-            last.add_column(col, justify="left" if col in ("symbol", "side") else "right")
+        last = Table(title="latest big trades, joined with the companies table", expand=False)
+        for col in ("trade_id", "symbol", "sector", "side", "qty", "price", "notional"):
+            last.add_column(col, justify="left" if col in ("symbol", "sector", "side") else "right")
         for _, r in latest.iterrows():
-            last.add_row(str(r.trade_id), r.symbol, r.side, str(r.qty), f"{r.price:.2f}", f"{r.notional:,.2f}")
+            last.add_row(str(r.trade_id), r.symbol, str(r.get("sector", "")), r.side, str(r.qty), f"{r.price:.2f}",
+                         f"{r.notional:,.2f}")
         parts = [status, table, last]
         if vwap_query is not None:
             parts.append(_vwap_table(vwap_query))
@@ -79,6 +80,25 @@ def _vwap_table(query) -> Table:
     return table
 
 
+SECTORS = {"AAPL": "tech", "MSFT": "tech", "NVDA": "semis", "AMZN": "retail", "GOOG": "tech", "META": "media",
+           "TSLA": "autos", "AVGO": "semis", "JPM": "banks", "V": "payments", "XOM": "energy", "UNH": "health",
+           "MA": "payments", "HD": "retail", "PG": "staples", "COST": "retail", "NFLX": "media", "AMD": "semis",
+           "CRM": "software", "ORCL": "software"}
+
+
+def _write_reference(conn, topic: str) -> None:
+    """The companies table: one record per symbol, keyed by it, stamped before any trade."""
+    from streamframe.kafka.writer import Output, TopicWriter
+    from streamframe.serde import value_format
+
+    conn.ensure_topic(topic, partitions=4)  # co-partitioned with the trades
+    rows = pd.DataFrame({"symbol": list(SECTORS), "sector": list(SECTORS.values())})
+    rows["_timestamp"] = pd.Timestamp.now(tz="UTC") - pd.Timedelta("1h")
+    output = Output(conn)
+    TopicWriter(output, topic, value_format("json"), key="symbol").write(rows)
+    output.flush()
+
+
 def run_demo(duration: float = 20.0, rate: float = 2000.0) -> int:
     console = Console()
     conn = sf.connect(app_id="streamframe-demo")
@@ -86,11 +106,15 @@ def run_demo(duration: float = 20.0, rate: float = 2000.0) -> int:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     source, sink = f"demo.trades.{stamp}", f"demo.big-trades.{stamp}"
     conn.ensure_topic(source, partitions=4)
+    reference = f"demo.companies.{stamp}"
+    _write_reference(conn, reference)
 
     trades = sf.stream(source, value="json", timestamp="ts")
+    companies = sf.table(reference, key="symbol")  # a changelog table, joined as of each trade's time
     view = _View()
     big = (trades[trades.qty > 100]
            .assign(notional=(trades.qty * trades.price).round(2))
+           .join(companies, on="symbol", how="left")
            .peek(view.update))
     console.print(big.explain())
     vwap = (trades.assign(notional=trades.qty * trades.price)
@@ -120,7 +144,7 @@ def run_demo(duration: float = 20.0, rate: float = 2000.0) -> int:
             console.print(f"[red]query {q.name} failed:[/] {q.exception}")
             return 1
     m = query.metrics
-    console.print(f"done: {m['records_in']:,} trades read, {m['records_out']:,} big trades written to {sink!r}, "
+    console.print(f"done: {m['records_in']:,} records read (trades and companies), {m['records_out']:,} big trades written to {sink!r}, "
                   f"{m['errors']} errors; {len(vwap_query.sink.result()):,} VWAP windows "
                   f"({vwap_query.metrics['late_drops']} late records dropped).")
     console.print(f"The broker keeps running at {conn.bootstrap} (`streamframe local status`; "

@@ -181,9 +181,25 @@ class Query:
         topics = [s.topic for s in self.root.sources() if isinstance(s, KafkaSource)]
         return max(self.connection.require_topics(topics).values(), default=1) if topics else 1
 
+    def _check_copartitioned(self) -> None:
+        """A join of two topics pairs partition i with partition i (the same key lands on the same
+        partition number): their partition counts must be equal, as Kafka Streams requires."""
+        for node in self.root.walk():
+            if not isinstance(node, Join) or node.join == "global":
+                continue
+            sides = [sorted({s.topic for s in parent.sources() if isinstance(s, KafkaSource)}) for parent in node.parents]
+            counts = [self.connection.require_topics(topics) if topics else {} for topics in sides]
+            found = {t: n for c in counts for t, n in c.items()}
+            if len(set(found.values())) > 1:
+                listed = ", ".join(f"{t} has {n}" for t, n in sorted(found.items()))
+                raise ConfigError(f"the inputs of {node.name} are not co-partitioned ({listed} partitions): give "
+                                  "the topics the same partition count, or join with an sf.global_table")
+
     def _open(self) -> None:
         kafka_topics = [t for t, srcs in self._by_topic.items()
                         if isinstance(srcs[0], KafkaSource) and t not in self._global]
+        if self.connection is not None and self.merger is not None:
+            self._check_copartitioned()
         if self.connection is not None:
             from streamframe.kafka.reader import KafkaReader
             from streamframe.kafka.writer import Output

@@ -127,3 +127,13 @@ def test_to_sqlite_writes_rows_and_offsets_together_and_resumes(events, bootstra
     q.stop()
     assert q.metrics["records_in"] == 1  # resumed after the offsets stored with the rows
     assert table["events"].count == 41
+
+
+def test_joining_topics_with_different_partition_counts_is_a_clear_error(bootstrap, conn, topic_name):
+    create_topic(bootstrap, f"{topic_name}-s", partitions=2)
+    create_topic(bootstrap, f"{topic_name}-t", partitions=3)
+    joined = sf.stream(f"{topic_name}-s").join(sf.table(f"{topic_name}-t", key="k"), on="k")
+    with pytest.raises(sf.ConfigError, match=r"not co-partitioned .*-s has 2, .*-t has 3 partitions"):
+        joined.run()
+    # A global table needs no co-partitioning.
+    assert sf.stream(f"{topic_name}-s").join(sf.global_table(f"{topic_name}-t", key="k"), on="k").run().empty
