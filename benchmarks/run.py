@@ -70,6 +70,10 @@ def _seconds(result) -> float:
     return result if isinstance(result, float) else result.seconds
 
 
+def _timed_out(result) -> bool:
+    return bool(getattr(result, "notes", {}).get("timed_out"))
+
+
 def _notes(result) -> str:
     notes = getattr(result, "notes", {})
     shown = []
@@ -109,12 +113,19 @@ def run_workload(number: int, bootstrap: str, args, console: Console) -> dict:
                 gc.collect()
                 result = contestants[name](bootstrap, inp, out)
                 runs[name].append(result)
-                outputs.setdefault(name, out)
                 seconds = _seconds(result)
+                if _timed_out(result):
+                    written = result.notes["records_out"]
+                    console.print(f"  round {r + 1}: {name:<20} [red]stopped after {seconds:.0f} s[/red], "
+                                  f"{written:,} output records written by then (~{written / seconds:,.0f}/s)")
+                    continue
+                outputs.setdefault(name, out)
                 console.print(f"  round {r + 1}: {name:<20} {seconds:6.2f} s  {records / seconds:>12,.0f} records/s"
                               f"{_notes(result)}")
         console.print("checking that the contestants wrote the same records ...")
-        checked = mod.check(bootstrap, {n: outputs[n] for n in names}, inp, runs)
+        finished = [n for n in names if n in outputs]
+        checked = mod.check(bootstrap, {n: outputs[n] for n in finished},
+                            inp, {n: [x for x in runs[n] if not _timed_out(x)] for n in finished})
         console.print(f"  {checked['summary']}")
         for note in checked.get("notes", []):
             console.print(f"  [yellow]note:[/yellow] {note}")
@@ -122,7 +133,8 @@ def run_workload(number: int, bootstrap: str, args, console: Console) -> dict:
         if args.profile:
             profiles = profile(number, mod, contestants, bootstrap, inp, topics, args, console)
         seconds = {name: [_seconds(x) for x in rs] for name, rs in runs.items()}
-        best = {name: min(ts) for name, ts in seconds.items()}
+        best = {name: min(_seconds(x) for x in rs if not _timed_out(x)) for name, rs in runs.items()
+                if name in outputs}
         return {
             "workload": f"{number} {mod.TITLE}",
             "number": number,
@@ -136,6 +148,7 @@ def run_workload(number: int, bootstrap: str, args, console: Console) -> dict:
             "rounds": args.rounds,
             "seconds": seconds,
             "details": {name: [getattr(x, "notes", {}) for x in rs] for name, rs in runs.items()},
+            "timed_out": {name: [_timed_out(x) for x in rs] for name, rs in runs.items()},
             "records_per_s": {name: round(records / s) for name, s in best.items()},
             "ratio": {name: round(best[BASELINE] / s, 3) for name, s in best.items() if name != BASELINE},
             "profiles": profiles,
@@ -174,11 +187,16 @@ def report(result: dict, console: Console) -> None:
     table.add_column("records/s (best)", justify="right")
     table.add_column(f"vs {BASELINE}", justify="right")
     table.add_column("each run (s)", justify="right")
-    for name, rate in result["records_per_s"].items():
+    for name, seconds in result["seconds"].items():
+        each = "  ".join(f">{s:.0f}" if t else f"{s:.2f}" for s, t in zip(seconds, result["timed_out"][name]))
+        if name not in result["records_per_s"]:
+            table.add_row(name, "did not finish", "—", each)
+            continue
         ratio = "1.00x" if name == BASELINE else f"{result['ratio'][name]:.2f}x"
-        table.add_row(name, f"{rate:,.0f}", ratio, "  ".join(f"{s:.2f}" for s in result["seconds"][name]))
+        table.add_row(name, f"{result['records_per_s'][name]:,.0f}", ratio, each)
     console.print(table)
-    ratios = ", ".join(f"{name} {r:.2f}x" for name, r in result["ratio"].items())
+    ratios = ", ".join([f"{name} {r:.2f}x" for name, r in result["ratio"].items()] +
+                       [f"{name} did not finish" for name in result["seconds"] if name not in result["records_per_s"]])
     console.print(f"[bold]workload {result['workload']}: {ratios} {BASELINE}[/bold] "
                   f"(best of {result['rounds']} alternating runs each; same broker, same input)")
 

@@ -57,10 +57,11 @@ def register(query) -> None:
 
 
 def running(name: str):
-    """The running query called `name`, if there is one (so a frame is never consumed twice)."""
+    """The query called `name` if it runs — or finished its in-memory input, so its result stands —
+    so that a frame is never consumed twice; a stopped or failed query can be started again."""
     with _lock:
         q = _queries.get(name)
-    return q if q is not None and q.status == "running" else None
+    return q if q is not None and q.status in ("running", "finished") else None
 
 
 def queries() -> list:

@@ -12,8 +12,6 @@ the query ends (after showing the final state) or when the widget is closed.
 from __future__ import annotations
 
 import contextlib
-import linecache
-import sys
 import threading
 import time
 
@@ -225,28 +223,8 @@ def in_kernel() -> bool:
 
 
 def wait_settled(query, timeout: float) -> None:
-    """Give an in-memory query up to `timeout` s to process its whole input, so its first snapshot
-    (what nbval compares) shows the complete result rather than whatever the thread had reached.
-
-    Settled: every reader was at its end at one sample, and at a later sample the query's thread waits
-    in a reader's idle poll — it has gone round its loop since, so the last batch is processed.
-    """
+    """Give an in-memory query up to `timeout` s to process its whole input (it then finishes by
+    itself), so its first snapshot — what nbval compares — shows the complete result."""
     deadline = time.monotonic() + timeout
-    ended_before = False
     while time.monotonic() < deadline and query.status == "running":
-        readers = list(getattr(query, "readers", ()))
-        if ended_before and _idle(query):
-            return
-        ended_before = bool(readers) and all(r.at_end() for r in readers)
         time.sleep(0.01)
-
-
-def _idle(query) -> bool:
-    """Is the query's thread in the wait of a poll that found nothing? (Read from the thread's current
-    frame: the runtime has no idle signal yet.)"""
-    thread = getattr(query, "_thread", None)
-    frame = sys._current_frames().get(thread.ident) if thread is not None and thread.ident else None
-    if frame is None or frame.f_code.co_name != "poll":
-        return False
-    line = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
-    return line.startswith(("time.sleep", "return {}"))

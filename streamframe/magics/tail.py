@@ -61,7 +61,7 @@ class TailMagics(StreamframeMagics):
               help="--follow: stop after this many seconds (default: %%config KafkaMagics.follow_timeout)")
     def kafka_tail(self, args, cell=None):
         """Show the last records of a Kafka topic (all partitions, by timestamp), or follow it live."""
-        from streamframe.connectors.peek import TopicTail
+        from streamframe.kafka.peek import TopicTail
 
         n = self.options.tail_default if args.n is None else args.n
         if n < 0:

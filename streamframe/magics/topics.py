@@ -16,6 +16,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
+from streamframe.connectors.base import settle_topics
 from streamframe.connectors.config import parse_pairs
 from streamframe.magics.common import StreamframeMagics, command
 
@@ -65,12 +66,13 @@ class TopicMagics(StreamframeMagics):
         if name in existing:
             raise UsageError(f"topic {name!r} already exists ({existing[name]} partitions)")
         conn.ensure_topic(name, partitions, config)
+        settle_topics(conn, [name], exist=True)
         print(f"created topic {name!r} with {partitions} partition{'s' if partitions != 1 else ''}")
 
     def _describe(self, args) -> pd.DataFrame:
         from IPython.display import display
 
-        from streamframe.connectors.peek import describe
+        from streamframe.kafka.peek import describe
 
         partitions, configs = describe(self.connection(), args.names[0])
         shown = configs if args.all else configs[~configs["default"]]
@@ -80,7 +82,9 @@ class TopicMagics(StreamframeMagics):
         return partitions
 
     def _delete(self, args) -> None:
-        from streamframe.connectors.peek import delete_topics
+        from streamframe.kafka.peek import delete_topics
 
-        delete_topics(self.connection(), args.names)
+        conn = self.connection()
+        delete_topics(conn, args.names)
+        settle_topics(conn, args.names, exist=False)
         print(f"deleted topic{'s' if len(args.names) > 1 else ''} {', '.join(map(repr, args.names))}")

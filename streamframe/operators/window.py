@@ -306,7 +306,7 @@ class SessionAggregateOp(AggregateOp):
         gap, grace = self.window.size, self.window.grace
         sessions = self._sessions()
         stream_time = dict(self.stream_time)
-        upserts, deletes, late, late_labels = {}, set(), 0, []
+        upserts, deletes, late, late_labels, forced = {}, set(), 0, [], {}
         key_rows = list(keys.itertuples(index=False, name=None))
         value_cols = {c: batch[col].tolist() if col is not None and col in batch else [None] * len(batch)
                       for c, (col, _) in self.sources.items()}
@@ -339,6 +339,13 @@ class SessionAggregateOp(AggregateOp):
                 upserts.pop(key + (x["start"],), None)
             new = {"start": start, "end": end, "state": state, "ts": max([t] + [x["ts"] for x in overlapping]),
                    "task": p}
+            for old in [x for x in mine if x["start"] == start]:
+                # A session already final (too old to merge into) that starts where the new one does:
+                # Kafka Streams keys sessions by start and end and emitted it when it closed; the
+                # store here is keyed by start, so emit it now, before the new session takes its place.
+                mine.remove(old)
+                if self.final and not old.get("emitted") and old["end"] + grace + gap <= before:
+                    forced[key + (start,)] = old
             mine.append(new)
             upserts[key + (start,)] = new
             deletes.discard(key + (start,))
@@ -357,6 +364,9 @@ class SessionAggregateOp(AggregateOp):
             self.store.upsert(changed)
         self.store.meta["stream_time"] = dict(self.stream_time)
         out = self._emit(changed)
+        if forced:
+            early = self._rows(self._to_frame(forced))
+            out = early if out is None else pd.concat([early, out], ignore_index=True)
         if not self.final and removed is not None and len(removed):
             gone = self._rows(removed)
             gone["_tombstone"] = True
@@ -372,6 +382,7 @@ class SessionAggregateOp(AggregateOp):
             idx = idx if isinstance(idx, tuple) else (idx,)
             sessions.setdefault(idx[:-1], []).append({
                 "start": int(idx[-1]), "end": int(row[WE]), "ts": int(row[TS]), "task": int(row[TASK]),
+                "emitted": bool(row.get(EMITTED, False)),
                 "state": {c: row[c] for c in self.columns}})
         return sessions
 

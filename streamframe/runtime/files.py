@@ -58,9 +58,13 @@ class SqliteSink:
         with self._lock, self.db.conn:  # one transaction: rows and the offsets they cover
             if upserts:
                 self.db[self.table].upsert_all(upserts, pk=self.pk, alter=True)
-            for key in deletes:
-                if self.table in self.db.table_names():
-                    self.db[self.table].delete_where(" AND ".join(f"[{k}] = ?" for k in key), list(key.values()))
+            if deletes and self.table in self.db.table_names():
+                table = self.db[self.table]
+                for key in deletes:  # by primary key value: sqlite-utils quotes the identifiers
+                    try:
+                        table.delete(tuple(key[k] for k in self.pk) if len(self.pk) > 1 else key[self.pk[0]])
+                    except sqlite_utils.db.NotFoundError:
+                        pass
             if offsets and not self.query.bounded:
                 self.db[OFFSETS].upsert_all(
                     [{"query": self.query.name, "topic": t, "partition": p, "next": n} for (t, p), n in offsets.items()],

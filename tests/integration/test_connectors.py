@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from IPython.core.error import UsageError
 
-from streamframe.connectors import generate, registry
+from streamframe.connectors import default_registry, generate
 from tests.integration.helpers import consume_all, create_topic, produce
 
 pytestmark = pytest.mark.integration
@@ -27,7 +27,7 @@ def shell(conn):
     if "kafka_source" not in sh.magics_manager.magics["line"]:
         sh.run_line_magic("load_ext", "streamframe")
     yield sh
-    registry().stop_all(delete=True)
+    default_registry().stop_all(delete=True)
 
 
 def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
@@ -41,7 +41,7 @@ def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
 
 
 def finished(name: str, timeout: float = 30.0):
-    c = registry().get(name)
+    c = default_registry().get(name)
     c.wait(timeout)
     assert c.state == "FINISHED", (c.state, c.last_error)
     return c
@@ -69,7 +69,7 @@ def test_generator_to_topic_to_file_sink_equals_what_was_generated(shell, topic_
 def test_generator_schemas_rate_and_duration(shell, topic_name, schema):
     shell.run_line_magic("kafka_source", f"g-{schema} connector.class=generator schema={schema} "
                                          f"topic={topic_name} rate=200 duration=1s")
-    c = registry().get(f"g-{schema}")
+    c = default_registry().get(f"g-{schema}")
     assert c.total == 200
     started = time.monotonic()
     finished(f"g-{schema}")
@@ -88,7 +88,7 @@ def test_file_source_follow_picks_up_appended_lines(shell, topic_name, tmp_path)
     path.write_text('{"id": 1, "user": "a"}\n{"id": 2, "user": "b"}\n')
     shell.run_line_magic("kafka_source", f"tail-in connector.class=file file={path} topic={topic_name} "
                                          "follow=true key=user poll.interval.ms=50")
-    c = registry().get("tail-in")
+    c = default_registry().get("tail-in")
     wait_for(lambda: c.records == 2, what="the first two lines")
     with path.open("a") as f:
         f.write('{"id": 3, "user": "c"}\n{"id": 4,')  # the second line is not finished yet
@@ -119,7 +119,7 @@ def test_file_source_bad_line_fails_with_its_line_number_or_is_skipped(shell, to
     path = tmp_path / "bad.jsonl"
     path.write_text('{"id": 1}\nnot json\n{"id": 3}\n')
     shell.run_line_magic("kafka_source", f"strict connector.class=file file={path} topic={topic_name}")
-    c = registry().get("strict").wait(20)
+    c = default_registry().get("strict").wait(20)
     assert c.state == "FAILED" and "line 2" in c.last_error and "errors.tolerance=all" in c.last_error
     status = shell.run_line_magic("connectors", "")
     row = status.set_index("name").loc["strict"]
@@ -143,7 +143,7 @@ def test_sqlite_source_incremental_then_sqlite_sink_upsert(shell, bootstrap, top
                                          f"incrementing.column=id topic={topic_name} poll.interval.ms=100")
     shell.run_line_magic("kafka_sink", f"users-out connector.class=sqlite topics={topic_name} db={dst_db} "
                                        "table=t pk=id")
-    src, dst = registry().get("users-in"), registry().get("users-out")
+    src, dst = default_registry().get("users-in"), default_registry().get("users-out")
     wait_for(lambda: dst.records == 2, what="the snapshot")
     with sqlite3.connect(src_db) as db:  # new rows after the snapshot, one of them an update of id 1
         db.execute("INSERT INTO users VALUES (3, 'cy', 30)")
@@ -209,14 +209,14 @@ def test_topic_copy_keeps_keys_values_timestamps_and_headers(shell, bootstrap, t
     produce(bootstrap, source, [b'{"n": 1}', b'{"n": 2}', None], keys=[b"a", b"b", b"a"],
             timestamps=[START_MS, START_MS + 1, START_MS + 2], headers=[[("h", b"1")], None, None])
     shell.run_line_magic("kafka_source", f"mirror connector.class=topic topics={source} topic={target}")
-    c = registry().get("mirror")
+    c = default_registry().get("mirror")
     wait_for(lambda: c.records == 3, what="the copy")
     copied = sorted(consume_all(bootstrap, target, expect=3), key=lambda m: m.timestamp()[1])
     assert [(m.key(), m.value(), m.timestamp()[1]) for m in copied] == [
         (b"a", b'{"n": 1}', START_MS), (b"b", b'{"n": 2}', START_MS + 1), (b"a", None, START_MS + 2)]
     assert copied[0].headers() == [("h", b"1")]
-    assert len(registry().get("mirror").connection.topics()) and \
-        registry().get("mirror").connection.topics()[target] == 2  # created like its source
+    assert len(default_registry().get("mirror").connection.topics()) and \
+        default_registry().get("mirror").connection.topics()[target] == 2  # created like its source
 
 
 def test_registering_a_name_twice_fails_like_kafka_connect(shell, topic_name):
@@ -230,12 +230,12 @@ def test_registering_a_name_twice_fails_like_kafka_connect(shell, topic_name):
         shell.run_line_magic("kafka_source", line)
     shell.run_line_magic("connector_stop", "dup --delete")
     shell.run_line_magic("kafka_source", line)  # deleted, the name is free
-    assert registry().get("dup").state == "RUNNING"
+    assert default_registry().get("dup").state == "RUNNING"
 
 
 def test_connector_stop_stops_an_unbounded_connector(shell, topic_name, capsys):
     shell.run_line_magic("kafka_source", f"endless connector.class=generator topic={topic_name} rate=500")
-    c = registry().get("endless")
+    c = default_registry().get("endless")
     wait_for(lambda: c.records > 0, what="records")
     shell.run_line_magic("connector_stop", "endless")
     assert c.state == "STOPPED" and not c.alive
@@ -256,6 +256,9 @@ def test_bounded_sink_reports_progress_and_wait(shell, bootstrap, topic_name, tm
     assert (status["state"], status["records"], status["total"], status["progress"]) == ("FINISHED", 50, 50, 1.0)
     detail = shell.run_line_magic("connectors", "load")["value"]
     assert detail["config file"] == str(tmp_path / "o.jsonl") and detail["state"] == "FINISHED"
+    with pytest.raises(UsageError, match=r"^%kafka_sink: topic '.*-nope' does not exist .*similar topics"):
+        shell.run_line_magic("kafka_sink", f"x connector.class=file topics={topic_name}-nope file=y.jsonl")
+    assert "x" not in default_registry()
 
 
 def test_sink_on_undecodable_record_fails_and_secrets_never_show(shell, bootstrap, topic_name, tmp_path):
@@ -263,10 +266,24 @@ def test_sink_on_undecodable_record_fails_and_secrets_never_show(shell, bootstra
     produce(bootstrap, topic_name, [b'{"ok": 1}', b"not json"])
     shell.run_line_magic("kafka_sink", f"fragile connector.class=file topics={topic_name} file={tmp_path / 'x.csv'} "
                                        "consumer.override.sasl.password=hunter22")
-    c = registry().get("fragile")
+    c = default_registry().get("fragile")
     wait_for(lambda: c.state == "FAILED", what="the failure")
     assert f"{topic_name}[0]@1" in c.last_error and "not json" in c.last_error
     detail = shell.run_line_magic("connectors", "fragile")["value"]
     assert detail["config consumer.override.sasl.password"] == "********"
     assert "hunter22" not in repr(c) + str(shell.run_line_magic("connectors", "").to_dict())
     assert c.scrub("auth failed for hunter22") == "auth failed for ********"
+
+
+def test_rate_producer_of_the_demo_still_works(conn, topic_name):
+    from streamframe.connectors.generator import RateProducer
+
+    conn.ensure_topic(topic_name, partitions=2)
+    producer = RateProducer(conn, topic_name, rate=300, duration=1.0, jitter_ms=100).start()
+    producer.join(10)
+    assert not producer._thread.is_alive() and producer.error is None and producer.produced == 300
+    import streamframe as sf
+
+    got = sf.stream(topic_name, timestamp="ts").run(metadata=True)
+    assert len(got) == 300 and (got["_key"] == got["symbol"]).all()
+    assert list(got.columns[:6]) == ["trade_id", "symbol", "side", "qty", "price", "ts"]

@@ -11,7 +11,7 @@ from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
 
 import streamframe as sf
-from streamframe.connectors import registry
+from streamframe.connectors import default_registry
 from tests.integration.helpers import consume_all, create_topic, produce
 
 pytestmark = pytest.mark.integration
@@ -26,7 +26,7 @@ def shell(conn):
         sh.run_line_magic("load_ext", "streamframe")
     yield sh
     sh.run_line_magic("config", "KafkaMagics.tail_default = 10")
-    registry().stop_all(delete=True)
+    default_registry().stop_all(delete=True)
 
 
 def test_produce_json_lines_then_tail_reads_them(shell, topic_name, bootstrap):
@@ -73,7 +73,11 @@ def test_tail_of_an_unknown_topic_is_one_usage_line(shell, topic_name):
     assert topic_name in message  # the similar topic is named
 
 
-def test_tail_follow_shows_records_as_they_arrive(shell, topic_name, bootstrap):
+@pytest.mark.parametrize("live", [False, True], ids=["terminal", "kernel"])
+def test_tail_follow_shows_records_as_they_arrive(shell, topic_name, bootstrap, monkeypatch, live):
+    from streamframe.magics.common import StreamframeMagics
+
+    monkeypatch.setattr(StreamframeMagics, "live", property(lambda self: live))  # kernel: a display updated in place
     create_topic(bootstrap, topic_name)
     produce(bootstrap, topic_name, [b'{"n": 0}'])
 
@@ -86,7 +90,10 @@ def test_tail_follow_shows_records_as_they_arrive(shell, topic_name, bootstrap):
     with capture_output() as out:
         result = shell.run_line_magic("kafka_tail", f"{topic_name} --follow --timeout 3")
     assert result is None and 2.5 < time.monotonic() - started < 8
-    assert "41" in out.stdout and "42" in out.stdout
+    shown = out.stdout + "".join(o.data.get("text/plain", "") for o in out.outputs)
+    assert "41" in shown and "42" in shown
+    if live:  # the table and the status line were displayed once, then updated in place
+        assert "following" in out.outputs[-1].data["text/plain"] and "2 new records" in out.outputs[-1].data["text/plain"]
     assert f"stopped following {topic_name!r} after 2 new records" in out.stdout
 
 
@@ -149,7 +156,13 @@ def test_sf_stop_all(shell, topic_name, bootstrap):
     assert a.status == b.status == "stopped"
 
 
-def test_source_magic_as_a_cell_with_properties(shell, topic_name):
+def test_source_magic_as_a_cell_with_properties(shell, topic_name, monkeypatch):
+    from streamframe.magics.common import StreamframeMagics
+    from streamframe.magics.connectors import ProgressView
+
+    shown = []
+    monkeypatch.setattr(StreamframeMagics, "live", property(lambda self: True))
+    monkeypatch.setattr(ProgressView, "_ipython_display_", lambda self: shown.append(self))
     shell.run_cell_magic("kafka_source", "props", f"""
 # a Kafka Connect style properties body
 connector.class=generator
@@ -161,5 +174,10 @@ count=25
 """)
     status = shell.run_line_magic("connectors", "props --wait --timeout 20")["value"]
     assert status["state"] == "FINISHED" and status["records"] == 25 and status["config schema"] == "orders"
+    (bar, label), = [(bar, label) for _, bar, label in shown[0].rows]  # the load's progress bar
+    deadline = time.monotonic() + 5
+    while bar.bar_style != "success" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert (bar.value, bar.max, bar.bar_style, label.value) == (25, 25, "success", "25 / 25 FINISHED")
     got = sf.stream(topic_name).run(metadata=True)
     assert len(got) == 25 and (got["_key"] == got["customer_id"]).all()

@@ -5,8 +5,8 @@ caches classes + runtime jars; ``run_window_oracle(bootstrap, topic, window=...)
 returns its final windowed ``count``/``sum`` per key as a DataFrame. ``tests/oracle/rules.py`` evaluates the
 same rules in plain Python.
 
-Semantics streamframe must match
-================================
+Semantics streamframe must match (tumbling, hopping, session, sliding)
+=====================================================================
 Read from the kafka-streams 4.3.1 sources (the ``-sources.jar`` on Maven Central; same code in
 apache/kafka). Topology: ``groupByKey().windowedBy(...).aggregate(...).suppress(untilWindowCloses(unbounded()))``
 with ``statestore.cache.max.bytes=0`` (every update forwarded at once) and the default RocksDB stores.
@@ -77,6 +77,68 @@ with ``statestore.cache.max.bytes=0`` (every update forwarded at once) and the d
     max-ts record is always accepted; dropped/null-key records forward nothing and never raise the max).
     Emission is driven by records only: nothing is emitted at end of input or on wall-clock time, so windows
     the partition's last stream time has not closed are absent from the final output.
+
+(f) Sliding windows — ``SlidingWindows.ofTimeDifferenceAndGrace(d, grace)`` →
+    ``SlidingWindowedKStreamImpl`` → ``KStreamSlidingWindowAggregate.KStreamSlidingWindowAggregateProcessor``.
+    Bounds: a window is ``TimeWindow(start, start + d)``, both ends *inclusive* (``SlidingWindows`` javadoc;
+    ``emitRangeUpperBound``); ``Windowed.window().end()`` returns ``start + d``, and the output key (through
+    the suppress buffer's ``FullTimeWindowedSerde(keySerde, d)``) carries that end: ``window_end = start + d``.
+    Windows never start before 0. ``d = 0`` is accepted by ``SlidingWindows`` but the first record then
+    fails (``TimeWindow``: "Window endMs must be greater than window startMs"), so d > 0 in practice.
+    Windows exist only where the set of records changes: a record at ts has its *left* window
+    ``[ts - d, ts]`` and, once a later record of the key lies in ``(ts, ts + 1 + d]``, its *right* window
+    ``[ts + 1, ts + 1 + d]``. A stored window's value carries a timestamp (``ValueTimestampHeaders``) =
+    the max ts of the records aggregated into it.
+    ``process(record)``: null key (or value) → dropped (counted). ``updateObservedStreamTime(ts)``,
+    ``closeTime = observedStreamTime - grace``. If ``ts + d < closeTime`` the whole record is dropped
+    (``logSkippedRecordForExpiredWindow``, one count): even ``[ts, ts + d]`` is closed. Else
+    ``ts < d`` → ``processEarly``, otherwise ``processReverse`` (the default RocksDB window store supports
+    ``backwardFetch``, probed once; ``processInOrder`` is only for stores that do not).
+    ``updateWindowAndForward(window, value)`` — the only way a record enters a window: if
+    ``window.end() >= closeTime`` (inclusive: note the contrast with (b)'s strict ``>``), put
+    ``aggregator(record, value)`` with timestamp ``max(ts, value.timestamp)`` and forward it; else skip it
+    (one dropped-records count per closed window). New windows start from ``value`` = the initializer
+    (timestamp ts) or from a copy of a neighbour's aggregate, as below.
+    ``processReverse``: ``backwardFetch(key, max(0, ts - 2d), ts + 1)`` — windows of the key with start in
+    that range, newest start first — and for each (collecting their starts):
+      start == ts + 1 → the record's right window exists (``rightWinAlreadyCreated``);
+      end > ts (so start <= ts: the window contains ts) → the first such one's *pre-update* value is
+      ``rightWinAgg``; the window is updated;
+      end == ts → the left window exists: updated; if its timestamp < ts, ``previousRecordTimestamp`` = that
+      timestamp, else (a record at ts came before) *return* — nothing else is created;
+      end < ts → ``leftWinAgg`` = its value, ``previousRecordTimestamp`` = its timestamp; stop iterating.
+    Then ``createWindows``: (1) the previous record's right window ``[p + 1, p + 1 + d]``
+    (p = previousRecordTimestamp) if its start was not seen and ``p + 1 + d >= ts``: initializer + record;
+    (2) unless the left window exists, ``[ts - d, ts]`` = (``leftWinAgg``'s value if ``ts - d <= p``,
+    else the initializer) + record; (3) unless the right window exists, if ``rightWinAgg`` is set and its
+    timestamp > ts (a later record is in it): put ``[ts + 1, ts + 1 + d]`` = a copy of ``rightWinAgg``
+    (value and timestamp; the record is *not* added; no close check) and forward it
+    (``createCurrentRecordRightWindow``). Steps (1) and (2) go through ``updateWindowAndForward``.
+    ``processEarly`` (0 <= ts < d): ``[0, d]`` (the "combined window") stands in for every left window.
+    ``fetch(key, 0, ts + 1)`` ascending: start 0 → the combined window (``previousRecordTimestamp`` = its
+    timestamp if < ts); 0 < start <= ts → updated, ``rightWinAgg`` = its pre-update value (the last one
+    wins); start == ts + 1 → right window exists. Then: if no ``rightWinAgg`` and the combined window's
+    timestamp > ts, ``rightWinAgg`` = the combined window's value; create the record's right window as in
+    (3); create the previous record's right window ``[p + 1, p + 1 + d]`` if its start was not seen (no
+    ``p + 1 + d >= ts`` test here); finally update ``[0, d]`` (from the initializer if it did not exist).
+    Store and retention: ``SlidingWindowStoreMaterializer`` — ``persistentTimestampedWindowStore`` with
+    retention ``2d + grace`` by default (a Materialized retention below that is rejected), window size d.
+    The RocksDB segmented store keys windows by start and keeps its own ``observedStreamTime`` = the max
+    window start ever put on the task (all keys); ``AbstractRocksDBSegmentedBytesStore.getActualFrom``
+    hides windows with ``start < storeTime - retention + 1`` from every fetch. This changes results: with
+    d=2, grace=1 on one partition, a@29, b@31, b@33 (puts b:[32,34], storeTime 32), a@30: a:[27,29] is
+    hidden, so a@30 learns of no previous record, no a:[30,32] is made, and a@30 only meets its closed
+    left window [28,30] (one drop). A put always lands in a live segment (every put window starts at or
+    after ``storeTime - retention``), so the store's own expired-record drop never fires.
+    Emission: suppress exactly as in (e) with suppress duration = grace (``buildWindowed(...,
+    windows.gracePeriodMs(), ...)``) and buffer time = ``window.end()``: a window is emitted when
+    ``start + d <= streamTime - grace``. Since the aggregate still updates a window at ``end == closeTime``,
+    such a window can be emitted, updated and emitted again — even within one record: with grace 0, a
+    record's first forwarded update raises suppress's stream time, which evicts a window that the same
+    record then updates (e.g. a@2, a@8, a@5, a@13 with d=10: [3,13] comes out as {8,5}, then {8,5,13}).
+    The left window of the newest record is final at once when grace = 0. As a table the last emission
+    counts. Suppress's stream time equals the aggregate's after each record (the newest record's left
+    window — or [0, d] for an early one — is always put with timestamp ts).
 
 Aggregates: ``count`` = records aggregated; ``sum`` = double, accumulated in per-partition offset order
 (``((0.0 + a1) + a2) + ...``; for sessions ``0.0 + found sessions' sums (ascending end) + amount``). A missing or

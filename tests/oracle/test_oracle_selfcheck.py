@@ -69,11 +69,40 @@ SESSION = [
     ("c", 3000, 64.0, 1),
 ]
 
+# Sliding windows [start, start + 10], both ends inclusive (grace 0 unless said).
+SLIDING = [
+    ("a", 2, 1.0, 0),  # ts < 10: into [0,10], which stands in for every left window before 10
+    ("a", 8, 2.0, 0),  # [0,10] += 8; the previous record's right window [3,13] = {8}
+    ("a", 5, 4.0, 0),  # updates [3,13]; its own right window [6,16] = a copy of [3,13] before the update
+    ("a", 13, 8.0, 0),  # updates [6,16] (first, so suppress closes [3,13] = {8,5}) and [3,13]; creates [9,19]
+    ("a", 100, 16.0, 0),  # left window [90,100]: final at once (end <= stream time)
+    ("a", 95, 32.0, 0),  # [90,100] updated (end >= close) and emitted again; [85,95] closed: dropped once
+    ("a", 60, 64.0, 0),  # 60 + 10 < 100: the whole record is dropped
+    ("a", 120, 128.0, 0),
+    ("c", 209, 1.0, 0),
+    ("c", 212, 2.0, 0),  # [199,209] ends before 212 and holds 209: left [202,212] = {209,212}; [210,220]
+    ("c", 225, 4.0, 0),  # 212's right window would be [213,223]: 225 is not in it, so not created
+    ("z", 300, 0.0, 0),
+    ("d", 1000, 1.0, 1),
+    ("d", 1003, 2.0, 1),
+    ("d", 1003, 4.0, 1),  # same ts again: updates [1001,1011] and [993,1003] (emitted twice), nothing new
+    ("d", 1012, 8.0, 1),  # [1004,1014] stays open (partition 1's stream time is 1012)
+    ("d", 500, 16.0, 1),  # dropped
+]
+
+# The window store's retention (2 * 2 + 1 = 5) is counted from the largest window start it holds on the
+# task (b's [32,34]): a:[27,29] (start < 32 - 5 + 1) is invisible when a@30 comes, so a's previous
+# record is not known, no window a:[30,32] is made, and a@30 only meets its closed left window [28,30].
+SLIDING_RETENTION = [("a", 29, 1.0, 0), ("b", 31, 2.0, 0), ("b", 33, 4.0, 0), ("a", 30, 8.0, 0), ("z", 99, 0.0, 0)]
+
 CASES = {
     "tumbling": (TUMBLING, {"window": "tumbling", "size_ms": 10, "grace_ms": 5}),
     "hopping": (HOPPING, {"window": "hopping", "size_ms": 10, "advance_ms": 5, "grace_ms": 0}),
     "session": (SESSION, {"window": "session", "gap_ms": 10, "grace_ms": 0}),
     "session-grace": (SESSION, {"window": "session", "gap_ms": 10, "grace_ms": 7}),
+    "sliding": (SLIDING, {"window": "sliding", "size_ms": 10, "grace_ms": 0}),
+    "sliding-grace": (SLIDING, {"window": "sliding", "size_ms": 10, "grace_ms": 20}),
+    "sliding-retention": (SLIDING_RETENTION, {"window": "sliding", "size_ms": 2, "grace_ms": 1}),
 }
 
 
@@ -159,6 +188,61 @@ def test_rules_session_retention_example():
     assert _rows(df)[:2] == [("a", 0, 0, 1, 1.0), ("a", 10, 10, 1, 1.0)]
 
 
+def test_rules_sliding_by_hand():
+    df = final_windows(_frame(SLIDING), **CASES["sliding"][1])
+    assert _rows(df) == [
+        ("a", 0, 10, 3, 7.0),
+        ("a", 3, 13, 2, 6.0),  # emitted twice: once when stream time reached 13, then with a@13 in it
+        ("a", 3, 13, 3, 14.0),
+        ("a", 6, 16, 2, 10.0),
+        ("a", 9, 19, 1, 8.0),
+        ("a", 90, 100, 1, 16.0),
+        ("a", 90, 100, 2, 48.0),
+        ("a", 96, 106, 1, 16.0),
+        ("a", 110, 120, 1, 128.0),
+        ("c", 199, 209, 1, 1.0),
+        ("c", 202, 212, 2, 3.0),
+        ("c", 210, 220, 1, 2.0),
+        ("c", 215, 225, 1, 4.0),
+        ("d", 990, 1000, 1, 1.0),
+        ("d", 993, 1003, 2, 3.0),
+        ("d", 993, 1003, 3, 7.0),
+        ("d", 1001, 1011, 2, 6.0),
+        ("d", 1002, 1012, 3, 14.0),
+        ("z", 290, 300, 1, 0.0),
+    ]
+    assert df.attrs["dropped_records"] == 3  # a:[85,95], a@60 and d@500
+
+
+def test_rules_sliding_with_grace_by_hand():
+    # Grace 20: nothing is emitted twice, a@95 gets its own [85,95]; partition 1 closes nothing (1012 - 20).
+    df = final_windows(_frame(SLIDING), **CASES["sliding-grace"][1])
+    assert _rows(df) == [
+        ("a", 0, 10, 3, 7.0),
+        ("a", 3, 13, 3, 14.0),
+        ("a", 6, 16, 2, 10.0),
+        ("a", 9, 19, 1, 8.0),
+        ("a", 85, 95, 1, 32.0),
+        ("a", 90, 100, 2, 48.0),
+        ("a", 96, 106, 1, 16.0),
+        ("a", 110, 120, 1, 128.0),
+        ("c", 199, 209, 1, 1.0),
+        ("c", 202, 212, 2, 3.0),
+        ("c", 210, 220, 1, 2.0),
+        ("c", 215, 225, 1, 4.0),
+    ]
+    assert df.attrs["dropped_records"] == 2  # a@60 and d@500
+
+
+def test_rules_sliding_retention_by_hand():
+    df = final_windows(_frame(SLIDING_RETENTION), **CASES["sliding-retention"][1])
+    assert _rows(df) == [("a", 27, 29, 1, 1.0), ("b", 29, 31, 1, 2.0), ("b", 31, 33, 2, 6.0), ("b", 32, 34, 1, 4.0)]
+    assert df.attrs["dropped_records"] == 1
+    # With a store that remembers everything, a@30 would have had the window [30,32].
+    df = final_windows(_frame(SLIDING_RETENTION), retention_ms=1000, **CASES["sliding-retention"][1])
+    assert ("a", 30, 32, 1, 8.0) in _rows(df)
+
+
 # ---------------------------------------------------------------- Kafka Streams == the rules
 
 
@@ -180,7 +264,9 @@ RANDOM_CASES = {
     "tumbling-random": {"window": "tumbling", "size_ms": 20, "grace_ms": 6},
     "hopping-random": {"window": "hopping", "size_ms": 30, "advance_ms": 7, "grace_ms": 3},
     "session-random": {"window": "session", "gap_ms": 6, "grace_ms": 4},
+    "sliding-random": {"window": "sliding", "size_ms": 10, "grace_ms": 3},
 }
+RANDOM_SEEDS = {"hopping-random": 11, "session-random": 12, "tumbling-random": 13, "sliding-random": 14}
 
 
 def _run_both(bootstrap, case, rows, params):
@@ -222,7 +308,7 @@ def test_kafka_streams_equals_rules(bootstrap, case):
 @pytest.mark.integration
 @pytest.mark.parametrize("case", list(RANDOM_CASES))
 def test_kafka_streams_equals_rules_random(bootstrap, case):
-    rows = _random_rows(seed=sorted(RANDOM_CASES).index(case) + 11)
+    rows = _random_rows(seed=RANDOM_SEEDS[case])
     got, expected = _run_both(bootstrap, case, rows, RANDOM_CASES[case])
     assert expected.attrs["dropped_records"] > 0 and len(expected) > 20  # the input does exercise lateness
     pd.testing.assert_frame_equal(got, expected, check_exact=True)

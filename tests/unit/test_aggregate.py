@@ -164,3 +164,13 @@ def test_emit_and_window_arguments_are_checked():
         g.sum()
     with pytest.raises(sf.ConfigError, match="duration"):
         g.window(tumbling="soon")
+
+
+def test_processing_time_stamps_records_with_the_wall_clock():
+    import time
+
+    before = int(time.time() * 1000)
+    driver = TestDriver(sf.stream("in", timestamp="processing"))
+    driver.pipe("in", [{"x": 1}], timestamps=[5])
+    stamp = driver.output(metadata=True)["_timestamp"].astype("datetime64[ms, UTC]").astype("int64").iloc[0]
+    assert before <= stamp <= int(time.time() * 1000)

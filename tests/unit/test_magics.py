@@ -177,7 +177,12 @@ def test_produce_body_errors_are_one_usage_line(shell, line, cell, expected):
     assert expected in usage_error(shell, "kafka_produce", line, cell)
 
 
-def test_empty_listings_need_no_broker(shell):
+def test_empty_listings_need_no_broker(shell, monkeypatch):
+    import streamframe.connectors.registry as registry_module
+    from streamframe import session
+
+    monkeypatch.setattr(registry_module, "_default", ConnectorRegistry())
+    monkeypatch.setattr(session, "queries", lambda: [])
     connectors = shell.run_line_magic("connectors", "")
     assert connectors.empty and list(connectors.columns[:4]) == ["name", "class", "type", "state"]
     queries = shell.run_line_magic("sf_queries", "")
@@ -188,6 +193,13 @@ def test_empty_listings_need_no_broker(shell):
 
 
 # --- connector settings ---------------------------------------------------------------------------
+
+def test_connector_classes_reference(shell):
+    ref = shell.run_line_magic("connectors", "--classes")
+    generator = ref[ref["class"] == "generator"].set_index("setting")["description"]
+    assert {"schema", "rate", "count", "duration", "skew", "jitter.ms", "topic", "name", "connector.class"} <= set(generator.index)
+    assert set(ref["class"]) == set(SHORT_NAMES) and set(ref["type"]) == {"source", "sink", "copy"}
+
 
 def test_settings_parsing():
     assert parse_pairs(["a=1", "b=x=y", "c="]) == {"a": "1", "b": "x=y", "c": ""}

@@ -110,5 +110,6 @@ drifting = st.lists(
 @example([("a", 2, 1), ("a", 8, 2), ("a", 5, 4), ("a", 13, 8)], 10, 0, [])  # early records share [0, 10]
 # The window store (retention 2*2+1) no longer shows a:[27,29] when a@30 comes: no window a:[30,32].
 @example([("a", 29, 1), ("b", 31, 1), ("b", 33, 1), ("a", 30, 1)], 2, 1, [])
+@example([("a", 9, 1), ("a", 12, 1), ("a", 20, 1), ("a", 40, 1)], 5, 5, [])  # 12's right window [13,18] misses 20
 def test_sliding(recs, size, grace, cuts):
     _check({"sliding": size, "grace": grace}, {"window": "sliding", "size_ms": size, "grace_ms": grace}, recs, cuts)
