@@ -28,8 +28,7 @@ import copy
 import pandas as pd
 
 from streamframe.operators import aggregate as agg
-from streamframe.operators.window import EMITTED, FOLD, TASK, TS, WE, AggregateOp, _merge, _one, _single_key
-from streamframe.time.extract import datetime_to_ms
+from streamframe.operators.window import EMITTED, FOLD, TASK, TS, WE, AggregateOp, _merge, _one
 
 
 class SlidingAggregateOp(AggregateOp):
@@ -56,16 +55,10 @@ class SlidingAggregateOp(AggregateOp):
 
     # --- per batch -------------------------------------------------------------------------------
     def process(self, batch: pd.DataFrame) -> pd.DataFrame | None:
-        keys = batch[self.keys]
-        valid = keys.notna().all(axis=1).to_numpy()
-        for label in batch.index[~valid]:
-            self.rejected[int(label)] = f"{self.name}: null group key ({', '.join(self.keys)})"
-        batch, keys = batch[valid], keys[valid]
-        if batch.empty:
+        prepared = self._prepare(batch)
+        if prepared is None:
             return None
-        ts = datetime_to_ms(batch["_timestamp"])
-        task = batch["_partition"].to_numpy(dtype="int64") if self.partitioner is None else \
-            self.partitioner(_single_key(keys)).astype("int64")
+        batch, keys, ts, task = prepared
         key_rows = list(keys.itertuples(index=False, name=None))
         run = _Run(self, self._load(set(key_rows)))
         adds = self._contributions(batch)

@@ -61,22 +61,30 @@ class AggregateOp(Operator):
         self.clock = ctx.clock
 
     # --- per batch -------------------------------------------------------------------------------
-    def process(self, batch: pd.DataFrame) -> pd.DataFrame | None:
-        if "_tombstone" in batch:  # Kafka Streams' aggregations skip records with a null value
+    def _prepare(self, batch: pd.DataFrame):
+        """(rows, group keys, event times in ms, task per row) of the records an aggregation takes, or
+        None: null values are skipped, as Kafka Streams' aggregations do; a null group key is rejected
+        (dead-lettered); the task is the partition, or the one a repartition topic gives a new key."""
+        if "_tombstone" in batch:
             batch = batch[~batch["_tombstone"].fillna(False).astype(bool).to_numpy()]
-            if batch.empty:
-                return None
         keys = batch[self.keys]
         valid = keys.notna().all(axis=1).to_numpy()
         if not valid.all():
             for label in batch.index[~valid]:
                 self.rejected[int(label)] = f"{self.name}: null group key ({', '.join(self.keys)})"
             batch, keys = batch[valid], keys[valid]
-            if batch.empty:
-                return None
+        if batch.empty:
+            return None
         ts = datetime_to_ms(batch["_timestamp"])
         task = batch["_partition"].to_numpy(dtype="int64") if self.partitioner is None else \
             self.partitioner(_single_key(keys)).astype("int64")
+        return batch, keys, ts, task
+
+    def process(self, batch: pd.DataFrame) -> pd.DataFrame | None:
+        prepared = self._prepare(batch)
+        if prepared is None:
+            return None
+        batch, keys, ts, task = prepared
         stream = _running_max(task, ts, self.stream_time)
         if self.window is not None:
             idx, ws, we = self.window.windows_for(ts)
@@ -293,16 +301,10 @@ class SessionAggregateOp(AggregateOp):
                         for c in agg.state_columns(s, i)}
 
     def process(self, batch: pd.DataFrame) -> pd.DataFrame | None:
-        keys = batch[self.keys]
-        valid = keys.notna().all(axis=1).to_numpy()
-        for label in batch.index[~valid]:
-            self.rejected[int(label)] = f"{self.name}: null group key ({', '.join(self.keys)})"
-        batch, keys = batch[valid], keys[valid]
-        if batch.empty:
+        prepared = self._prepare(batch)
+        if prepared is None:
             return None
-        ts = datetime_to_ms(batch["_timestamp"])
-        task = batch["_partition"].to_numpy(dtype="int64") if self.partitioner is None else \
-            self.partitioner(_single_key(keys)).astype("int64")
+        batch, keys, ts, task = prepared
         gap, grace = self.window.size, self.window.grace
         sessions = self._sessions()
         stream_time = dict(self.stream_time)
