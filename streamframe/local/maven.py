@@ -49,30 +49,34 @@ def ensure_jars() -> Path:
     The marker file is written only after a complete copy, so an interrupted fetch is redone.
     Raises BrokerError (one line, then the tail of Maven's output) if mvn is missing or fails.
     """
-    libs, marker = libs_dir(), kafka_cache_dir() / MARKER
-    kafka_jar = libs / f"kafka_2.13-{KAFKA_VERSION}.jar"
-    if marker.exists() and kafka_jar.exists():
+    return _ensure("Apache Kafka", libs_dir(), MARKER, f"kafka_2.13-{KAFKA_VERSION}.jar", _POM,
+                   f"org.apache.kafka:kafka_2.13:{KAFKA_VERSION}")
+
+
+def _ensure(what: str, libs: Path, marker_name: str, jar: str, pom: str, artifact: str) -> Path:
+    """Fetch `artifact` and its runtime dependencies into `libs` once (checked by `jar` and a marker)."""
+    marker = kafka_cache_dir() / marker_name
+    if marker.exists() and (libs / jar).exists():
         return libs
+    # One mvn at a time per cache: Maven's local repository is not safe for two.
     with locked(kafka_cache_dir().parent / f"kafka-{KAFKA_VERSION}.lock"):
-        if marker.exists() and kafka_jar.exists():  # another process fetched while we waited for the lock
+        if marker.exists() and (libs / jar).exists():  # another process fetched while we waited
             return libs
         marker.unlink(missing_ok=True)
         mvn = shutil.which("mvn")
         if mvn is None:
             raise BrokerError(
-                f"Maven (mvn) is not on PATH; it is needed once to fetch Apache Kafka {KAFKA_VERSION} "
+                f"Maven (mvn) is not on PATH; it is needed once to fetch {what} {KAFKA_VERSION} "
                 "from Maven Central (install it, e.g. `apt-get install maven`)"
             )
-        print(
-            f"fetching Apache Kafka {KAFKA_VERSION} from Maven Central (once)...", file=sys.stderr, flush=True
-        )
+        print(f"fetching {what} {KAFKA_VERSION} from Maven Central (once)...", file=sys.stderr, flush=True)
         kafka_cache_dir().mkdir(parents=True, exist_ok=True)
         # Copy into a fresh sibling dir and rename, so libs/ never holds a partial or mixed set.
-        staging = Path(tempfile.mkdtemp(prefix="libs-", dir=kafka_cache_dir()))
+        staging = Path(tempfile.mkdtemp(prefix=f"{libs.name}-", dir=kafka_cache_dir()))
         try:
-            _copy_dependencies(mvn, staging)
-            if not (staging / f"kafka_2.13-{KAFKA_VERSION}.jar").exists():
-                raise BrokerError(f"mvn finished but kafka_2.13-{KAFKA_VERSION}.jar is not in {staging}")
+            _copy_dependencies(mvn, staging, pom, artifact)
+            if not (staging / jar).exists():
+                raise BrokerError(f"mvn finished but {jar} is not in {staging}")
             shutil.rmtree(libs, ignore_errors=True)
             staging.rename(libs)
         finally:
@@ -114,36 +118,8 @@ def ensure_connect_jars() -> Path:
     """Return the directory of the Kafka Connect worker's jars (connect-runtime, connect-file and their
     dependencies), running Maven first if they are not cached. Same guarantees as ``ensure_jars``.
     """
-    libs, marker = connect_libs_dir(), kafka_cache_dir() / CONNECT_MARKER
-    runtime_jar = libs / f"connect-runtime-{KAFKA_VERSION}.jar"
-    if marker.exists() and runtime_jar.exists():
-        return libs
-    # The broker's lock: one mvn at a time per cache (Maven's local repository is not safe for two).
-    with locked(kafka_cache_dir().parent / f"kafka-{KAFKA_VERSION}.lock"):
-        if marker.exists() and runtime_jar.exists():
-            return libs
-        marker.unlink(missing_ok=True)
-        mvn = shutil.which("mvn")
-        if mvn is None:
-            raise BrokerError(
-                f"Maven (mvn) is not on PATH; it is needed once to fetch Kafka Connect {KAFKA_VERSION} "
-                "from Maven Central (install it, e.g. `apt-get install maven`)"
-            )
-        print(
-            f"fetching Kafka Connect {KAFKA_VERSION} from Maven Central (once)...", file=sys.stderr, flush=True
-        )
-        kafka_cache_dir().mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix="connect-libs-", dir=kafka_cache_dir()))
-        try:
-            _copy_dependencies(mvn, staging, _CONNECT_POM, f"org.apache.kafka:connect-runtime:{KAFKA_VERSION}")
-            if not (staging / runtime_jar.name).exists():
-                raise BrokerError(f"mvn finished but {runtime_jar.name} is not in {staging}")
-            shutil.rmtree(libs, ignore_errors=True)
-            staging.rename(libs)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        marker.write_text(f"{KAFKA_VERSION}\n")
-    return libs
+    return _ensure("Kafka Connect", connect_libs_dir(), CONNECT_MARKER, f"connect-runtime-{KAFKA_VERSION}.jar",
+                   _CONNECT_POM, f"org.apache.kafka:connect-runtime:{KAFKA_VERSION}")
 
 
 def mvn_command(mvn: str, pom: Path, dest: Path) -> list[str]:
