@@ -167,25 +167,14 @@ order) and 4; it never stores its own unmatched records.
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
-import os
-import shutil
 import subprocess
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
-from tests.oracle.kstreams import (
-    DEPENDENCY_PLUGIN,
-    KAFKA_STREAMS_VERSION,
-    MARKER,
-    OracleError,
-    _cache_root,
-    _tail,
-)
+from tests.oracle import kstreams
+from tests.oracle.kstreams import OracleError, _tail
 
 PROJECT_DIR = Path(__file__).resolve().parent / "kstreams_joins"
 MAIN_CLASS = "streamframe.oracle.JoinOracle"
@@ -201,89 +190,19 @@ __all__ = [
 ]  # fmt: skip
 
 
-def _source_hash() -> str:
-    h = hashlib.sha256()
-    files = [PROJECT_DIR / "pom.xml", *sorted(p for p in (PROJECT_DIR / "src").rglob("*") if p.is_file())]
-    for path in files:
-        h.update(str(path.relative_to(PROJECT_DIR)).encode() + b"\0")
-        h.update(path.read_bytes() + b"\0")
-    return h.hexdigest()[:16]
-
-
 def oracle_dir() -> Path:
     """Where the build for the current pom + sources is (or will be) cached."""
-    return _cache_root() / f"oracle-kstreams-joins-{KAFKA_STREAMS_VERSION}-{_source_hash()}"
+    return kstreams.oracle_dir(PROJECT_DIR)
 
 
 def build_join_oracle() -> Path:
-    """Compile the join oracle once; return its cache dir (``classes/`` and ``lib/*.jar`` inside).
-
-    As ``kstreams.build_oracle``: ``mvn -B -q compile dependency:copy-dependencies`` in a scratch copy of
-    ``tests/oracle/kstreams_joins`` under a file lock, the result marked complete only after a full copy.
-    """
-    dest = oracle_dir()
-    if (dest / MARKER).exists():
-        return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with open(dest.parent / f"{dest.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (dest / MARKER).exists():  # built by another process while we waited
-            return dest
-        mvn = shutil.which("mvn")
-        if mvn is None:
-            raise OracleError(
-                "Maven (mvn) is not on PATH; it is needed once to build the Kafka Streams join oracle"
-            )
-        with tempfile.TemporaryDirectory(prefix="streamframe-join-oracle-build-") as tmp:
-            work = Path(tmp) / "kstreams_joins"
-            shutil.copytree(PROJECT_DIR, work, ignore=shutil.ignore_patterns("target"))
-            staging = Path(tempfile.mkdtemp(prefix=f"{dest.name}.tmp-", dir=dest.parent))
-            try:
-                cmd = [
-                    mvn, "-B", "-q", "-Dstyle.color=never", "-f", str(work / "pom.xml"),
-                    "compile", f"{DEPENDENCY_PLUGIN}:copy-dependencies",
-                    "-DincludeScope=runtime", f"-DoutputDirectory={staging / 'lib'}",
-                ]  # fmt: skip
-                try:
-                    proc = subprocess.run(
-                        cmd, cwd=work, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=1800
-                    )
-                except subprocess.TimeoutExpired as exc:
-                    raise OracleError(
-                        "mvn did not finish building the Kafka Streams join oracle in 30 minutes"
-                    ) from exc
-                if proc.returncode != 0:
-                    raise OracleError(
-                        f"mvn failed (exit {proc.returncode}) building the Kafka Streams join oracle "
-                        f"({' '.join(cmd[1:])})\n--- last lines of mvn output ---\n{_tail(proc.stdout + proc.stderr)}"
-                    )
-                shutil.copytree(work / "target" / "classes", staging / "classes")
-                if not (staging / "lib" / f"kafka-streams-{KAFKA_STREAMS_VERSION}.jar").exists():
-                    raise OracleError(
-                        f"mvn finished but kafka-streams-{KAFKA_STREAMS_VERSION}.jar is not in {staging}"
-                    )
-                shutil.rmtree(dest, ignore_errors=True)
-                staging.rename(dest)
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
-        (dest / MARKER).write_text(f"kafka-streams {KAFKA_STREAMS_VERSION}\n")
-    return dest
+    """Compile the join oracle once (as ``kstreams.build_oracle``); return its cache dir."""
+    return kstreams.build_oracle(PROJECT_DIR)
 
 
 def oracle_command(**args) -> list[str]:
     """The java command line for JoinOracle (``args`` are its options, ``fk_field`` → ``--fk-field``)."""
-    home = build_join_oracle()
-    java = shutil.which("java")
-    if os.environ.get("JAVA_HOME") and (Path(os.environ["JAVA_HOME"]) / "bin" / "java").exists():
-        java = str(Path(os.environ["JAVA_HOME"]) / "bin" / "java")
-    if java is None:
-        raise OracleError("java is not on PATH (Java 17+ is needed to run the Kafka Streams oracle)")
-    cp = os.pathsep.join([str(home / "classes"), str(home / "lib" / "*")])
-    cmd = [java, "-Xms64m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", cp, MAIN_CLASS]
-    for name, value in args.items():
-        if value is not None:
-            cmd += [f"--{name.replace('_', '-')}", str(value)]
-    return cmd
+    return kstreams.oracle_command(MAIN_CLASS, PROJECT_DIR, **args)
 
 
 def run_join_oracle(

@@ -173,11 +173,11 @@ class OracleError(RuntimeError):
     """The oracle could not be built or did not run to completion."""
 
 
-def _source_hash() -> str:
+def _source_hash(project: Path = PROJECT_DIR) -> str:
     h = hashlib.sha256()
-    files = [PROJECT_DIR / "pom.xml", *sorted(p for p in (PROJECT_DIR / "src").rglob("*") if p.is_file())]
+    files = [project / "pom.xml", *sorted(p for p in (project / "src").rglob("*") if p.is_file())]
     for path in files:
-        h.update(str(path.relative_to(PROJECT_DIR)).encode() + b"\0")
+        h.update(str(path.relative_to(project)).encode() + b"\0")
         h.update(path.read_bytes() + b"\0")
     return h.hexdigest()[:16]
 
@@ -187,9 +187,10 @@ def _cache_root() -> Path:
     return Path(base) / "streamframe"
 
 
-def oracle_dir() -> Path:
-    """Where the build for the current pom + sources is (or will be) cached."""
-    return _cache_root() / f"oracle-kstreams-{KAFKA_STREAMS_VERSION}-{_source_hash()}"
+def oracle_dir(project: Path = PROJECT_DIR) -> Path:
+    """Where the build of `project` (its current pom + sources) is (or will be) cached."""
+    name = "kstreams" if project.name == "kstreams" else f"kstreams-{project.name.removeprefix('kstreams_')}"
+    return _cache_root() / f"oracle-{name}-{KAFKA_STREAMS_VERSION}-{_source_hash(project)}"
 
 
 def _tail(text: str, lines: int = 40) -> str:
@@ -197,14 +198,14 @@ def _tail(text: str, lines: int = 40) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
-def build_oracle() -> Path:
+def build_oracle(project: Path = PROJECT_DIR) -> Path:
     """Compile the oracle once; return its cache dir (``classes/`` and ``lib/*.jar`` inside).
 
     Runs ``mvn -B -q compile dependency:copy-dependencies`` in a scratch copy of ``tests/oracle/kstreams``
     (so the work tree gets no ``target/``), under a file lock, and marks the result complete only after a
     full copy. Raises OracleError with the tail of Maven's output if mvn is missing or fails.
     """
-    dest = oracle_dir()
+    dest = oracle_dir(project)
     if (dest / MARKER).exists():
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -218,8 +219,8 @@ def build_oracle() -> Path:
                 "Maven (mvn) is not on PATH; it is needed once to build the Kafka Streams oracle"
             )
         with tempfile.TemporaryDirectory(prefix="streamframe-oracle-build-") as tmp:
-            work = Path(tmp) / "kstreams"
-            shutil.copytree(PROJECT_DIR, work, ignore=shutil.ignore_patterns("target"))
+            work = Path(tmp) / project.name
+            shutil.copytree(project, work, ignore=shutil.ignore_patterns("target"))
             staging = Path(tempfile.mkdtemp(prefix=f"{dest.name}.tmp-", dir=dest.parent))
             try:
                 cmd = [
@@ -254,16 +255,16 @@ def build_oracle() -> Path:
     return dest
 
 
-def oracle_command(**args) -> list[str]:
-    """The java command line for WindowOracle (``args`` are its options, ``size_ms`` → ``--size-ms``)."""
-    home = build_oracle()
+def oracle_command(main_class: str = MAIN_CLASS, project: Path = PROJECT_DIR, **args) -> list[str]:
+    """The java command line for an oracle (``args`` are its options, ``size_ms`` → ``--size-ms``)."""
+    home = build_oracle(project)
     java = shutil.which("java")
     if os.environ.get("JAVA_HOME") and (Path(os.environ["JAVA_HOME"]) / "bin" / "java").exists():
         java = str(Path(os.environ["JAVA_HOME"]) / "bin" / "java")
     if java is None:
         raise OracleError("java is not on PATH (Java 17+ is needed to run the Kafka Streams oracle)")
     cp = os.pathsep.join([str(home / "classes"), str(home / "lib" / "*")])
-    cmd = [java, "-Xms64m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", cp, MAIN_CLASS]
+    cmd = [java, "-Xms64m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", cp, main_class]
     for name, value in args.items():
         if value is not None:
             cmd += [f"--{name.replace('_', '-')}", str(value)]
