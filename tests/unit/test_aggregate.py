@@ -174,3 +174,27 @@ def test_processing_time_stamps_records_with_the_wall_clock():
     driver.pipe("in", [{"x": 1}], timestamps=[5])
     stamp = driver.output(metadata=True)["_timestamp"].astype("datetime64[ms, UTC]").astype("int64").iloc[0]
     assert before <= stamp <= int(time.time() * 1000)
+
+
+def test_windowed_table_lookups_by_key_and_time_range():
+    df = pd.DataFrame({"k": ["a", "a", "b", "a"], "x": [1, 2, 3, 4],
+                       "ts": pd.to_datetime(["2024-01-01 10:00:05", "2024-01-01 10:00:15", "2024-01-01 10:00:15",
+                                             "2024-01-01 10:00:35"], utc=True)})
+    t = sf.from_pandas(df, timestamp="ts").groupby("k").window(tumbling="10s").agg(total=("x", "sum"))
+    every = t.loc["a"]
+    assert every["total"].tolist() == [1, 2, 4]
+    some = t.loc["a", "2024-01-01 10:00:10":"2024-01-01 10:00:30"]
+    assert some["total"].tolist() == [2, 4]  # both ends included, as pandas .loc slices are
+    assert t["b"]["total"].tolist() == [3]
+    with pytest.raises(KeyError):
+        t.loc["zz"]
+
+
+def test_changes_and_to_stream_show_upserts_and_deletes():
+    df = pd.DataFrame({"user": ["u1", "u2", "u1"], "region": ["eu", "eu", "us"]})
+    counts = sf.from_pandas(df).groupby("region").agg(users=("user", "count"))
+    changes = pd.concat(list(counts.changes()))
+    assert list(changes.columns) == ["region", "users", "op"] and set(changes["op"]) == {"upsert"}
+    assert changes.groupby("region")["users"].last().to_dict() == {"eu": 2, "us": 1}
+    stream = counts.to_stream()
+    assert stream.run()["users"].tolist() == changes["users"].tolist()
