@@ -32,17 +32,6 @@ VALUE_FORMATS = ("json", "csv", "text", "bytes")
 OVERRIDES = ("consumer.override.", "producer.override.")
 
 
-def settle_topics(conn, names, exist: bool = True, timeout: float = 10.0) -> None:
-    """Wait until the broker's metadata shows topics created (or deleted) a moment ago, so the next
-    client that looks them up finds them (creation returns before every metadata cache knows)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        topics = conn.topics()
-        if all((n in topics) == exist for n in names) or time.monotonic() >= deadline:
-            return
-        time.sleep(0.1)
-
-
 class ConnectorError(StreamframeError):
     """A connector could not move a record (it ends FAILED with this as its last error)."""
 
@@ -308,7 +297,7 @@ class SourceConnector(Connector):
     def prepare(self) -> None:
         self.connection = self.context.connection()
         self.connection.ensure_topic(self.topic, self.partitions)
-        settle_topics(self.connection, [self.topic])
+        self.connection.wait_for_topics([self.topic])
 
     def run(self) -> None:
         from streamframe.kafka.writer import Output

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from streamframe.connectors.base import SinkConnector, settle_topics
+from streamframe.connectors.base import SinkConnector
 from streamframe.connectors.config import Settings
 from streamframe.errors import ConfigError
 
@@ -44,7 +44,7 @@ class TopicCopy(SinkConnector):
 
     def open_target(self) -> None:
         self.connection.ensure_topic(self.target, self.target_partitions or max(self.partitions.values()))
-        settle_topics(self.connection, [self.target])
+        self.connection.wait_for_topics([self.target])
 
     def run(self) -> None:
         from streamframe.kafka.writer import Output

@@ -137,10 +137,13 @@ class StreamFrame:
         """Fill missing values: one value for all value columns, or {column: value}."""
         return self._pandas("fillna", value, **kwargs)
 
-    def join(self, other, on=None, how: str = "inner", within=None, grace=None, suffixes=("", "_right")):
+    def join(self, other, on=None, how: str = "inner", within=None, grace=None, suffixes=("", "_right"),
+             repartition: bool = False):
         """Join with a table (stream–table: each record sees the table as of its own time) or a global
         table (fully loaded first). `on`: the column(s) of this stream holding the table's key (default:
-        the record key). `how`: "inner" or "left". Columns both sides have get `suffixes`.
+        the record key). `how`: "inner" or "left". Columns both sides have get `suffixes`. The two topics
+        must have the same partition count (a clear error otherwise), unless `repartition=True`: then
+        the table side is copied through a repartition topic with this stream's partition count.
 
             >>> enriched = orders.join(customers, on="customer_id", how="left")     # doctest: +SKIP
 
@@ -179,7 +182,8 @@ class StreamFrame:
             raise ConfigError("joining a stream with a windowed table is not supported")
         kind = "global" if getattr(other, "is_global", False) else "stream_table"
         return StreamFrame(nodes.Join((self._node, other._node), join=kind, on=on, how=how,
-                                      right_keys=tuple(other.keys), suffixes=tuple(suffixes)))
+                                      right_keys=tuple(other.keys), suffixes=tuple(suffixes),
+                                      repartition=repartition))
 
     def _stream_join(self, other: StreamFrame, on, how, within, grace, suffixes) -> StreamFrame:
         from streamframe.time.windows import to_ms

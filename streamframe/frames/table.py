@@ -83,7 +83,7 @@ class TableFrame:
         return self._then(dataclasses.replace(node, emit=mode))
 
     def join(self, other: TableFrame, how: str = "inner", left_on: str | None = None,
-             suffixes=("", "_right")) -> TableFrame:
+             suffixes=("", "_right"), repartition: bool = False) -> TableFrame:
         """Table–table join on the key ("inner", "left", "outer"), or on a foreign key: `left_on` names a
         column of this table's rows holding the other table's key. The result is keyed like this table
         and changes whenever either side does; a row that stops joining becomes a delete."""
@@ -96,7 +96,8 @@ class TableFrame:
         if left_on is None and len(self.keys) != len(other.keys):
             raise ConfigError(f"the tables have different keys ({self.keys} and {other.keys}); use left_on=")
         node = nodes.Join((self._node, other._node), join="table_table", how=how, left_on=left_on,
-                          left_keys=tuple(self.keys), right_keys=tuple(other.keys), suffixes=tuple(suffixes))
+                          left_keys=tuple(self.keys), right_keys=tuple(other.keys), suffixes=tuple(suffixes),
+                          repartition=repartition)
         return TableFrame(node, self.keys)
 
     def groupby(self, by):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import logging
 import threading
+import time
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -126,7 +127,18 @@ class Connection:
         except KafkaException as e:
             if e.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise ConfigError(f"cannot create topic {name!r}: {self.scrub(e.args[0].str())}") from None
+        self.wait_for_topics([name])
         return partitions
+
+    def wait_for_topics(self, names, exist: bool = True, timeout: float = 10.0) -> None:
+        """Wait until metadata shows topics created (or deleted) a moment ago: creation returns before
+        every broker's metadata cache knows, and the next client to look a topic up would miss it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            topics = self.topics()
+            if all((n in topics) == exist for n in names) or time.monotonic() >= deadline:
+                return
+            time.sleep(0.1)
 
     def delete_topics(self, names) -> None:
         futures = self.admin().delete_topics(list(names), operation_timeout=CONNECT_TIMEOUT)
@@ -136,3 +148,4 @@ class Connection:
             except KafkaException as e:
                 if e.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
                     raise
+        self.wait_for_topics(list(names), exist=False)

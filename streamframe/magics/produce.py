@@ -19,7 +19,6 @@ from IPython.core.error import UsageError
 from IPython.core.magic import line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from streamframe.connectors.base import settle_topics
 from streamframe.magics.common import StreamframeMagics, command
 from streamframe.time.extract import to_epoch_ms
 
@@ -118,7 +117,7 @@ class ProduceMagics(StreamframeMagics):
         if topic not in conn.topics():
             partitions = partitions or self.options.default_partitions
             conn.ensure_topic(topic, partitions)
-            settle_topics(conn, [topic])
+            conn.wait_for_topics([topic])
             created = f" (created the topic with {partitions} partition{'s' if partitions != 1 else ''})"
         output = Output(conn)
         output.produce_many(topic, values, keys, stamps)

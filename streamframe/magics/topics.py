@@ -16,7 +16,6 @@ from IPython.core.error import UsageError
 from IPython.core.magic import line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from streamframe.connectors.base import settle_topics
 from streamframe.connectors.config import parse_pairs
 from streamframe.magics.common import StreamframeMagics, command
 
@@ -66,7 +65,7 @@ class TopicMagics(StreamframeMagics):
         if name in existing:
             raise UsageError(f"topic {name!r} already exists ({existing[name]} partitions)")
         conn.ensure_topic(name, partitions, config)
-        settle_topics(conn, [name], exist=True)
+        conn.wait_for_topics([name], exist=True)
         print(f"created topic {name!r} with {partitions} partition{'s' if partitions != 1 else ''}")
 
     def _describe(self, args) -> pd.DataFrame:
@@ -86,5 +85,5 @@ class TopicMagics(StreamframeMagics):
 
         conn = self.connection()
         delete_topics(conn, args.names)
-        settle_topics(conn, args.names, exist=False)
+        conn.wait_for_topics(args.names, exist=False)
         print(f"deleted topic{'s' if len(args.names) > 1 else ''} {', '.join(map(repr, args.names))}")

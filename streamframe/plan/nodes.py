@@ -246,6 +246,7 @@ class Join(Node):
     within: int | None = None  # ms, stream-stream
     grace: int = 0
     suffixes: tuple = ("", "_right")
+    repartition: bool = False  # inputs with different partition counts: copy the right side through a topic
 
     kind = "Join"
 

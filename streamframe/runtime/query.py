@@ -108,6 +108,7 @@ class Query:
             topic = src.topic if isinstance(src, KafkaSource) else f"pandas:{src.id}"
             self._by_topic.setdefault(topic, []).append(src)
         self.dead_letters = MemoryDeadLetters()
+        self._helpers: list[Query] = []  # queries this one runs for it (repartition copies)
         self._global = {s.topic for s in root.sources() if getattr(s, "global_table", False)}
         joins = [n for n in root.walk() if isinstance(n, Join) and n.join != "global"]
         self.merger = TimeMerger({s.id: 0 if getattr(s, "table", False) else 1 for s in root.sources()}) \
@@ -133,6 +134,8 @@ class Query:
 
     def stop(self, timeout: float = 30.0) -> Query:
         """Stop after the current batch: outputs are delivered and offsets committed first."""
+        for helper in self._helpers:
+            helper.stop(timeout)
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
@@ -183,23 +186,47 @@ class Query:
 
     def _check_copartitioned(self) -> None:
         """A join of two topics pairs partition i with partition i (the same key lands on the same
-        partition number): their partition counts must be equal, as Kafka Streams requires."""
+        partition number): their partition counts must be equal, as Kafka Streams requires — or, with
+        join(..., repartition=True), the right side is copied through a repartition topic
+        `{app_id}-{query}-{position}-repartition` with the left side's partition count."""
         for node in self.root.walk():
             if not isinstance(node, Join) or node.join == "global":
                 continue
             sides = [sorted({s.topic for s in parent.sources() if isinstance(s, KafkaSource)}) for parent in node.parents]
             counts = [self.connection.require_topics(topics) if topics else {} for topics in sides]
             found = {t: n for c in counts for t, n in c.items()}
-            if len(set(found.values())) > 1:
+            if len(set(found.values())) <= 1:
+                continue
+            if not node.repartition or len(sides[1]) != 1 or not counts[0]:
                 listed = ", ".join(f"{t} has {n}" for t, n in sorted(found.items()))
                 raise ConfigError(f"the inputs of {node.name} are not co-partitioned ({listed} partitions): give "
-                                  "the topics the same partition count, or join with an sf.global_table")
+                                  "the topics the same partition count, join with repartition=True, or join with "
+                                  "an sf.global_table")
+            self._repartition(node, sides[1][0], max(counts[0].values()))
+
+    def _repartition(self, node: Node, topic: str, partitions: int) -> None:
+        """Copy `topic` as it is (bytes, keys, timestamps, deletes) into a topic of `partitions`
+        partitions, partitioned by key like any producer's, and read that instead."""
+        from streamframe.frames.sources import stream
+        from streamframe.runtime.sinks import TopicSink
+        from streamframe.serde import value_format
+
+        name = f"{self.connection.app_id}-{self.name}-{self.topology.positions[node.id]}-repartition"
+        copy = stream(topic, key="bytes", value="bytes")
+        sink = TopicSink(name, value_format("bytes"), key_format="bytes", partitions=partitions)
+        helper = Query(copy._node, sink, name=f"{self.name}-repartition-{self.topology.positions[node.id]}",
+                       connection=self.connection, bounded=self.bounded)
+        if self.bounded:
+            helper.run_here()
+        else:
+            self._helpers.append(helper.start())
+        self._by_topic[name] = self._by_topic.pop(topic)
 
     def _open(self) -> None:
+        if self.connection is not None and self.merger is not None:
+            self._check_copartitioned()  # may swap a side for its repartition topic
         kafka_topics = [t for t, srcs in self._by_topic.items()
                         if isinstance(srcs[0], KafkaSource) and t not in self._global]
-        if self.connection is not None and self.merger is not None:
-            self._check_copartitioned()
         if self.connection is not None:
             from streamframe.kafka.reader import KafkaReader
             from streamframe.kafka.writer import Output

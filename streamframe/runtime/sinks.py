@@ -54,15 +54,15 @@ class TopicSink:
     """
 
     def __init__(self, topic: str, fmt, key: str | None = None, key_format: str = "text",
-                 table_keys=None, windowed: bool = False):
+                 table_keys=None, windowed: bool = False, partitions: int | None = None):
         self.topic, self.fmt, self.key, self.key_format = topic, fmt, key, key_format
-        self.table_keys, self.windowed = table_keys, windowed
+        self.table_keys, self.windowed, self.partitions = table_keys, windowed, partitions
         self._writer = None
 
     def open(self, query) -> None:
         from streamframe.kafka.writer import TopicWriter
 
-        query.connection.ensure_topic(self.topic, partitions=query.input_partitions())
+        query.connection.ensure_topic(self.topic, partitions=self.partitions or query.input_partitions())
         key_format = "json" if self.table_keys and (self.windowed or len(self.table_keys) > 1) else self.key_format
         self._writer = TopicWriter(query.output, self.topic, self.fmt, key_format, self.key)
 

@@ -12,6 +12,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 def create_topic(bootstrap: str, topic: str, partitions: int = 1) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
     admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])[topic].result(30)
+    deadline = time.monotonic() + 10
+    while topic not in admin.list_topics(timeout=10).topics and time.monotonic() < deadline:
+        time.sleep(0.05)  # creation returns before every metadata cache knows the topic
 
 
 def produce(bootstrap: str, topic: str, values, keys=None, timestamps=None, partitions=None, headers=None) -> None:

@@ -135,5 +135,17 @@ def test_joining_topics_with_different_partition_counts_is_a_clear_error(bootstr
     joined = sf.stream(f"{topic_name}-s").join(sf.table(f"{topic_name}-t", key="k"), on="k")
     with pytest.raises(sf.ConfigError, match=r"not co-partitioned .*-s has 2, .*-t has 3 partitions"):
         joined.run()
+    # Or the user's choice: the table goes through a repartition topic with the stream's partition count.
+    produce(bootstrap, f"{topic_name}-t", [orjson.dumps({"k": k, "v": i}) for i, k in enumerate("abc")],
+            keys=list("abc"))
+    time.sleep(0.01)  # the orders come after the table's rows in time (record timestamps: now)
+    produce(bootstrap, f"{topic_name}-s", [orjson.dumps({"k": k, "n": i}) for i, k in enumerate("abcab")],
+            keys=list("abcab"))
+    repartitioned = sf.stream(f"{topic_name}-s").join(sf.table(f"{topic_name}-t", key="k"), on="k",
+                                                      repartition=True)
+    got = repartitioned.run().sort_values("n")
+    assert got[["k", "n", "v"]].values.tolist() == [["a", 0, 0], ["b", 1, 1], ["c", 2, 2], ["a", 3, 0], ["b", 4, 1]]
+    assert any(t.endswith("-repartition") and n == 2 for t, n in conn.topics().items())
     # A global table needs no co-partitioning.
-    assert sf.stream(f"{topic_name}-s").join(sf.global_table(f"{topic_name}-t", key="k"), on="k").run().empty
+    glob = sf.stream(f"{topic_name}-s").join(sf.global_table(f"{topic_name}-t", key="k"), on="k").run()
+    assert len(glob) == 5

@@ -45,6 +45,19 @@ def execute(path: Path, timeout: int = 120) -> float:
     return time.monotonic() - started
 
 
+def warm_up(bootstrap: str) -> None:
+    """One idempotent produce first: on a fresh broker the first producer id takes a moment and
+    librdkafka logs a retry warning, which would otherwise land in a notebook's first output."""
+    from streamframe.kafka.connection import Connection
+    from streamframe.kafka.writer import Output
+
+    conn = Connection(bootstrap, app_id="notebooks-warm-up")
+    conn.ensure_topic("notebooks-warm-up")
+    output = Output(conn)
+    output.produce_many("notebooks-warm-up", [b"{}"], [None], [0])
+    output.flush(30)
+
+
 @contextlib.contextmanager
 def broker():
     """The cluster the notebooks use: $STREAMFRAME_BOOTSTRAP, else a fresh local broker (stopped after)."""
@@ -67,6 +80,7 @@ def main(argv: list[str]) -> int:
     paths = [Path(a).resolve() for a in argv] or sorted(NOTEBOOKS.glob("*.ipynb"))
     with broker() as bootstrap:
         print(f"broker at {bootstrap}")
+        warm_up(bootstrap)
         for path in paths:
             print(f"{path.name}: {execute(path):.1f} s", flush=True)
     return 0
