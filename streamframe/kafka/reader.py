@@ -15,6 +15,8 @@ from streamframe.errors import StreamframeError
 from streamframe.kafka.connection import Connection
 from streamframe.operators.records import RawBatch
 
+_TRANSIENT = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART,
+              KafkaError._UNKNOWN_PARTITION, KafkaError._TIMED_OUT}
 _FATAL = {KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.TOPIC_AUTHORIZATION_FAILED,
           KafkaError._UNKNOWN_TOPIC, KafkaError.GROUP_AUTHORIZATION_FAILED}
 
@@ -68,13 +70,24 @@ class KafkaReader:
         if self.assign:
             tps = [TopicPartition(t, p, OFFSET_BEGINNING) for t, n in partitions.items() for p in range(n)]
             for tp in tps:
-                low, high = self._consumer.get_watermark_offsets(tp, timeout=10)
+                low, high = self._watermarks(tp)
                 if high > low:
                     self.end[(tp.topic, tp.partition)] = high
                     self._low[(tp.topic, tp.partition)] = low
             self._consumer.assign([tp for tp in tps if (tp.topic, tp.partition) in self.end])
         else:
             self._consumer.subscribe(self.topics, on_assign=self._assigned, on_revoke=self._revoked)
+
+    def _watermarks(self, tp: TopicPartition) -> tuple[int, int]:
+        # A topic created a moment ago may not have its leader known to every cache yet: retry briefly.
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                return self._consumer.get_watermark_offsets(tp, timeout=10)
+            except KafkaException as e:
+                if e.args[0].code() not in _TRANSIENT or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
     def _assigned(self, consumer, partitions) -> None:
         # Resume where the durable state's last checkpoint ended, not where the group committed.
