@@ -164,14 +164,21 @@ def produce_records(bootstrap: str, topic: str, values: list, keys: list, timest
     return sum(map(len, values))
 
 
-def assign_from_beginning(consumer: Consumer, topic: str) -> dict[int, int]:
-    """Assign every non-empty partition of `topic` from its beginning; returns {partition: end offset}
-    (what a hand-written bounded loop does first)."""
+def watermarks(consumer: Consumer, topic: str) -> dict[int, int]:
+    """{partition: end offset} of every non-empty partition of `topic`. Ask before consuming anything:
+    while the consumer fetches, each request waits behind a fetch (fetch.wait.max.ms) per partition."""
     end = {}
     for p in consumer.list_topics(topic, timeout=10).topics[topic].partitions:
         low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
         if high > low:
             end[p] = high
+    return end
+
+
+def assign_from_beginning(consumer: Consumer, topic: str, end: dict[int, int] | None = None) -> dict[int, int]:
+    """Assign every non-empty partition of `topic` from its beginning; returns {partition: end offset}
+    (what a hand-written bounded loop does first)."""
+    end = watermarks(consumer, topic) if end is None else end
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in end])
     return end
 

@@ -108,6 +108,8 @@ def run_workload(number: int, bootstrap: str, args, console: Console) -> dict:
         names = list(contestants)
         for r in range(args.rounds):
             for name in names[r % len(names):] + names[: r % len(names)]:  # each round starts with the next
+                if any(_timed_out(x) for x in runs[name]):
+                    continue  # stopped once already: another run would only stop again
                 out = common.create_topic(bootstrap, common.unique_topic("bench-out"), args.partitions)
                 topics.append(out)
                 gc.collect()
@@ -127,14 +129,17 @@ def run_workload(number: int, bootstrap: str, args, console: Console) -> dict:
         checked = mod.check(bootstrap, {n: outputs[n] for n in finished},
                             inp, {n: [x for x in runs[n] if not _timed_out(x)] for n in finished})
         console.print(f"  {checked['summary']}")
+        for name, why in checked.get("invalid", {}).items():
+            console.print(f"  [bold red]{name} WROTE OTHER RESULTS[/bold red] than the {BASELINE}: {why}")
         for note in checked.get("notes", []):
             console.print(f"  [yellow]note:[/yellow] {note}")
         profiles = {}
         if args.profile:
             profiles = profile(number, mod, contestants, bootstrap, inp, topics, args, console)
         seconds = {name: [_seconds(x) for x in rs] for name, rs in runs.items()}
+        invalid = checked.get("invalid", {})
         best = {name: min(_seconds(x) for x in rs if not _timed_out(x)) for name, rs in runs.items()
-                if name in outputs}
+                if name in outputs and name not in invalid}
         return {
             "workload": f"{number} {mod.TITLE}",
             "number": number,
@@ -145,6 +150,7 @@ def run_workload(number: int, bootstrap: str, args, console: Console) -> dict:
             "output_records": checked["output_records"],
             "check": checked["summary"],
             "notes": checked.get("notes", []),
+            "invalid": invalid,
             "rounds": args.rounds,
             "seconds": seconds,
             "details": {name: [getattr(x, "notes", {}) for x in rs] for name, rs in runs.items()},
@@ -166,6 +172,11 @@ def profile(number, mod, contestants, bootstrap, inp, topics, args, console) -> 
     for name, run in contestants.items():
         if name == BASELINE:
             continue
+        if name in getattr(mod, "CHILD", {}):  # capped in a child process: profile it here, uncapped
+            if inp.records > 50_000:
+                console.print(f"  not profiling {name} at this size (it is capped); try --records 30000")
+                continue
+            run = mod.CHILD[name]
         out = common.create_topic(bootstrap, common.unique_topic("bench-out"), args.partitions)
         topics.append(out)
         path = args.profile / f"workload{number}-{name.replace(' ', '-')}.prof"
@@ -189,6 +200,9 @@ def report(result: dict, console: Console) -> None:
     table.add_column("each run (s)", justify="right")
     for name, seconds in result["seconds"].items():
         each = "  ".join(f">{s:.0f}" if t else f"{s:.2f}" for s, t in zip(seconds, result["timed_out"][name]))
+        if name in result["invalid"]:
+            table.add_row(name, "wrong output", "—", each)
+            continue
         if name not in result["records_per_s"]:
             table.add_row(name, "did not finish", "—", each)
             continue
@@ -196,7 +210,8 @@ def report(result: dict, console: Console) -> None:
         table.add_row(name, f"{result['records_per_s'][name]:,.0f}", ratio, each)
     console.print(table)
     ratios = ", ".join([f"{name} {r:.2f}x" for name, r in result["ratio"].items()] +
-                       [f"{name} did not finish" for name in result["seconds"] if name not in result["records_per_s"]])
+                       [f"{name} {'wrote wrong output' if name in result['invalid'] else 'did not finish'}"
+                        for name in result["seconds"] if name not in result["records_per_s"]])
     console.print(f"[bold]workload {result['workload']}: {ratios} {BASELINE}[/bold] "
                   f"(best of {result['rounds']} alternating runs each; same broker, same input)")
 
@@ -232,7 +247,7 @@ def main(argv=None) -> int:
     if args.json:
         args.json.write_text(json.dumps({"environment": env, "workloads": results}, indent=2, default=str) + "\n")
         console.print(f"results written to {args.json}")
-    return 0
+    return 1 if any(r["invalid"] for r in results) else 0
 
 
 if __name__ == "__main__":

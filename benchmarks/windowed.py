@@ -260,32 +260,30 @@ def read_windows(bootstrap: str, topic: str) -> dict:
 
 
 def check(bootstrap: str, outputs: dict[str, str], inp: Input, runs: dict[str, list[Run]]) -> dict:
-    """Every contestant wrote the same final windows (key, window_start, count, sum) and dropped the
-    same number of late records; returns what they agree on."""
+    """Every contestant must write the same final windows (key, window_start, count, sum) and drop the
+    same number of late records as the hand-written loop, else its output is invalid (and gets no number)."""
     read = {name: read_windows(bootstrap, topic) for name, topic in outputs.items()}
     base_name = next(iter(read))
     base = read[base_name]
-    problems = []
+    invalid = {}
+    lates = {name: {r.notes["late"] for r in rs} for name, rs in runs.items()}
+    late = next(iter(lates[base_name]))
     for name, got in read.items():
-        if got == base:
+        if got == base and lates[name] == {late}:
             continue
         missing, extra = base.keys() - got.keys(), got.keys() - base.keys()
         differ = [w for w in base.keys() & got.keys() if base[w] != got[w]]
         first = differ[0] if differ else None
-        problems.append(f"{name} vs {base_name}: {len(got):,} windows vs {len(base):,}; {len(missing):,} missing, "
-                        f"{len(extra):,} extra, {len(differ):,} with other values"
-                        + (f" (first {first}: {got[first]} vs {base[first]})" if first else ""))
-    lates = {name: {r.notes["late"] for r in rs} for name, rs in runs.items()}
-    if len(set().union(*lates.values())) != 1:
-        problems.append(f"late records dropped differ: {lates}")
-    if problems:
-        raise SystemExit("OUTPUTS DIFFER — the benchmark is invalid:\n  " + "\n  ".join(problems))
-    late = next(iter(lates[base_name]))
+        invalid[name] = (f"{len(got):,} windows vs {len(base):,}; {len(missing):,} missing, {len(extra):,} extra, "
+                         f"{len(differ):,} with other values" + (f" (first {first}: {got[first]} vs {base[first]})"
+                                                                  if first else "")
+                         + f"; late records dropped {sorted(lates[name])} vs {late}")
     n = sum(c for c, _ in base.values())
     return {
+        "invalid": invalid,
         "output_records": len(base),
         "late_drops": late,
-        "summary": f"all wrote the same {len(base):,} final windows (key, window_start, count, sum) covering "
-                   f"{n:,} records; {late:,} late records dropped by each; sum of qty "
-                   f"{sum(s for _, s in base.values()):,}",
+        "summary": f"{len(read) - len(invalid)} of {len(read)} wrote the same {len(base):,} final windows (key, "
+                   f"window_start, count, sum) covering {n:,} records; {late:,} late records dropped by each; "
+                   f"sum of qty {sum(s for _, s in base.values()):,}",
     }

@@ -34,7 +34,7 @@ def connect(bootstrap: str | None = None, config: dict | None = None, app_id: st
     if not bootstrap:
         from streamframe import local
 
-        broker = local.status() or local.start()
+        broker = local.start()  # reuses a running broker, and waits until it answers
         bootstrap = broker.bootstrap
     conn = Connection(bootstrap, config, app_id=app_id or os.environ.get("STREAMFRAME_APP_ID", "streamframe"))
     conn.metadata()  # a clear BrokerUnreachableError now, not a hang later

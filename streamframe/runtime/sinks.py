@@ -45,6 +45,9 @@ class CollectSink:
     def flush(self) -> None:
         pass
 
+    def __repr__(self) -> str:
+        return "memory" if self.limit is None else f"memory (latest {self.limit:,} rows)"
+
 
 class TopicSink:
     """Writes output rows to a topic, created (with the input's partition count) if missing.

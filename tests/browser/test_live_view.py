@@ -39,6 +39,8 @@ LAB_SETTINGS = {
                                                                          "checkForUpdates": False},
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
 }
+# Seconds to let the chart grow before the screenshot of the view (docs/live-view.png is one, taken longer).
+LINGER = float(os.environ.get("STREAMFRAME_BROWSER_LINGER", "6"))
 VIEW = ".jupyter-widgets.sf-view"  # the widget (the static HTML fallback has .sf-view but no widget classes)
 
 
@@ -132,8 +134,7 @@ def _errors(page) -> list[str]:
 
 @pytest.mark.timeout(240)
 def test_the_quickstart_live_view_renders_and_updates_in_chromium(lab):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (make setup installs Debian's chromium when run as root)")
+    assert Path(CHROMIUM).exists(), f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium (as root)"
     from playwright.sync_api import sync_playwright
 
     OUTPUT.mkdir(exist_ok=True)
@@ -175,7 +176,7 @@ def test_the_quickstart_live_view_renders_and_updates_in_chromium(lab):
             page.wait_for_function(
                 "(sel) => document.querySelectorAll(sel + ' svg.sf-chart polyline').length >= 2", arg=VIEW,
                 timeout=30_000)
-            page.wait_for_timeout(6000)  # a few more windows, for the picture
+            page.wait_for_timeout(1000 * LINGER)  # a few more windows, for the picture
             view.screenshot(path=str(OUTPUT / "live-view.png"))
             page.screenshot(path=str(OUTPUT / "quickstart-live-2.png"), full_page=False)
             assert view.locator("svg.sf-chart polyline").count() >= 2
