@@ -154,7 +154,11 @@ def test_the_quickstart_live_view_renders_and_updates_in_chromium(lab):
             _run_cells(page, live_index + 1)
             _wait_executed(page, live_index + 1)
             view = page.locator(VIEW)
-            view.wait_for(timeout=30_000)
+            try:
+                view.wait_for(timeout=90_000)  # a first JupyterLab start on a busy machine is slow
+            except Exception:
+                page.screenshot(path=str(OUTPUT / "no-live-view.png"), full_page=True)
+                raise
             view.scroll_into_view_if_needed()
             status, table = view.locator(".sf-status"), view.locator(".sf-table")
             page.wait_for_function(
