@@ -14,7 +14,12 @@ Contestants, each into its own fresh output topic:
     orjson per record, a dict lookup, the merged object out with the order's key and timestamp;
   * `run_streamframe`: `sf.stream(s).join(sf.table(t, key="id"), on="id", how="left")
     .to_topic(out, until="end")` (both inputs merged in event-time order, as Kafka Streams does);
-  * `run_streamframe_global`: the same with `sf.global_table(t, key="id")` (loaded whole first).
+  * `run_streamframe_global`: the same with `sf.global_table(t, key="id")` (loaded whole first);
+  * `run_streamframe_live`: the `sf.table` join started live (consumer group, SQLite state, changelog),
+    timed until it has written every order and its stop() has checkpointed;
+  * `run_streamframe_global_short_polls`: the global-table run with `poll_timeout=0.005` (a Query
+    option; default 0.1 s).
+The two `sf.table` contestants run in a child process stopped after TIMEOUT_S (see `capped`).
 """
 
 from __future__ import annotations
@@ -211,7 +216,7 @@ def run_streamframe_live(bootstrap: str, inp: Input, out: str, app_id: str | Non
     """The sf.table join started live (consumer group, SQLite state and changelog), timed until it has
     written every order and its stop() has checkpointed."""
     app_id = app_id or f"bench-{uuid.uuid4().hex[:8]}"
-    state_dir = Path(tempfile.mkdtemp(prefix="streamframe-bench-state-"))
+    state_dir = _state_dir(app_id)
     try:
         t0 = time.perf_counter()
         sf.connect(bootstrap, app_id=app_id)
@@ -236,6 +241,10 @@ def run_streamframe_live(bootstrap: str, inp: Input, out: str, app_id: str | Non
         shutil.rmtree(state_dir, ignore_errors=True)
 
 
+def _state_dir(app_id: str) -> Path:
+    return Path(tempfile.gettempdir()) / f"streamframe-bench-state-{app_id}"
+
+
 CHILD = {"streamframe": run_streamframe, "streamframe live": run_streamframe_live}
 
 
@@ -258,6 +267,7 @@ def capped(name: str):
                 child.communicate()
                 elapsed = time.perf_counter() - t0
                 common.delete_topics(bootstrap, common.topics_with_prefix(bootstrap, app_id))
+                shutil.rmtree(_state_dir(app_id), ignore_errors=True)
                 written = sum(common.end_offsets(bootstrap, out).values())
                 return Run(elapsed, {"timed_out": True, "records_out": written})
         if child.returncode:
@@ -268,12 +278,19 @@ def capped(name: str):
     return run
 
 
+def run_streamframe_global_short_polls(bootstrap: str, inp: Input, out: str) -> Run:
+    """The global-table run with poll_timeout=0.005 (default 0.1 s): after loading, the global table's
+    reader is polled every loop and waits out the whole poll timeout, having nothing to read."""
+    return run_streamframe_global(bootstrap, inp, out, poll_timeout=0.005)
+
+
 TIMEOUT_S = 45.0
 CONTESTANTS = {
     "hand-written loop": run_hand_written,
     "streamframe": capped("streamframe"),
     "streamframe global": run_streamframe_global,
     "streamframe live": capped("streamframe live"),
+    "streamframe global poll 5ms": run_streamframe_global_short_polls,
 }
 
 

@@ -20,6 +20,7 @@ import logging
 import os
 import platform
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -94,6 +95,7 @@ def run_workload(number: int, bootstrap: str, args, console: Console) -> dict:
     options = {2: {"keys": args.keys}, 3: {"table_keys": args.table_keys}}.get(number, {})
     console.print(f"\n[bold]workload {number} {mod.TITLE}[/bold]: producing {records:,} records "
                   f"({args.partitions} partitions) ...")
+    started = time.monotonic()
     inp = mod.prepare(bootstrap, records, args.partitions, **options)
     topics = list(inp.topics)
     try:
@@ -118,11 +120,11 @@ def run_workload(number: int, bootstrap: str, args, console: Console) -> dict:
                 seconds = _seconds(result)
                 if _timed_out(result):
                     written = result.notes["records_out"]
-                    console.print(f"  round {r + 1}: {name:<20} [red]stopped after {seconds:.0f} s[/red], "
+                    console.print(f"  round {r + 1}: {name:<28} [red]stopped after {seconds:.0f} s[/red], "
                                   f"{written:,} output records written by then (~{written / seconds:,.0f}/s)")
                     continue
                 outputs.setdefault(name, out)
-                console.print(f"  round {r + 1}: {name:<20} {seconds:6.2f} s  {records / seconds:>12,.0f} records/s"
+                console.print(f"  round {r + 1}: {name:<28} {seconds:6.2f} s  {records / seconds:>12,.0f} records/s"
                               f"{_notes(result)}")
         console.print("checking that the contestants wrote the same records ...")
         finished = [n for n in names if n in outputs]
@@ -136,6 +138,7 @@ def run_workload(number: int, bootstrap: str, args, console: Console) -> dict:
         profiles = {}
         if args.profile:
             profiles = profile(number, mod, contestants, bootstrap, inp, topics, args, console)
+        console.print(f"  workload {number} took {time.monotonic() - started:.0f} s in all")
         seconds = {name: [_seconds(x) for x in rs] for name, rs in runs.items()}
         invalid = checked.get("invalid", {})
         best = {name: min(_seconds(x) for x in rs if not _timed_out(x)) for name, rs in runs.items()
@@ -234,7 +237,7 @@ def environment(bootstrap: str, args) -> dict:
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
-    console = Console(soft_wrap=True)
+    console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 120)
     results = []
     with common.broker(args.bootstrap) as bootstrap:
         env = environment(bootstrap, args)

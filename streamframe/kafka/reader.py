@@ -59,6 +59,7 @@ class KafkaReader:
         self.on_revoke = None  # called before partitions are taken away: flush outputs, commit
         self.start_offsets: dict[tuple[str, int], int] = {}  # from durable state: where to resume
         self.end: dict[tuple[str, int], int] = {}
+        self._committed: dict[tuple[str, int], int] = {}  # live: where an unfetched partition resumes
         self._low: dict[tuple[str, int], int] = {}  # bounded: where each partition's records begin
         self._consumer: Consumer | None = None
         self._lag_at = 0.0
@@ -159,7 +160,8 @@ class KafkaReader:
 
     def pending_partitions(self) -> set[tuple[str, int]]:
         """Partitions known to hold records not read yet: bounded, those short of their end offsets;
-        live, those behind their high watermark (as last fetched) — what a join must wait for."""
+        live, those behind their high watermark — what a join must wait for. A partition not fetched
+        yet counts from where the group (or durable state) resumes it."""
         if self._consumer is None:
             return set()
         if self.assign:
@@ -167,13 +169,30 @@ class KafkaReader:
         assigned = self._consumer.assignment()
         pending = set()
         for tp in self._consumer.position(assigned) if assigned else []:
+            key = (tp.topic, tp.partition)
             try:
-                _, high = self._consumer.get_watermark_offsets(tp, cached=True)
+                low, high = self._consumer.get_watermark_offsets(tp, cached=True)
+                if high < 0:  # not fetched yet: ask the broker
+                    low, high = self._consumer.get_watermark_offsets(tp, timeout=5)
             except KafkaException:
                 continue
-            if high >= 0 and 0 <= tp.offset < high:
-                pending.add((tp.topic, tp.partition))
+            offset = tp.offset if tp.offset >= 0 else self._resume_offset(tp, low)
+            if offset < high:
+                pending.add(key)
         return pending
+
+    def _resume_offset(self, tp: TopicPartition, low: int) -> int:
+        key = (tp.topic, tp.partition)
+        if key in self.start_offsets:
+            return self.start_offsets[key]
+        if key not in self._committed:
+            try:
+                [got] = self._consumer.committed([TopicPartition(tp.topic, tp.partition)], timeout=5)
+                self._committed[key] = got.offset
+            except KafkaException:
+                return low
+        committed = self._committed[key]
+        return committed if committed >= 0 else low
 
     def finished_partitions(self) -> set[tuple[str, int]]:
         """Bounded: the partitions read up to their end offsets."""

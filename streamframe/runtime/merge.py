@@ -25,6 +25,7 @@ class TimeMerger:
         self.entries: list[dict] = []
         self.running: dict[tuple[int, int], int] = {}  # (source id, partition) -> running max ts
         self._seq = itertools.count()
+        self._base = 0
 
     def __len__(self) -> int:
         return sum(len(e["frame"]) for e in self.entries)
@@ -41,7 +42,13 @@ class TimeMerger:
             running = np.maximum.accumulate(np.maximum(ts[rows], seed))
             key[rows] = running
             self.running[(src_id, int(p))] = int(running[-1])
-        self.entries.append({"src": src_id, "raw": raw, "frame": frame, "key": key, "seq": next(self._seq)})
+        # Labels unique across raw batches (base + position), so one chunk can span several batches of
+        # a source and an error still names its record (see `locate`).
+        base = self._base
+        self._base += len(raw)
+        frame = frame.set_axis(frame.index + base)
+        self.entries.append({"src": src_id, "raw": raw, "base": base, "frame": frame, "key": key,
+                             "seq": next(self._seq)})
 
     def frontier(self, src_id: int, partition: int) -> int:
         """The running max time a partition has reached (-1: nothing from it yet)."""
@@ -58,8 +65,9 @@ class TimeMerger:
                 out[key] = min(out.get(key, int(first)), int(first))
         return out
 
-    def release(self, safe: float = float("inf")) -> list[tuple[int, object, pd.DataFrame]]:
-        """Rows with key <= safe, in merged order, as (source id, raw batch, rows) chunks."""
+    def release(self, safe: float = float("inf")) -> list[tuple[int, list, pd.DataFrame]]:
+        """Rows with key <= safe, in merged order, as (source id, [(base, raw batch)], rows) chunks: a
+        chunk runs as long as the source does (across the source's raw batches)."""
         if not self.entries:
             return []
         keys = np.concatenate([e["key"] for e in self.entries])
@@ -70,13 +78,18 @@ class TimeMerger:
         order = order[keys[order] <= safe]
         if not len(order):
             return []
+        src = np.array([e["src"] for e in self.entries])[entry[order]]
         chunks, taken = [], {i: [] for i in range(len(self.entries))}
-        cuts = np.flatnonzero(np.diff(entry[order])) + 1
-        for piece in np.split(order, cuts):
-            e = self.entries[entry[piece[0]]]
-            rows = row[piece]
-            chunks.append((e["src"], e["raw"], e["frame"].iloc[rows]))
-            taken[entry[piece[0]]].extend(rows.tolist())
+        for piece in np.split(order, np.flatnonzero(np.diff(src)) + 1):
+            frames, parts = [], {}
+            for run in np.split(piece, np.flatnonzero(np.diff(entry[piece])) + 1):
+                i = int(entry[run[0]])
+                e = self.entries[i]
+                frames.append(e["frame"].iloc[row[run]])
+                parts[i] = (e["base"], e["raw"])
+                taken[i].extend(row[run].tolist())
+            chunk = frames[0] if len(frames) == 1 else pd.concat(frames)
+            chunks.append((self.entries[int(entry[piece[0]])]["src"], list(parts.values()), chunk))
         kept = []
         for i, e in enumerate(self.entries):
             if taken[i]:
@@ -88,3 +101,13 @@ class TimeMerger:
             kept.append(e)
         self.entries = kept
         return chunks
+
+
+def locate(parts: list, errors: dict[int, str]) -> list[tuple[object, dict[int, str]]]:
+    """Errors of a released chunk, by label, as [(raw batch, {position: reason})]."""
+    out = []
+    for base, raw in parts:
+        mine = {label - base: why for label, why in errors.items() if base <= label < base + len(raw)}
+        if mine:
+            out.append((raw, mine))
+    return out

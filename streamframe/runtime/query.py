@@ -17,7 +17,7 @@ import pandas as pd
 from streamframe.errors import ConfigError, QueryTimeoutError, RecordError, StreamframeError
 from streamframe.plan.nodes import Join, KafkaSource, Node, PandasSource
 from streamframe.runtime.context import Context
-from streamframe.runtime.merge import TimeMerger
+from streamframe.runtime.merge import TimeMerger, locate
 from streamframe.runtime.readers import PandasReader
 from streamframe.runtime.sinks import KafkaDeadLetters, MemoryDeadLetters
 from streamframe.runtime.topology import Topology
@@ -295,8 +295,14 @@ class Query:
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         last_commit = time.monotonic()
         while not self._stop.is_set():
+            timeout = self.poll_timeout
             for reader in self.readers:
-                for topic, raw in reader.poll(self.batch_size, self.poll_timeout).items():
+                if self.bounded and reader.at_end():
+                    continue  # nothing more will come: do not wait on it (a loaded global table)
+                batches = reader.poll(self.batch_size, timeout)
+                if batches:
+                    timeout = 0  # other readers: take what they have, do not wait as well
+                for topic, raw in batches.items():
                     if self._until_count is not None:
                         left = self._until_count - self.metrics_.records_in
                         if left < len(raw):
@@ -396,10 +402,10 @@ class Query:
             return
         safe = float("inf") if final else self._safe_time()
         sources = {s.id: s for s in self.root.sources()}
-        for src_id, raw, chunk in self.merger.release(safe):
+        for src_id, parts, chunk in self.merger.release(safe):
             result = self.topology.push(src_id, chunk)
-            if result.errors:
-                self._failed_records(sources[src_id], raw, result.errors)
+            for raw, errors in locate(parts, result.errors):
+                self._failed_records(sources[src_id], raw, errors)
             self._deliver(result)
 
     def _safe_time(self) -> float:
