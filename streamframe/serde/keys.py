@@ -35,7 +35,8 @@ def encode_keys(keys: pd.Series, fmt: str) -> list:
     if pd.api.types.infer_dtype(values, skipna=False) in ("string", "bytes"):
         # The common case, checked in C: valid text keys pass as they are (librdkafka encodes str as
         # UTF-8); only a key read with surrogates needs the slow path below to get its bytes back.
-        if not any(map(_has_surrogate, values)):
+        text = [k for k in values if isinstance(k, str)]
+        if "".join(text).isascii() or not any(map(_has_surrogate, text)):  # the first check is one C call
             return values
     out = []
     for k in values:
