@@ -10,7 +10,7 @@ from pathlib import Path
 import streamframe as sf
 
 sf.connect(app_id=os.environ["SF_APP_ID"])
-orders = sf.stream(os.environ["SF_ORDERS"]).peek(lambda batch: time.sleep(0.05))
+orders = sf.stream(os.environ["SF_ORDERS"]).peek(lambda batch: time.sleep(0.1))
 prices = sf.table(os.environ["SF_PRICES"], key="symbol")
 enriched = orders.join(prices, on="symbol", how="left")
 query = enriched.to_topic(os.environ["SF_OUT"], name="fault-join", batch_size=100, commit_interval=0.3,

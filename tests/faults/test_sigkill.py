@@ -128,7 +128,7 @@ def test_sigkill_of_a_join_then_restart_gives_the_uninterrupted_result(bootstrap
     # Prices first (older), then orders: each order must see the last price of its symbol.
     produce(bootstrap, prices_topic, [orjson.dumps({"symbol": s, "price": float(i)}) for i, s in enumerate(symbols[:12])],
             keys=symbols[:12], timestamps=[base + i for i in range(12)])
-    n = 3000
+    n = 6000
     chosen = rng.choice(symbols, n)
     produce(bootstrap, orders_topic, [orjson.dumps({"order_id": i, "symbol": str(s), "qty": int(q)})
                                       for i, (s, q) in enumerate(zip(chosen, rng.integers(1, 50, n)))],
