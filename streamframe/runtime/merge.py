@@ -48,7 +48,7 @@ class TimeMerger:
         self._base += len(raw)
         frame = frame.set_axis(frame.index + base)
         self.entries.append({"src": src_id, "raw": raw, "base": base, "frame": frame, "key": key,
-                             "seq": next(self._seq)})
+                             "min": int(key.min()), "seq": next(self._seq)})
 
     def frontier(self, src_id: int, partition: int) -> int:
         """The running max time a partition has reached (-1: nothing from it yet)."""
@@ -68,12 +68,16 @@ class TimeMerger:
     def release(self, safe: float = float("inf")) -> list[tuple[int, list, pd.DataFrame]]:
         """Rows with key <= safe, in merged order, as (source id, [(base, raw batch)], rows) chunks: a
         chunk runs as long as the source does (across the source's raw batches)."""
-        if not self.entries:
+        # Only batches with a row at or before `safe` take part: a backlog waiting for another input
+        # is not sorted again on every poll.
+        active = [i for i, e in enumerate(self.entries) if e["min"] <= safe]
+        if not active:
             return []
-        keys = np.concatenate([e["key"] for e in self.entries])
-        prio = np.concatenate([np.full(len(e["key"]), self.priority.get(e["src"], 1)) for e in self.entries])
-        entry = np.concatenate([np.full(len(e["key"]), i) for i, e in enumerate(self.entries)])
-        row = np.concatenate([np.arange(len(e["key"])) for e in self.entries])
+        keys = np.concatenate([self.entries[i]["key"] for i in active])
+        prio = np.concatenate([np.full(len(self.entries[i]["key"]), self.priority.get(self.entries[i]["src"], 1))
+                               for i in active])
+        entry = np.concatenate([np.full(len(self.entries[i]["key"]), i) for i in active])
+        row = np.concatenate([np.arange(len(self.entries[i]["key"])) for i in active])
         order = np.lexsort((row, entry, prio, keys))
         order = order[keys[order] <= safe]
         if not len(order):
@@ -97,7 +101,7 @@ class TimeMerger:
                 mask[taken[i]] = False
                 if not mask.any():
                     continue
-                e = {**e, "frame": e["frame"][mask], "key": e["key"][mask]}
+                e = {**e, "frame": e["frame"][mask], "key": e["key"][mask], "min": int(e["key"][mask].min())}
             kept.append(e)
         self.entries = kept
         return chunks
