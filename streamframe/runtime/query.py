@@ -380,9 +380,14 @@ class Query:
 
     # --- one batch ---------------------------------------------------------------------------
     def process(self, topic: str, raw) -> None:
-        """Push one raw batch from `topic` through the topology and write what comes out."""
+        """Push one raw batch from `topic` through the topology and write what comes out.
+        The batch counts as read once it went through, so a reader who sees `records_in` reach n
+        also sees the state those n records made."""
+        self._push_raw(topic, raw)
         self.metrics_.records_in += len(raw)
         self.metrics_.batches += 1
+
+    def _push_raw(self, topic: str, raw) -> None:
         for src in self._by_topic[topic]:
             if self.merger is not None and topic not in self._global:
                 frame, errors = self.topology.decode(src.id, raw)
