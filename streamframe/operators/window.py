@@ -94,7 +94,7 @@ class AggregateOp(Operator):
             ws = we = None
             on_time = np.ones(len(idx), dtype=bool)
         late_pairs = int((~on_time).sum())
-        late_records = np.setdiff1d(np.arange(len(batch)), idx[on_time]) if late_pairs else np.array([], int)
+        late_records = _without(len(batch), idx[on_time]) if late_pairs and self.node.late == "dead_letter" else ()
         kept = idx[on_time]
         pairs = batch.iloc[kept].reset_index(drop=True)
         pairs[TS], pairs[TASK] = ts[kept], task[kept]
@@ -106,7 +106,7 @@ class AggregateOp(Operator):
             self.stream_time[t] = max(self.stream_time.get(t, s), s)
             self.last_record_at[t] = self.clock()
         self.late_drops += late_pairs
-        if len(late_records) and self.node.late == "dead_letter":
+        if len(late_records):
             for label in batch.index[late_records]:
                 self.rejected[int(label)] = f"{self.name}: late record (past window end + grace)"
         if len(changed):
@@ -152,9 +152,8 @@ class AggregateOp(Operator):
         if not due.any():
             self._purge()
             return None
-        closed = frame[due].copy()
-        closed[EMITTED] = True
-        self.store.upsert(closed)
+        closed = frame[due]
+        self.store.mark(due, EMITTED, True)
         self._purge()
         return self._rows(closed.sort_values([WE, TS], kind="stable"))
 
@@ -227,6 +226,13 @@ def _single_key(keys: pd.DataFrame) -> pd.Series:
         return keys.iloc[:, 0]
     return pd.Series(["\x1f".join(map(str, row)) for row in keys.itertuples(index=False, name=None)],
                      index=keys.index)
+
+
+def _without(n: int, kept: np.ndarray) -> np.ndarray:
+    """Positions in range(n) not in `kept` (records none of whose windows took them)."""
+    out = np.ones(n, dtype=bool)
+    out[kept] = False
+    return np.flatnonzero(out)
 
 
 def _running_max(task: np.ndarray, ts: np.ndarray, before: dict) -> np.ndarray:

@@ -66,7 +66,8 @@ class TopicSink:
         from streamframe.kafka.writer import TopicWriter
 
         query.connection.ensure_topic(self.topic, partitions=self.partitions or query.input_partitions())
-        key_format = "json" if self.table_keys and (self.windowed or len(self.table_keys) > 1) else self.key_format
+        # a JSON key {keys..., window_start} comes out of table_record_keys already encoded
+        key_format = "bytes" if self.table_keys and (self.windowed or len(self.table_keys) > 1) else self.key_format
         self._writer = TopicWriter(query.output, self.topic, self.fmt, key_format, self.key)
 
     def write(self, frame: pd.DataFrame) -> int:
@@ -79,18 +80,19 @@ class TopicSink:
 
 
 def table_record_keys(frame: pd.DataFrame, keys: list, windowed: bool) -> pd.DataFrame:
-    """`_key` for a table's records: its key, or {keys..., window_start (epoch ms)} as a dict."""
+    """`_key` for a table's records: its key, or {keys..., window_start (epoch ms)} as JSON bytes
+    (encoded column-wise, like values)."""
+    from streamframe.serde.json_encode import encode_json_rows
     from streamframe.time.extract import datetime_to_ms
 
     frame = frame.copy(deep=False)
     if not windowed and len(keys) == 1:
         frame["_key"] = frame[keys[0]].astype(object).to_numpy()
         return frame
-    parts = {k: frame[k].tolist() for k in keys}
+    parts = pd.DataFrame({k: frame[k].to_numpy() for k in keys})
     if windowed:
-        parts["window_start"] = datetime_to_ms(frame["window_start"]).tolist()
-    names = list(parts)
-    frame["_key"] = [dict(zip(names, row)) for row in zip(*parts.values())]
+        parts["window_start"] = datetime_to_ms(frame["window_start"])
+    frame["_key"] = encode_json_rows(parts)
     return frame
 
 

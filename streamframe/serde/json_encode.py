@@ -71,7 +71,11 @@ def _fragment(col: pa.ChunkedArray, series: pd.Series) -> tuple[pa.Array, str]:
     elif pa.types.is_timestamp(t):
         if t.tz is None:
             col = pc.assume_timezone(col, "UTC")
-        text = pc.binary_join_element_wise('"', pc.strftime(col, format="%Y-%m-%dT%H:%M:%SZ"), '"', "")
+        # Formatting is slow (about 1 µs a value) and a batch's times repeat (window bounds always do):
+        # each distinct time is formatted once.
+        coded = pc.dictionary_encode(col)
+        text = pc.take(pc.strftime(coded.dictionary, format="%Y-%m-%dT%H:%M:%SZ"), coded.indices)
+        text = pc.binary_join_element_wise('"', text, '"', "")
     elif pa.types.is_null(t):
         return pa.array(["null"] * len(col), type=pa.string()), ""
     else:

@@ -15,6 +15,7 @@ SQLite and to the changelog topic) and a restore replays them.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 
@@ -24,8 +25,7 @@ class TableStore:
         self.index_names = list(index_names)
         self.frame = pd.DataFrame()
         self.meta: dict = {}  # small operator state saved with the rows (e.g. stream time per task)
-        self._changed: set = set()
-        self._deleted: set = set()
+        self._log: list[tuple[pd.Index, bool]] = []  # (keys, deleted) per write, oldest first
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -45,9 +45,7 @@ class TableStore:
             keep = self.frame[~self.frame.index.isin(rows.index)]
             self.frame = pd.concat([keep, rows]) if len(keep) else rows.copy()
         self.frame.index.names = self.index_names if len(self.index_names) > 1 else self.index_names[:1]
-        keys = set(rows.index)
-        self._changed |= keys
-        self._deleted -= keys
+        self._record(rows.index, False)
 
     def delete(self, index) -> None:
         index = pd.Index(index) if not isinstance(index, pd.Index) else index
@@ -55,20 +53,40 @@ class TableStore:
             return
         present = self.frame.index.isin(index)
         if present.any():
-            keys = set(self.frame.index[present])
+            self._record(self.frame.index[present], True)
             self.frame = self.frame[~present]
-            self._deleted |= keys
-            self._changed -= keys
+
+    def mark(self, where: np.ndarray, column: str, value) -> None:
+        """Set `column` to `value` in the rows where the boolean array `where` holds (a change, like
+        an upsert of those rows)."""
+        self.frame[column] = np.where(where, value, self.frame[column].to_numpy())
+        self._record(self.frame.index[where], False)
+
+    def _record(self, keys: pd.Index, deleted: bool) -> None:
+        """Remember a write as whole index arrays (no per-key Python); folded when the log grows, so
+        it stays as large as the keys written since the last checkpoint, however many batches."""
+        self._log.append((keys, deleted))
+        if len(self._log) > 32:
+            self._log = self._fold()
+
+    def _fold(self) -> list[tuple[pd.Index, bool]]:
+        """The log reduced to each key's last write: [(upserted keys, False), (deleted keys, True)]."""
+        keys = self._log[0][0].append([k for k, _ in self._log[1:]]) if len(self._log) > 1 else self._log[0][0]
+        flags = np.concatenate([np.full(len(k), d) for k, d in self._log])
+        last = ~keys.duplicated(keep="last")
+        keys, flags = keys[last], flags[last]
+        return [(keys[~flags], False), (keys[flags], True)]
 
     def take_changes(self) -> tuple[pd.DataFrame, list]:
         """(rows upserted, keys deleted) since the last call; clears the record of changes."""
-        changed = [k for k in self._changed if k in self.frame.index] if self._changed else []
-        rows = self.frame.loc[changed] if changed else self.frame.iloc[:0]
-        deleted = list(self._deleted)
-        self._changed, self._deleted = set(), set()
-        return rows, deleted
+        if not self._log:
+            return self.frame.iloc[:0], []
+        (changed, _), (deleted, _) = self._fold()
+        self._log = []
+        rows = self.frame.loc[changed] if len(changed) else self.frame.iloc[:0]
+        return rows, list(deleted)
 
     def load(self, frame: pd.DataFrame) -> None:
         """Replace the contents (restore), with no pending changes."""
         self.frame = frame
-        self._changed, self._deleted = set(), set()
+        self._log = []
