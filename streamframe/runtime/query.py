@@ -21,6 +21,7 @@ from streamframe.runtime.merge import TimeMerger, locate
 from streamframe.runtime.readers import PandasReader
 from streamframe.runtime.sinks import KafkaDeadLetters, MemoryDeadLetters
 from streamframe.runtime.topology import Topology
+from streamframe.runtime.gcpause import gc_paused
 from streamframe.state.manager import StoreManager
 from streamframe.time.extract import datetime_to_ms, to_epoch_ms
 
@@ -74,7 +75,7 @@ class Query:
     """
 
     def __init__(self, root: Node, sink, *, name: str, connection=None, bounded: bool = False,
-                 until=None, timeout: float | None = None, batch_size: int = 20000,
+                 until=None, timeout: float | None = None, batch_size: int = 100_000,
                  commit_interval: float = 5.0, poll_timeout: float = 0.1, state: str = "sqlite",
                  state_dir=None, changelog: bool = True):
         self.root, self.sink, self.name = root, sink, name
@@ -82,6 +83,7 @@ class Query:
         self.bounded = bounded
         self.timeout = timeout
         self.batch_size = batch_size
+        self._backlog: dict[int, bool] = {}  # per reader: its last poll came back (about) full
         self.commit_interval = commit_interval
         self.poll_timeout = poll_timeout
         if state not in ("sqlite", "memory"):
@@ -265,8 +267,9 @@ class Query:
         reader = self.global_reader
         reader.open()
         while not reader.at_end():
-            for topic, raw in reader.poll(self.batch_size, self.poll_timeout).items():
-                self.process(topic, raw)
+            with gc_paused():
+                for topic, raw in reader.poll(self.batch_size, self.poll_timeout).items():
+                    self.process(topic, raw)
         self.readers.append(reader)
 
     def _attach_state(self) -> None:
@@ -299,20 +302,26 @@ class Query:
             for reader in self.readers:
                 if self.bounded and reader.at_end():
                     continue  # nothing more will come: do not wait on it (a loaded global table)
-                batches = reader.poll(self.batch_size, timeout)
+                # The collector is held off while a batch is built and processed (runtime/gcpause.py);
+                # while polling only when records are waiting, so an idle query never holds it off.
+                with gc_paused(self._backlog.get(id(reader), self.bounded)):
+                    batches = reader.poll(self.batch_size, timeout)
+                self._backlog[id(reader)] = sum(map(len, batches.values())) >= self.batch_size // 2
                 if batches:
                     timeout = 0  # other readers: take what they have, do not wait as well
-                for topic, raw in batches.items():
-                    if self._until_count is not None:
-                        left = self._until_count - self.metrics_.records_in
-                        if left < len(raw):
-                            raw = raw.head(max(left, 0))
-                    if len(raw):
-                        self.process(topic, raw)
+                with gc_paused():
+                    for topic, raw in batches.items():
+                        if self._until_count is not None:
+                            left = self._until_count - self.metrics_.records_in
+                            if left < len(raw):
+                                raw = raw.head(max(left, 0))
+                        if len(raw):
+                            self.process(topic, raw)
                 if self.output is not None:
                     self.output.poll()
-            self._release_merged()
-            self._deliver(self.topology.idle())
+            with gc_paused():
+                self._release_merged()
+                self._deliver(self.topology.idle())
             self.metrics_.lag = sum(r.lag() for r in self.readers)
             self.metrics_.tick()
             if self._done():
