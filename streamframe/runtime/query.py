@@ -365,11 +365,13 @@ class Query:
         offsets = self.processed_offsets()
         if self.durable is not None or (self.changelog and self.stores.changelog is not None):
             produce = self._changelog_producer() if self.changelog else None
-            changes = self.stores.checkpoint(offsets, produce)
+            with gc_paused():  # a row's worth of objects per changed key (runtime/gcpause.py)
+                changes = self.stores.checkpoint(offsets, produce)
             if self.output is not None:
                 self.output.flush()
             if self.durable is not None:
-                self.durable.save(changes, offsets)
+                with gc_paused():
+                    self.durable.save(changes, offsets)
         elif self.output is not None:
             self.output.flush()
         for reader in self.readers:

@@ -14,6 +14,7 @@ import logging
 import os
 import pickle
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -92,18 +93,16 @@ class SqliteState:
     def offsets(self) -> dict[tuple[str, int], int]:
         return {(t, p): n for t, p, n in self.db.execute("SELECT topic, partition, next FROM offsets")}
 
-    def save(self, changes: list[tuple[TableStore, pd.DataFrame, list]], offsets: dict) -> None:
+    def save(self, changes: list[tuple[TableStore, Changes]], offsets: dict) -> None:
         """Rows, deletes, metadata and offsets, all or nothing."""
         cur = self.db.cursor()
         cur.execute("BEGIN")
         try:
-            for store, rows, deleted in changes:
+            for store, change in changes:
                 cur.executemany("DELETE FROM state WHERE store = ? AND key = ?",
-                                [(store.name, pickle.dumps(_key(k))) for k in deleted])
-                cur.executemany(
-                    "INSERT OR REPLACE INTO state (store, key, value) VALUES (?, ?, ?)",
-                    [(store.name, pickle.dumps(_key(k)), pickle.dumps(v))
-                     for k, v in zip(rows.index, rows.to_dict("records"))])
+                                [(store.name, k) for k in change.deleted])
+                cur.executemany("INSERT OR REPLACE INTO state (store, key, value) VALUES (?, ?, ?)",
+                                [(store.name, k, v) for k, v in change.upserted])
                 cur.execute("INSERT OR REPLACE INTO meta (store, value) VALUES (?, ?)",
                             (store.name, pickle.dumps(store.meta)))
             cur.executemany("INSERT OR REPLACE INTO offsets (topic, partition, next) VALUES (?, ?, ?)",
@@ -117,10 +116,23 @@ class SqliteState:
         self.db.close()
 
 
-def changelog_records(store: TableStore, rows: pd.DataFrame, deleted: list, offsets: dict):
+@dataclass
+class Changes:
+    """A store's changes since the last checkpoint, encoded once for both the changelog and SQLite:
+    pickled keys deleted, and (pickled key, pickled row) pairs upserted."""
+
+    deleted: list[bytes]
+    upserted: list[tuple[bytes, bytes]]
+
+    @classmethod
+    def of(cls, rows: pd.DataFrame, deleted: list) -> Changes:
+        return cls([pickle.dumps(_key(k)) for k in deleted],
+                   [(pickle.dumps(_key(k)), pickle.dumps(v)) for k, v in zip(rows.index, rows.to_dict("records"))])
+
+
+def changelog_records(store: TableStore, changes: Changes, offsets: dict):
     """(key, value) records for a store's changelog: rows, tombstones, then a checkpoint marker."""
-    out = [(pickle.dumps(_key(k)), None) for k in deleted]
-    out += [(pickle.dumps(_key(k)), pickle.dumps(v)) for k, v in zip(rows.index, rows.to_dict("records"))]
+    out = [(k, None) for k in changes.deleted] + changes.upserted
     out.append((MARKER, pickle.dumps({"offsets": offsets, "meta": store.meta})))
     return out
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 
-from streamframe.state.durable import SqliteState, changelog_records, replay_changelog
+from streamframe.state.durable import Changes, SqliteState, changelog_records, replay_changelog
 from streamframe.state.store import TableStore
 
 log = logging.getLogger("streamframe.state")
@@ -59,10 +59,10 @@ class StoreManager:
         them for the SQLite transaction that follows the flush."""
         changes = []
         for store in self.stores.values():
-            rows, deleted = store.take_changes()
-            changes.append((store, rows, deleted))
+            change = Changes.of(*store.take_changes())
+            changes.append((store, change))
             if produce is not None:
                 topic = self.changelog_topic(store)
-                for key, value in changelog_records(store, rows, deleted, offsets):
+                for key, value in changelog_records(store, change, offsets):
                     produce(topic, key, value)
         return changes
