@@ -168,13 +168,12 @@ order) and 4; it never stores its own unmatched records.
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import uuid
 from pathlib import Path
 
 from tests.oracle import kstreams
-from tests.oracle.kstreams import OracleError, _tail
+from tests.oracle.kstreams import OracleError, _tail, run_oracle_process
 
 PROJECT_DIR = Path(__file__).resolve().parent / "kstreams_joins"
 MAIN_CLASS = "streamframe.oracle.JoinOracle"
@@ -267,32 +266,15 @@ def run_join_oracle(
         grace_ms=grace_ms if mode == "stream-stream" else None, max_task_idle_ms=max_task_idle_ms,
         settle_ms=settle_ms, timeout_ms=int(max(5.0, timeout - 15) * 1000),
     )  # fmt: skip
-    started = time.monotonic()
     try:
-        try:
-            proc = subprocess.run(
-                cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise OracleError(
-                f"Kafka Streams join oracle did not finish in {timeout} s\n--- stderr tail ---\n"
-                f"{_tail(exc.stderr.decode() if isinstance(exc.stderr, bytes) else exc.stderr or '')}"
-            ) from exc
-        summary = _parse_summary(proc.stdout)
-        if proc.returncode != 0 or summary is None:
-            raise OracleError(
-                f"Kafka Streams join oracle failed (exit {proc.returncode})\n--- stdout ---\n{_tail(proc.stdout, 5)}"
-                f"\n--- stderr tail ---\n{_tail(proc.stderr)}"
-            )
-        summary["wall_s"] = round(time.monotonic() - started, 2)
-        summary["stderr"] = proc.stderr
+        summary = run_oracle_process(cmd, timeout, "Kafka Streams join oracle", _parse_summary)
         result: dict = {"summary": summary}
         for how, topic in outputs.items():
             expected = summary["outputs"][how]
             try:
                 result[how] = read_records(bootstrap, topic, expected)
             except OracleError as exc:
-                raise OracleError(f"{exc}\n--- oracle stderr tail ---\n{_tail(proc.stderr)}") from exc
+                raise OracleError(f"{exc}\n--- oracle stderr tail ---\n{_tail(summary['stderr'])}") from exc
     finally:
         _cleanup(admin, app_id, list(outputs.values()))
     return result

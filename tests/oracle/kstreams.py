@@ -322,30 +322,12 @@ def run_window_oracle(
         gap_ms=gap_ms, grace_ms=grace_ms, ts_field=ts_field, sum_field=sum_field,
         settle_ms=settle_ms, timeout_ms=int(max(5.0, timeout - 15) * 1000),
     )  # fmt: skip
-    started = time.monotonic()
     try:
-        try:
-            proc = subprocess.run(
-                cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise OracleError(
-                f"Kafka Streams oracle did not finish in {timeout} s\n--- stderr tail ---\n"
-                f"{_tail(exc.stderr.decode() if isinstance(exc.stderr, bytes) else exc.stderr or '')}"
-            ) from exc
-        wall = time.monotonic() - started
-        summary = _parse_summary(proc.stdout)
-        if proc.returncode != 0 or summary is None:
-            raise OracleError(
-                f"Kafka Streams oracle failed (exit {proc.returncode})\n--- stdout ---\n{_tail(proc.stdout, 5)}"
-                f"\n--- stderr tail ---\n{_tail(proc.stderr)}"
-            )
-        summary["wall_s"] = round(wall, 2)
-        summary["stderr"] = proc.stderr
+        summary = run_oracle_process(cmd, timeout, "Kafka Streams oracle", _parse_summary)
         try:
             df = _read_topic(Consumer, TopicPartition, bootstrap, output_topic, summary["output_records"])
         except OracleError as exc:
-            raise OracleError(f"{exc}\n--- oracle stderr tail ---\n{_tail(proc.stderr)}") from exc
+            raise OracleError(f"{exc}\n--- oracle stderr tail ---\n{_tail(summary['stderr'])}") from exc
     finally:
         for fut in admin.delete_topics([output_topic], operation_timeout=30).values():
             try:
@@ -359,6 +341,28 @@ def run_window_oracle(
             pass
     df.attrs["oracle"] = summary
     return df
+
+
+def run_oracle_process(cmd: list[str], timeout: float, what: str, parse) -> dict:
+    """Run an oracle's JVM to completion: its summary line parsed by `parse(stdout)`, with `wall_s`
+    and `stderr` added; an OracleError with the output's tail when it times out, fails or prints none."""
+    started = time.monotonic()
+    try:
+        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise OracleError(
+            f"{what} did not finish in {timeout} s\n--- stderr tail ---\n"
+            f"{_tail(exc.stderr.decode() if isinstance(exc.stderr, bytes) else exc.stderr or '')}"
+        ) from exc
+    summary = parse(proc.stdout)
+    if proc.returncode != 0 or summary is None:
+        raise OracleError(
+            f"{what} failed (exit {proc.returncode})\n--- stdout ---\n{_tail(proc.stdout, 5)}"
+            f"\n--- stderr tail ---\n{_tail(proc.stderr)}"
+        )
+    summary["wall_s"] = round(time.monotonic() - started, 2)
+    summary["stderr"] = proc.stderr
+    return summary
 
 
 def _parse_summary(stdout: str) -> dict | None:
