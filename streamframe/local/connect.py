@@ -34,7 +34,7 @@ from pathlib import Path
 from streamframe.local import broker as _broker
 from streamframe.local.maven import ensure_connect_jars
 from streamframe.local.paths import KAFKA_VERSION, BrokerError, locked, state_dir
-from streamframe.local.proc import CHILDREN, alive, free_port, port_free, port_open, terminate
+from streamframe.local.proc import CHILDREN, alive, free_port, is_our_jvm, port_free, port_open, terminate
 
 MAIN_CLASS = "org.apache.kafka.connect.cli.ConnectDistributed"
 GROUP_ID = "streamframe-connect"
@@ -226,15 +226,8 @@ def java_command(java: str, libs: Path, home: Path, props: Path) -> list[str]:
 
 
 def is_our_worker(pid: int, home: Path) -> bool:
-    """Alive, and really the Connect JVM started for this state dir: guards against a recycled pid."""
-    if not alive(pid):
-        return False
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
-    except OSError:  # no /proc (macOS): ask ps
-        out = subprocess.run(["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True)
-        cmdline = out.stdout.split()
-    return MAIN_CLASS in cmdline and str(home / "connect.properties") in cmdline
+    """The Connect JVM started for this state dir."""
+    return is_our_jvm(pid, MAIN_CLASS, home / "connect.properties")
 
 
 def _get(url: str) -> tuple[int, object]:

@@ -53,8 +53,8 @@ def alive(pid: int) -> bool:
         return True
 
 
-def is_our_broker(pid: int, home: Path) -> bool:
-    """Alive, and really the JVM started for this state dir: guards against a recycled pid."""
+def is_our_jvm(pid: int, main_class: str, config: Path) -> bool:
+    """Alive, and really the JVM `main_class` started with `config`: guards against a recycled pid."""
     if not alive(pid):
         return False
     try:
@@ -62,7 +62,12 @@ def is_our_broker(pid: int, home: Path) -> bool:
     except OSError:  # no /proc (macOS): ask ps
         out = subprocess.run(["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True)
         cmdline = out.stdout.split()
-    return "kafka.Kafka" in cmdline and str(home / "server.properties") in cmdline
+    return main_class in cmdline and str(config) in cmdline
+
+
+def is_our_broker(pid: int, home: Path) -> bool:
+    """The broker JVM started for this state dir."""
+    return is_our_jvm(pid, "kafka.Kafka", home / "server.properties")
 
 
 def port_free(port: int) -> bool:
