@@ -141,11 +141,27 @@ class StreamFrame:
              repartition: bool = False):
         """Join with a table (stream–table: each record sees the table as of its own time) or a global
         table (fully loaded first). `on`: the column(s) of this stream holding the table's key (default:
-        the record key). `how`: "inner" or "left". Columns both sides have get `suffixes`. The two topics
-        must have the same partition count (a clear error otherwise), unless `repartition=True`: then
-        the table side is copied through a repartition topic with this stream's partition count.
+        the record key). `how`: "inner" or "left" (a record whose `on` value is null finds no row: left
+        keeps it with NaN, inner drops it). Columns both sides have get `suffixes`.
 
             >>> enriched = orders.join(customers, on="customer_id", how="left")     # doctest: +SKIP
+
+        `on=` a column of the stream, with an `sf.table` on the right: as Kafka Streams does for
+        `selectKey(...).join(table)`, the stream is re-keyed by that column through a repartition
+        topic `{app_id}-{query}-{position}-repartition` with the table topic's partition count, so each
+        record lands in the task (the process, scaled out) that holds its table row, whatever the two
+        topics' partition counts. The copy keeps value bytes, timestamps (event-time order included)
+        and headers; `_key` is still the record's own key, `_partition`/`_offset` are the copy's. A
+        bounded run copies first; a live query copies beside itself (group
+        `{app_id}.{query}-repartition-{position}`). Where the column is not the one the source decoded
+        (made or changed by `assign`, `rename`, `astype`, `fillna`, `explode`, `map` or another join
+        before this one), `on=` several columns, or the right side is not one `sf.table` topic, the
+        lookup is in process: right in one process, or when the stream is already keyed by that column
+        (streamframe.runtime.repartition has the details).
+
+        On the record key (`on=None`), the two topics must have the same partition count (a clear error
+        otherwise), unless `repartition=True`: then the table side is copied through a repartition topic
+        with this stream's partition count.
 
         With another stream and `within=` (a duration: "10s", "5min", or ms), a windowed stream–stream
         join, as Kafka Streams' `join` / `leftJoin` / `outerJoin` with

@@ -17,11 +17,11 @@ import pandas as pd
 from streamframe.errors import ConfigError, QueryTimeoutError, RecordError, StreamframeError
 from streamframe.plan.nodes import Join, KafkaSource, Node, PandasSource
 from streamframe.runtime.context import Context
+from streamframe.runtime.gcpause import gc_paused
 from streamframe.runtime.merge import TimeMerger, locate
 from streamframe.runtime.readers import PandasReader
 from streamframe.runtime.sinks import KafkaDeadLetters, MemoryDeadLetters
 from streamframe.runtime.topology import Topology
-from streamframe.runtime.gcpause import gc_paused
 from streamframe.state.manager import StoreManager
 from streamframe.time.extract import datetime_to_ms, to_epoch_ms
 
@@ -111,6 +111,7 @@ class Query:
             self._by_topic.setdefault(topic, []).append(src)
         self.dead_letters = MemoryDeadLetters()
         self._helpers: list[Query] = []  # queries this one runs for it (repartition copies)
+        self._rekeyed: set[str] = set()  # repartition topics of a re-keyed stream (runtime/repartition.py)
         self._global = {s.topic for s in root.sources() if getattr(s, "global_table", False)}
         joins = [n for n in root.walk() if isinstance(n, Join) and n.join != "global"]
         self.merger = TimeMerger({s.id: 0 if getattr(s, "table", False) else 1 for s in root.sources()}) \
@@ -176,6 +177,8 @@ class Query:
             self.exception = exc
             log.error("query %s failed: %s", self.name, exc)
         finally:
+            for helper in self._helpers:  # a failed query's copies stop with it
+                helper._stop.set()
             for reader in self.readers:
                 try:
                     reader.close()
@@ -190,10 +193,16 @@ class Query:
         """A join of two topics pairs partition i with partition i (the same key lands on the same
         partition number): their partition counts must be equal, as Kafka Streams requires — or, with
         join(..., repartition=True), the right side is copied through a repartition topic
-        `{app_id}-{query}-{position}-repartition` with the left side's partition count."""
+        `{app_id}-{query}-{position}-repartition` with the left side's partition count.
+        A stream–table join `on=` a column of the stream re-keys the stream by it through such a topic
+        with the table's partition count instead (runtime/repartition.py), where it can."""
+        from streamframe.runtime.repartition import rekey_stream
+
         for node in self.root.walk():
             if not isinstance(node, Join) or node.join == "global":
                 continue
+            if rekey_stream(self, node):
+                continue  # the stream side now reads a copy partitioned like the table
             sides = [sorted({s.topic for s in parent.sources() if isinstance(s, KafkaSource)}) for parent in node.parents]
             counts = [self.connection.require_topics(topics) if topics else {} for topics in sides]
             found = {t: n for c in counts for t, n in c.items()}
@@ -218,6 +227,7 @@ class Query:
         sink = TopicSink(name, value_format("bytes"), key_format="bytes", partitions=partitions)
         helper = Query(copy._node, sink, name=f"{self.name}-repartition-{self.topology.positions[node.id]}",
                        connection=self.connection, bounded=self.bounded)
+        self.connection.ensure_topic(name, partitions)  # before this query's reader looks for it
         if self.bounded:
             helper.run_here()
         else:
@@ -324,6 +334,9 @@ class Query:
                 self._deliver(self.topology.idle())
             self.metrics_.lag = sum(r.lag() for r in self.readers)
             self.metrics_.tick()
+            failed = next((h for h in self._helpers if h.status == "failed"), None)
+            if failed is not None:  # its input stopped coming: fail rather than wait forever
+                raise StreamframeError(f"query {self.name!r} failed: its {failed.name!r} failed: {failed.exception}")
             if self._done():
                 break
             if deadline is not None and time.monotonic() > deadline:
@@ -399,6 +412,10 @@ class Query:
         self.metrics_.batches += 1
 
     def _push_raw(self, topic: str, raw) -> None:
+        if topic in self._rekeyed:  # a re-keyed copy of a stream: its records' own keys come back
+            from streamframe.runtime.repartition import restore_keys
+
+            raw = restore_keys(raw)
         for src in self._by_topic[topic]:
             if self.merger is not None and topic not in self._global:
                 frame, errors = self.topology.decode(src.id, raw)

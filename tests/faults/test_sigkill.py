@@ -101,21 +101,32 @@ def test_sigkill_at_several_points_then_restart_gives_the_uninterrupted_result(b
     assert {key: (v["n"], v["total"]) for key, v in got.items()} == want
 
 
-def _kill_at_marks(app, env, conn, group, topic, partitions, total) -> list:
-    """Start `app`, kill it with SIGKILL once it has checkpointed past each mark; returns the progress."""
+def _kill_at_marks(app, env, committed, total) -> list:
+    """Start `app`, kill it with SIGKILL once it has checkpointed past each mark (`committed()`: the
+    records its group has committed); returns the progress."""
     progress = []
     for mark, extra in ((0.15, 0.2), (0.4, 0.1), (0.7, 0.3)):
         proc = subprocess.Popen([sys.executable, str(app)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 120
-        while _committed(conn, group, topic, partitions) < mark * total:
+        while committed() < mark * total:
             assert proc.poll() is None, f"the app exited by itself: {proc.stderr.read().decode()[-2000:]}"
             assert time.monotonic() < deadline, "the app made no progress"
             time.sleep(0.05)
         time.sleep(extra)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
-        progress.append(_committed(conn, group, topic, partitions))
+        progress.append(committed())
     return progress
+
+
+def _ends(conn, topic: str, partitions: int) -> int:
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({"bootstrap.servers": conn.bootstrap, "group.id": "ends"})
+    try:
+        return sum(c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(partitions))
+    finally:
+        c.close()
 
 
 def test_sigkill_of_a_join_then_restart_gives_the_uninterrupted_result(bootstrap, conn, topic_name, tmp_path):
@@ -137,12 +148,29 @@ def test_sigkill_of_a_join_then_restart_gives_the_uninterrupted_result(bootstrap
     env = {**os.environ, "SF_ORDERS": orders_topic, "SF_PRICES": prices_topic, "SF_OUT": out, "SF_APP_ID": app_id,
            "SF_STATE_DIR": str(tmp_path / "state"), "STREAMFRAME_BOOTSTRAP": bootstrap}
     group = f"{app_id}.fault-join"
-    progress = _kill_at_marks(JOIN_APP, env, conn, group, orders_topic, 2, n)
+    # The join is on a column: the app re-keys the orders by symbol through a repartition topic (a
+    # helper query, group `{group}-repartition-{position}`) and the join's group reads that topic.
+    prefix, suffix = f"{app_id}-fault-join-", "-repartition"
+
+    def repartition_topic():
+        return next((t for t in conn.topics() if t.startswith(prefix) and t.endswith(suffix)), None)
+
+    def committed():
+        topic = repartition_topic()
+        return 0 if topic is None else _committed(conn, group, topic, 2)
+
+    progress = _kill_at_marks(JOIN_APP, env, committed, n)
     assert progress[-1] < n, "the last kill should land mid-stream"
+    topic = repartition_topic()
+    copy_group = f"{group}-repartition-{topic[len(prefix):-len(suffix)]}"
+
+    def done():  # every order copied, every copy joined (a copy may hold an order twice: at least once)
+        return _committed(conn, copy_group, orders_topic, 2) >= n and committed() >= _ends(conn, topic, 2)
+
     proc = subprocess.Popen([sys.executable, str(JOIN_APP)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 180
-        while _committed(conn, group, orders_topic, 2) < n:
+        while not done():
             assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
             assert time.monotonic() < deadline, "the restarted app did not finish the input"
             time.sleep(0.5)

@@ -58,3 +58,12 @@ def consume_all(bootstrap: str, topic: str, expect: int | None = None, timeout: 
                 done.add(m.partition())
     c.close()
     return out
+
+
+def wait_until(cond, timeout: float = 60.0) -> None:
+    """Poll `cond()` every 0.1 s until it holds; fail the test if it does not within `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.1)

@@ -10,16 +10,11 @@ import pytest
 import sqlite_utils
 
 import streamframe as sf
-from tests.integration.helpers import consume_all, create_topic, produce
+from tests.integration.helpers import consume_all, create_topic, produce, wait_until
 
 pytestmark = pytest.mark.integration
 
 
-def _wait(cond, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -48,12 +43,12 @@ def test_table_topic_live_lookups_and_tombstones(bootstrap, conn, topic_name):
                                     (("AAPL", 1.0), ("MSFT", 2.0), ("AAPL", 3.0))], keys=[b"AAPL", b"MSFT", b"AAPL"])
     prices = sf.table(topic_name, key="symbol")
     q = prices.start()
-    _wait(lambda: q.metrics["records_in"] == 3)
+    wait_until(lambda: q.metrics["records_in"] == 3)
     assert prices["AAPL"]["price"] == 3.0
     assert prices.loc[["AAPL", "MSFT"]]["price"].tolist() == [3.0, 2.0]
     assert prices.snapshot()["price"].to_dict() == {"AAPL": 3.0, "MSFT": 2.0}
     produce(bootstrap, topic_name, [None], keys=[b"MSFT"])
-    _wait(lambda: q.metrics["records_in"] == 4)
+    wait_until(lambda: q.metrics["records_in"] == 4)
     assert prices.snapshot()["price"].to_dict() == {"AAPL": 3.0}
     q.stop()
     out = f"{topic_name}-copy"
@@ -67,12 +62,12 @@ def test_live_aggregation_resumes_from_sqlite_then_from_changelog(events, bootst
     t = sf.stream(topic, timestamp="ts").groupby("k").agg(n=("x", "count"), total=("x", "sum"))
     opts = {"state_dir": tmp_path, "commit_interval": 0.2}
     q = t.start(name="resume", **opts)
-    _wait(lambda: q.metrics["records_in"] == 40)
+    wait_until(lambda: q.metrics["records_in"] == 40)
     q.stop()
     more = [{"k": f"k{i % 4}", "x": i, "ts": 1_000 * i} for i in range(40, 60)]
     produce(bootstrap, topic, [orjson.dumps(r) for r in more], keys=[r["k"] for r in more])
     q = t.start(name="resume", **opts)  # restored from the SQLite file: reads only the 20 new records
-    _wait(lambda: q.metrics["records_in"] == 20)
+    wait_until(lambda: q.metrics["records_in"] == 20)
     q.stop()
     everything = pd.concat([df, pd.DataFrame(more)])
     expected = everything.groupby("k").agg(n=("x", "count"), total=("x", "sum"))
@@ -83,7 +78,7 @@ def test_live_aggregation_resumes_from_sqlite_then_from_changelog(events, bootst
     last = [{"k": "k0", "x": 1000, "ts": 99_000}]
     produce(bootstrap, topic, [orjson.dumps(r) for r in last], keys=["k0"])
     q = t.start(name="resume", **opts)
-    _wait(lambda: q.metrics["records_in"] == 1)
+    wait_until(lambda: q.metrics["records_in"] == 1)
     time.sleep(0.5)
     q.stop()
     assert q.metrics["records_in"] == 1
@@ -96,7 +91,7 @@ def test_corrupt_state_file_is_rebuilt_from_the_changelog(events, conn, tmp_path
     topic, df = events
     t = sf.stream(topic).groupby("k")["x"].sum()
     q = t.start(name="corrupt", state_dir=tmp_path, commit_interval=0.2)
-    _wait(lambda: q.metrics["records_in"] == 40)
+    wait_until(lambda: q.metrics["records_in"] == 40)
     q.stop()
     [path] = list(tmp_path.rglob("corrupt.sqlite"))
     path.write_bytes(b"this is not a database" * 100)
@@ -114,7 +109,7 @@ def test_to_sqlite_writes_rows_and_offsets_together_and_resumes(events, bootstra
     db = tmp_path / "out.db"
     s = sf.stream(topic)
     q = s.to_sqlite(str(db), "events", pk="x", name="to-db")
-    _wait(lambda: q.metrics["records_out"] == 40)
+    wait_until(lambda: q.metrics["records_out"] == 40)
     q.stop()
     table = sqlite_utils.Database(db)
     assert sorted(r["x"] for r in table["events"].rows) == list(range(40))
@@ -122,7 +117,7 @@ def test_to_sqlite_writes_rows_and_offsets_together_and_resumes(events, bootstra
     assert sum(offsets.values()) == 40
     produce(bootstrap, topic, [orjson.dumps({"k": "k9", "x": 40, "ts": 0})], keys=["k9"])
     q = s.to_sqlite(str(db), "events", pk="x", name="to-db")
-    _wait(lambda: q.metrics["records_in"] >= 1)
+    wait_until(lambda: q.metrics["records_in"] >= 1)
     time.sleep(0.5)
     q.stop()
     assert q.metrics["records_in"] == 1  # resumed after the offsets stored with the rows
@@ -132,7 +127,7 @@ def test_to_sqlite_writes_rows_and_offsets_together_and_resumes(events, bootstra
 def test_joining_topics_with_different_partition_counts_is_a_clear_error(bootstrap, conn, topic_name):
     create_topic(bootstrap, f"{topic_name}-s", partitions=2)
     create_topic(bootstrap, f"{topic_name}-t", partitions=3)
-    joined = sf.stream(f"{topic_name}-s").join(sf.table(f"{topic_name}-t", key="k"), on="k")
+    joined = sf.stream(f"{topic_name}-s").join(sf.table(f"{topic_name}-t"))  # on the record key
     with pytest.raises(sf.ConfigError, match=r"not co-partitioned .*-s has 2, .*-t has 3 partitions"):
         joined.run()
     # Or the user's choice: the table goes through a repartition topic with the stream's partition count.
@@ -141,11 +136,14 @@ def test_joining_topics_with_different_partition_counts_is_a_clear_error(bootstr
     time.sleep(0.01)  # the orders come after the table's rows in time (record timestamps: now)
     produce(bootstrap, f"{topic_name}-s", [orjson.dumps({"k": k, "n": i}) for i, k in enumerate("abcab")],
             keys=list("abcab"))
-    repartitioned = sf.stream(f"{topic_name}-s").join(sf.table(f"{topic_name}-t", key="k"), on="k",
-                                                      repartition=True)
+    repartitioned = sf.stream(f"{topic_name}-s").join(sf.table(f"{topic_name}-t"), repartition=True)
     got = repartitioned.run().sort_values("n")
     assert got[["k", "n", "v"]].values.tolist() == [["a", 0, 0], ["b", 1, 1], ["c", 2, 2], ["a", 3, 0], ["b", 4, 1]]
-    assert any(t.endswith("-repartition") and n == 2 for t, n in conn.topics().items())
+    assert {n for t, n in conn.topics().items() if t.startswith(conn.app_id) and t.endswith("-repartition")} == {2}
+    # On a column of the stream, the stream is re-keyed by it through a topic partitioned like the table.
+    on_column = sf.stream(f"{topic_name}-s").join(sf.table(f"{topic_name}-t", key="k"), on="k").run()
+    assert on_column.sort_values("n")[["k", "n", "v"]].values.tolist() == got[["k", "n", "v"]].values.tolist()
+    assert {n for t, n in conn.topics().items() if t.startswith(conn.app_id) and t.endswith("-repartition")} == {2, 3}
     # A global table needs no co-partitioning.
     glob = sf.stream(f"{topic_name}-s").join(sf.global_table(f"{topic_name}-t", key="k"), on="k").run()
     assert len(glob) == 5

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import streamframe as sf
-from tests.integration.helpers import consume_all, create_topic, produce
+from tests.integration.helpers import consume_all, create_topic, produce, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -101,16 +101,16 @@ def test_live_query_commits_and_resumes(bootstrap, conn, topic_name):
     q = s.assign(double=s.n * 2).to_topic(out, name="live-resume", commit_interval=0.5)
     assert q.status == "running"
     assert s.assign(double=s.n * 2).to_topic(out, name="live-resume") is q  # never a second consumer
-    _wait(lambda: q.metrics["records_in"] == 100)
+    wait_until(lambda: q.metrics["records_in"] == 100)
     produce(bootstrap, topic_name, [orjson.dumps({"n": i}) for i in range(100, 150)])
-    _wait(lambda: q.metrics["records_in"] == 150)
+    wait_until(lambda: q.metrics["records_in"] == 150)
     assert q.metrics["lag"] >= 0
     q.stop()
     assert q.status == "stopped"
     produce(bootstrap, topic_name, [orjson.dumps({"n": i}) for i in range(150, 160)])
     q2 = s.assign(double=s.n * 2).to_topic(out, name="live-resume", commit_interval=0.5)
     assert q2 is not q
-    _wait(lambda: q2.metrics["records_in"] >= 10)
+    wait_until(lambda: q2.metrics["records_in"] >= 10)
     time.sleep(1.0)
     q2.stop()
     assert q2.metrics["records_in"] == 10  # resumed from the committed offsets: nothing read twice
@@ -124,16 +124,10 @@ def test_start_collects_rows_and_reports_metrics(bootstrap, conn, topic_name):
     s = sf.stream(topic_name)
     q = s[s.x % 3 == 0].start(name="collect")
     assert q in sf.queries()
-    _wait(lambda: q.metrics["records_out"] == 10)
+    wait_until(lambda: q.metrics["records_out"] == 10)
     m = q.metrics
     assert m["status"] == "running" and m["records_in"] == 30 and m["errors"] == 0
     assert q.sink.result()["x"].tolist() == list(range(0, 30, 3))
     q.stop()
 
 
-def _wait(cond, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.1)

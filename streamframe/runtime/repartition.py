@@ -1,0 +1,336 @@
+"""A stream–table join on a column of the stream, scaled out the Kafka Streams way: the stream is re-keyed
+by that column through a repartition topic partitioned like the table.
+
+`orders.join(customers, on="customer_id")` must find each order's customer in the process that holds
+the order — with a query scaled out over a consumer group, in the task of the same partition number.
+So, as Kafka Streams does for `selectKey(...).join(table)`, a helper query (`RekeyCopy`) reads the
+stream's topic, decodes each record with the stream's own format to find its `customer_id`, and writes
+the record — value bytes, timestamp and headers unchanged — to `{app_id}-{query}-{position}-repartition`
+keyed by that value, encoded as the table topic's keys are (its source's key format), so the
+producer's partitioner (murmur2, as Java clients) puts it on the partition where the table has that
+key; the topic has the table topic's partition count. The query reads that topic in place of the
+stream's: the operators between the source and the join run unchanged, and the join finds the table
+row in its own task. The record's own key, where it is not the new one, rides in a last header
+(`streamframe.key`) and is put back before decoding, so `_key` stays the stream's key (and `_headers`
+its headers); `_partition` and `_offset` are the repartition topic's.
+
+Event time: the helper writes the records in the order a join takes them (a TimeMerger: by each input
+partition's running-maximum event time), so each repartition partition holds them in that order and the
+join still sees the table as of each record's own time.
+
+A record whose join column is null or missing, or that does not decode, is copied with a null key to
+its own partition number (mod the count): the join then passes it with nulls (left) or drops it (inner),
+as the lookup in process does, and a record that does not decode is dead-lettered by the query as before.
+
+The repartition topic keeps records until they are consumed (`retention.ms=-1`, as Kafka Streams'):
+a live helper deletes what the query's group has committed every 30 s; a bounded run empties the topic
+before it copies the stream, so it reads this run's copy only.
+
+Not re-keyed (the lookup stays in process, which is only right while one process reads every
+partition, or when the stream is already keyed by the column): `on=` the record key or several
+columns; a table side that is not one `sf.table` topic; a stream side that is not only Kafka topics,
+or whose topic another part of the query also reads; an operator between the source and the join that
+may change the `on` column (an `assign`/`rename`/`astype`/`fillna`/`explode` of it, `map`, another
+join or an aggregation) — the column must be as the source decoded it.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import time
+
+import numpy as np
+import orjson
+import pandas as pd
+from confluent_kafka import (
+    OFFSET_END,
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
+
+from streamframe.errors import ConfigError, DeliveryError, StreamframeError
+from streamframe.operators.records import META, RawBatch
+from streamframe.operators.source import DecodeSource
+from streamframe.plan import nodes
+from streamframe.runtime.merge import TimeMerger
+from streamframe.runtime.query import Query
+from streamframe.serde import value_format
+from streamframe.time.extract import datetime_to_ms, ms_to_datetime
+
+log = logging.getLogger("streamframe.repartition")
+HEADER = "streamframe.key"  # the record's own key, put back when the query reads the copy
+_TRANSIENT = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART}
+PURGE_INTERVAL = 30.0  # s between deletions of consumed records (Kafka Streams' repartition.purge.interval.ms)
+
+
+# --- which joins re-key their stream -------------------------------------------------------------------
+def join_column(node: nodes.Join) -> str | None:
+    """The stream column a stream–table join looks the table up by, or None (the key, several columns)."""
+    on = node.on
+    if isinstance(on, (list, tuple)) and len(on) == 1:
+        on = on[0]
+    if node.join != "stream_table" or not isinstance(on, str) or on in META:
+        return None
+    return on
+
+
+def rekey_plan(node: nodes.Join, by_topic: dict) -> tuple[str, list, nodes.KafkaSource] | None:
+    """(column, stream sources, table source) when `node`'s stream side can be re-keyed through
+    repartition topics; None when the lookup stays in process (see the module's docstring)."""
+    on = join_column(node)
+    if on is None:
+        return None
+    stream_side, table_side = node.parents
+    tables = table_side.sources()
+    if len(tables) != 1 or not isinstance(tables[0], nodes.KafkaSource) or not tables[0].table:
+        return None
+    streams = stream_side.sources()
+    if not all(isinstance(s, nodes.KafkaSource) and not s.table for s in streams):
+        return None
+    if any(by_topic.get(s.topic) != [s] for s in streams):  # read elsewhere too, or already a copy
+        return None
+    if not all(_keeps(n, on) for n in stream_side.walk() if n.parents):
+        return None
+    return on, streams, tables[0]
+
+
+def _keeps(node: nodes.Node, on: str) -> bool:
+    """Whether `node` passes column `on` on as it came in (else the helper's key could differ)."""
+    if isinstance(node, (nodes.Filter, nodes.Select, nodes.Peek, nodes.Rekey, nodes.Concat)):
+        return True
+    if isinstance(node, nodes.Assign):
+        return all(name != on for name, _ in node.columns)
+    if isinstance(node, nodes.Explode):
+        return node.column != on
+    if isinstance(node, nodes.Pandas):
+        kwargs = dict(node.kwargs)
+        if node.method in ("drop", "dropna"):
+            return True
+        if node.method == "rename":
+            mapping = kwargs.get("columns")
+            return isinstance(mapping, dict) and on not in mapping and on not in mapping.values()
+        if node.method in ("astype", "fillna"):
+            arg = node.args[0] if node.args else kwargs.get("dtype", kwargs.get("value"))
+            return isinstance(arg, dict) and on not in arg
+    return False  # map, joins, aggregations, anything new: the in-process lookup
+
+
+def join_keys(values: pd.Series, key_format: str) -> np.ndarray:
+    """Join column values as record keys like the table topic's (`key_format` of its source), each
+    distinct value encoded once; None for a missing value."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    encoded = np.empty(len(uniques) + 1, dtype=object)  # the last one: None, for code -1
+    encoded[:-1] = _encode_keys(list(uniques), key_format)
+    return encoded[codes]
+
+
+def _encode_keys(values: list, key_format: str) -> list:
+    """An int held as float (a column with a missing value) is written as the int."""
+    out = []
+    for v in values:
+        if v is None or v is pd.NA or (isinstance(v, float) and v != v):
+            out.append(None)
+            continue
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)
+        if key_format == "json":
+            out.append(orjson.dumps(v, option=orjson.OPT_SERIALIZE_NUMPY))
+        elif isinstance(v, bytes):
+            out.append(v)
+        elif isinstance(v, str):
+            out.append(v.encode("utf-8", "surrogateescape"))
+        elif isinstance(v, (dict, list)):
+            out.append(orjson.dumps(v))
+        else:
+            out.append(str(v).encode())
+    return out
+
+
+# --- the copy ------------------------------------------------------------------------------------------
+def rekey_stream(query: Query, node: nodes.Join) -> bool:
+    """Re-key `node`'s stream side through repartition topics for `query` (a bounded query copies first, a
+    live one starts the copy beside it) and read those instead; False: the lookup stays in process."""
+    plan = rekey_plan(node, query._by_topic)
+    if plan is None:
+        return False
+    on, streams, table = plan
+    conn = query.connection
+    partitions = conn.partitions(table.topic)
+    position = query.topology.positions[node.id]
+    for i, src in enumerate(streams):
+        tag = str(position) if len(streams) == 1 else f"{position}-{i}"
+        target = f"{conn.app_id}-{query.name}-{tag}-repartition"
+        created = _ensure_topic(conn, target, partitions, table.topic)
+        helper = RekeyCopy(src, on, table.key_format, target, partitions, name=f"{query.name}-repartition-{tag}",
+                           parent=query)
+        if query.bounded:
+            if not created:  # an earlier run's copy: this run reads its own only
+                delete_records(conn, {(target, p): OFFSET_END for p in range(partitions)})
+            helper.run_here()
+        else:
+            query._helpers.append(helper.start())
+        query._by_topic[target] = query._by_topic.pop(src.topic)
+        query._rekeyed.add(target)
+    return True
+
+
+def _ensure_topic(conn, topic: str, partitions: int, table: str) -> bool:
+    """Create the repartition topic if missing (True: it was); its partition count must be the table's."""
+    existing = conn.topics().get(topic)
+    found = existing or conn.ensure_topic(topic, partitions, {"retention.ms": "-1"})
+    if found != partitions:
+        raise ConfigError(f"repartition topic {topic!r} has {found} partitions, the table topic {table!r} "
+                          f"{partitions}: delete {topic!r} (it is a copy of the stream, rebuilt when missing) "
+                          "or give the query another name")
+    return existing is None
+
+
+class RekeyCopy(Query):
+    """The helper query: copies a stream's topic into a repartition topic keyed by the join column, in
+    event-time order (see the module docstring). Live, it commits to its own group
+    `{app_id}.{query}-repartition-{position}`."""
+
+    def __init__(self, stream: nodes.KafkaSource, on: str, key_format: str, topic: str, partitions: int, *,
+                 name: str, parent: Query):
+        source = nodes.KafkaSource((), topic=stream.topic, key_format="bytes", value_format=value_format("bytes"))
+        super().__init__(source, RekeySink(topic, partitions), name=name, connection=parent.connection,
+                         bounded=parent.bounded, timeout=parent.timeout, batch_size=parent.batch_size,
+                         commit_interval=parent.commit_interval, poll_timeout=parent.poll_timeout,
+                         state="memory", changelog=False)
+        # The stream's own decoding (format, event time), on a node of its own: a format keeps counters.
+        self.decoder = DecodeSource(dataclasses.replace(stream, value_format=copy.copy(stream.value_format)))
+        self.on, self.key_format = on, key_format
+        self.merger = TimeMerger({source.id: 1})
+        self.reader_group = parent.group_id  # whose committed offsets say what can be deleted
+        self._purged_at = time.monotonic()
+
+    def _push_raw(self, topic: str, raw: RawBatch) -> None:
+        for src in self._by_topic[topic]:
+            self.merger.add(src.id, raw, self._records(raw))
+
+    def _records(self, raw: RawBatch) -> pd.DataFrame:
+        """Every record of the batch, with its new key and its event time (the record's timestamp when
+        it does not decode: the query dead-letters it, the copy only carries it)."""
+        decoded, _ = self.decoder.decode(raw)
+        n = len(raw)
+        stamps = np.asarray(raw.timestamps, dtype="int64")
+        event = stamps.copy()
+        keys = np.full(n, None, dtype=object)
+        if len(decoded):
+            pos = decoded.index.to_numpy()
+            event[pos] = datetime_to_ms(decoded["_timestamp"])
+            if self.on in decoded:
+                keys[pos] = join_keys(decoded[self.on], self.key_format)
+        frame = pd.DataFrame({"key": keys,
+                              "value": pd.Series(raw.values, dtype=object),
+                              "record_key": pd.Series(raw.keys, dtype=object),
+                              "record_ts": stamps,
+                              "headers": pd.Series(raw.headers, dtype=object)})
+        frame["_timestamp"] = ms_to_datetime(event).astype("datetime64[ms, UTC]")
+        frame["_partition"] = np.asarray(raw.partitions, dtype="int32")
+        frame["_offset"] = np.asarray(raw.offsets, dtype="int64")
+        return frame
+
+    def _checkpoint(self) -> None:
+        super()._checkpoint()
+        if not self.bounded and time.monotonic() - self._purged_at >= PURGE_INTERVAL:
+            self._purged_at = time.monotonic()
+            purge_consumed(self.connection, self.sink.topic, self.reader_group)
+
+
+class RekeySink:
+    """Writes RekeyCopy's records: new key, value bytes, the record's timestamp and headers, plus its own
+    key in a last header where it differs; a null new key goes to the record's own partition number
+    (mod the count)."""
+
+    def __init__(self, topic: str, partitions: int):
+        self.topic, self.partitions = topic, partitions
+        self.output = None
+
+    def open(self, query) -> None:
+        self.output = query.output
+
+    def write(self, frame: pd.DataFrame) -> int:
+        keys = frame["key"].tolist()
+        partitions = np.where(frame["key"].isna(), frame["_partition"].to_numpy() % self.partitions, -1).tolist()
+        stamps = np.maximum(frame["record_ts"].to_numpy(), 0).tolist()  # no timestamp (-1): now
+        produce, topic = self.output.producer.produce, self.topic
+        for key, value, own, ts, headers, part in zip(keys, frame["value"].tolist(), frame["record_key"].tolist(),
+                                                      stamps, frame["headers"].tolist(), partitions):
+            if own != key:  # a stream already keyed by the column carries no extra header
+                headers = [*(headers or ()), (HEADER, own)]
+            try:
+                # Positional (partition, callback, on_delivery, timestamp, headers): keywords cost a dict
+                # per call (see kafka/writer.py); None is the producer's own on_delivery.
+                produce(topic, value, key, part, None, None, ts, headers)
+            except BufferError:
+                self._produce_when_room(value, key, part, ts, headers)
+        return len(frame)
+
+    def _produce_when_room(self, value, key, partition: int, ts: int, headers) -> None:
+        producer = self.output.producer
+        deadline = time.monotonic() + 60
+        while True:
+            producer.poll(0.05)
+            try:
+                producer.produce(self.topic, value, key, partition, None, None, ts, headers)
+                return
+            except BufferError:
+                if time.monotonic() > deadline:
+                    raise DeliveryError(f"producer queue to {self.topic!r} stayed full for 60 s; "
+                                        "is the broker reachable?") from None
+
+    def __repr__(self) -> str:
+        return f"repartition topic {self.topic}"
+
+
+def restore_keys(raw: RawBatch) -> RawBatch:
+    """A batch read from a repartition topic with each record's own key (and headers) back: from the
+    last header where the copy added one, else the record's key is its own."""
+    if not any(raw.headers):
+        return raw
+    keys, headers = list(raw.keys), list(raw.headers)
+    for i, hs in enumerate(headers):
+        if hs and hs[-1][0] == HEADER:
+            keys[i] = hs[-1][1]
+            headers[i] = hs[:-1] or None
+    return RawBatch(raw.topic, raw.values, keys, raw.timestamps, raw.partitions, raw.offsets, headers)
+
+
+# --- deleting what is no longer needed -----------------------------------------------------------------
+def delete_records(conn, before: dict[tuple[str, int], int], timeout: float = 30.0) -> None:
+    """Delete the records of each (topic, partition) before an offset (OFFSET_END: all of them); a
+    partition whose leader is not known yet (a topic created a moment ago) is retried briefly."""
+    deadline = time.monotonic() + timeout
+    while before:
+        futures = conn.admin().delete_records([TopicPartition(t, p, o) for (t, p), o in before.items()],
+                                              request_timeout=timeout)
+        retry = {}
+        for tp, future in futures.items():
+            try:
+                future.result(timeout=timeout + 5)
+            except KafkaException as e:
+                if e.args[0].code() not in _TRANSIENT or time.monotonic() > deadline:
+                    raise StreamframeError(f"cannot delete records of {tp.topic}[{tp.partition}]: "
+                                           f"{conn.scrub(e.args[0].str())}") from None
+                retry[(tp.topic, tp.partition)] = before[(tp.topic, tp.partition)]
+        before = retry
+        if before:
+            time.sleep(0.2)
+
+
+def purge_consumed(conn, topic: str, group: str) -> None:
+    """Delete a repartition topic's records the reading query's group has committed (best effort: a
+    failure only leaves them for the next time)."""
+    try:
+        request = [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p)
+                                                        for p in range(conn.partitions(topic))])]
+        result = conn.admin().list_consumer_group_offsets(request, request_timeout=10)[group].result(timeout=15)
+        delete_records(conn, {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions
+                              if tp.offset > 0 and tp.error is None})
+    except (KafkaException, StreamframeError, TimeoutError) as e:
+        log.debug("could not delete consumed records of %s: %s", topic, e)
