@@ -66,15 +66,32 @@ class _TableSide:
         return index
 
 
+def _source_table_store(ctx, node):
+    """The store of the table a join's right side is, when that side is a table read from a topic
+    (`sf.table`/`sf.global_table`: a TableFromStream opened before the join) keyed as the join looks it
+    up: the join reads it as it stands, as Kafka Streams' KStream–KTable join reads the table's own
+    store, instead of keeping (and checkpointing, and restoring) a second copy of every row."""
+    from streamframe.plan.nodes import TableFromStream
+
+    right = node.parents[1]
+    if not isinstance(right, TableFromStream) or tuple(right.keys) != tuple(node.right_keys):
+        return None
+    return ctx.stores.opened(right)
+
+
 class StreamTableJoinOp(Operator):
     stateful = True
 
     def open(self, ctx) -> None:
-        self.table = _TableSide(ctx.store(self, list(self.node.right_keys), suffix="table"), self.node.right_keys)
+        shared = _source_table_store(ctx, self.node)
+        self.shared = shared is not None
+        store = shared if self.shared else ctx.store(self, list(self.node.right_keys), suffix="table")
+        self.table = _TableSide(store, self.node.right_keys)
 
     def process_side(self, side: int, batch: pd.DataFrame):
         if side == 1:
-            self.table.apply(batch)
+            if not self.shared:  # else the table's own operator has applied the batch already
+                self.table.apply(batch)
             return None
         return self._join(batch)
 
@@ -91,12 +108,16 @@ class StreamTableJoinOp(Operator):
         on = [on] if isinstance(on, str) else list(on)
         keys = batch[on[0]] if len(on) == 1 else pd.MultiIndex.from_frame(batch[on])
         if len(table):
-            matched = table[right_cols].reindex(keys)
-            found = matched.index.isin(table.index) if len(on) > 1 else pd.Index(keys).isin(table.index)
+            # One hash look-up per row (the table's index keeps its hash table between batches), then
+            # a take per column: -1 (no row) gives NaN, the column's type widened as reindex does.
+            where = table.index.get_indexer(keys)
+            found = where >= 0
+            matched = pd.DataFrame({c: pd.api.extensions.take(table[c].array, where, allow_fill=True)
+                                    for c in right_cols}, index=batch.index)
         else:
-            matched = pd.DataFrame(index=keys)
+            matched = pd.DataFrame(index=batch.index)
             found = np.zeros(len(batch), dtype=bool)
-        matched = _suffix(_values(batch), matched, node.suffixes).set_axis(batch.index)
+        matched = _suffix(_values(batch), matched, node.suffixes)
         out = pd.concat([batch, matched], axis=1)
         if node.how == "inner":
             out = out[np.asarray(found)]

@@ -18,7 +18,7 @@ from streamframe.errors import ConfigError, QueryTimeoutError, RecordError, Stre
 from streamframe.plan.nodes import Join, KafkaSource, Node, PandasSource
 from streamframe.runtime.context import Context
 from streamframe.runtime.gcpause import gc_paused
-from streamframe.runtime.merge import TimeMerger, locate
+from streamframe.runtime.merge import TimeMerger, ahead_source, locate
 from streamframe.runtime.readers import PandasReader
 from streamframe.runtime.sinks import KafkaDeadLetters, MemoryDeadLetters
 from streamframe.runtime.topology import Topology
@@ -433,23 +433,31 @@ class Query:
         lags behind (Kafka Streams waits for a partition with data in flight the same way)."""
         if self.merger is None:
             return
-        safe = float("inf") if final else self._safe_time()
+        safe, ahead = (float("inf"), None) if final else self._safe_time()
         sources = {s.id: s for s in self.root.sources()}
-        for src_id, parts, chunk in self.merger.release(safe):
+        for src_id, parts, chunk in self.merger.release(safe, ahead):
             result = self.topology.push(src_id, chunk)
             for raw, errors in locate(parts, result.errors):
                 self._failed_records(sources[src_id], raw, errors)
             self._deliver(result)
 
-    def _safe_time(self) -> float:
-        safe = float("inf")
+    def _safe_time(self) -> tuple[float, dict | None]:
+        """(the time every pending input partition has reached, {the stream of stream–table joins: the
+        time the other inputs' pending partitions have reached} — see merge.ahead_source)."""
+        if not hasattr(self, "_ahead"):
+            merged = [s for s in self.root.sources() if getattr(s, "topic", None) not in self._global]
+            self._ahead = ahead_source(self.root, self.topology.ops, merged)
+        safe = others = float("inf")
         for reader in self.readers:
             if reader is getattr(self, "global_reader", None) or not hasattr(reader, "pending_partitions"):
                 continue
             for topic, part in reader.pending_partitions():
                 for src in self._by_topic.get(topic, []):
-                    safe = min(safe, self.merger.frontier(src.id, part))
-        return safe
+                    frontier = self.merger.frontier(src.id, part)
+                    safe = min(safe, frontier)
+                    if src.id != self._ahead:
+                        others = min(others, frontier)
+        return safe, None if self._ahead is None else {self._ahead: others}
 
     def _deliver(self, result) -> None:
         self.metrics_.late_drops = sum(getattr(op, "late_drops", 0) for op in self.topology.stateful)

@@ -37,10 +37,16 @@ class StoreManager:
     def changelog_topic(self, store: TableStore) -> str:
         return re.sub(r"[^A-Za-z0-9._-]", "_", f"{self.app_id}-{store.name}-changelog")
 
+    def name(self, node, suffix: str = "") -> str:
+        name = f"{self.query_name}-{self.positions[node.id]}-{node.kind.lower()}"
+        return f"{name}-{suffix}" if suffix else name
+
+    def opened(self, node, suffix: str = "") -> TableStore | None:
+        """The store `node`'s operator opened (operators open parents first), or None."""
+        return self.stores.get(self.name(node, suffix)) if node.id in self.positions else None
+
     def store(self, op, index_names, suffix: str = "") -> TableStore:
-        name = f"{self.query_name}-{self.positions[op.node.id]}-{op.node.kind.lower()}"
-        if suffix:
-            name += f"-{suffix}"
+        name = self.name(op.node, suffix)
         store = TableStore(name, index_names)
         self.stores[name] = store
         if self._from_file:

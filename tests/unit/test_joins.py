@@ -106,3 +106,17 @@ def test_join_arguments_are_checked():
         s.join(sf.table("b"), how="outer")
     with pytest.raises(sf.ConfigError, match="left_on"):
         sf.table("a", key=["x", "y"]).join(sf.table("b", key="x"))
+
+
+def test_a_join_with_a_topic_table_reads_the_tables_own_store():
+    """No second copy of the table's rows (to checkpoint and restore) — as Kafka Streams' KStream–KTable
+    join reads the KTable's store; the result is the lookup's either way."""
+    from streamframe.operators.join import StreamTableJoinOp
+
+    driver = TestDriver(sf.stream("o").join(sf.table("c", key="id"), on="id", how="left"))
+    driver.pipe("c", [{"id": 1, "n": "a"}], keys=["1"], timestamps=[1])
+    driver.pipe("o", [{"id": 1, "q": 5}, {"id": 2, "q": 6}], keys=["1", "2"], timestamps=[2, 3])
+    join = next(op for op in driver.query.topology.ops.values() if isinstance(op, StreamTableJoinOp))
+    assert join.shared and list(driver.query.stores.stores) == ["test-driver-2-table"]
+    out = driver.output()
+    assert out["n"].iloc[0] == "a" and pd.isna(out["n"].iloc[1]) and out["q"].tolist() == [5, 6]
