@@ -138,7 +138,7 @@ class StreamFrame:
         return self._pandas("fillna", value, **kwargs)
 
     def join(self, other, on=None, how: str = "inner", within=None, grace=None, suffixes=("", "_right"),
-             repartition: bool = False):
+             repartition: bool | None = None):
         """Join with a table (stream–table: each record sees the table as of its own time) or a global
         table (fully loaded first). `on`: the column(s) of this stream holding the table's key (default:
         the record key). `how`: "inner" or "left" (a record whose `on` value is null finds no row: left
@@ -157,7 +157,8 @@ class StreamFrame:
         (made or changed by `assign`, `rename`, `astype`, `fillna`, `explode`, `map` or another join
         before this one), `on=` several columns, or the right side is not one `sf.table` topic, the
         lookup is in process: right in one process, or when the stream is already keyed by that column
-        (streamframe.runtime.repartition has the details).
+        (streamframe.runtime.repartition has the details). `repartition=False` says the stream is
+        already keyed (and partitioned) by that column, as the table is: no copy, the lookup in process.
 
         On the record key (`on=None`), the two topics must have the same partition count (a clear error
         otherwise), unless `repartition=True`: then the table side is copied through a repartition topic

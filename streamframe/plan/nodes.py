@@ -246,7 +246,8 @@ class Join(Node):
     within: int | None = None  # ms, stream-stream
     grace: int = 0
     suffixes: tuple = ("", "_right")
-    repartition: bool = False  # inputs with different partition counts: copy the right side through a topic
+    repartition: bool | None = None  # True: copy the right side of a key join whose inputs differ in partition
+                                     # count through a topic; False: no re-key of a join on a column either
 
     kind = "Join"
 

@@ -27,7 +27,8 @@ a live helper deletes what the query's group has committed every 30 s; a bounded
 before it copies the stream, so it reads this run's copy only.
 
 Not re-keyed (the lookup stays in process, which is only right while one process reads every
-partition, or when the stream is already keyed by the column): `on=` the record key or several
+partition, or when the stream is already keyed by the column): `join(..., repartition=False)` (the
+user's word that it is); `on=` the record key or several
 columns; a table side that is not one `sf.table` topic; a stream side that is not only Kafka topics,
 or whose topic another part of the query also reads; an operator between the source and the join that
 may change the `on` column (an `assign`/`rename`/`astype`/`fillna`/`explode` of it, `map`, another
@@ -82,7 +83,7 @@ def rekey_plan(node: nodes.Join, by_topic: dict) -> tuple[str, list, nodes.Kafka
     """(column, stream sources, table source) when `node`'s stream side can be re-keyed through
     repartition topics; None when the lookup stays in process (see the module's docstring)."""
     on = join_column(node)
-    if on is None:
+    if on is None or node.repartition is False:  # False: the user says the stream is keyed by it already
         return None
     stream_side, table_side = node.parents
     tables = table_side.sources()

@@ -44,6 +44,9 @@ def test_the_key_a_changed_column_or_another_table_side_stay_in_process():
     assert _plan(first.join(sf.table("regions", key="region"), on="region")) is None  # after another join
     pandas = sf.from_pandas(pd.DataFrame({"customer_id": ["c1"]}))
     assert _plan(pandas.join(customers, on="customer_id")) is None
+    # the user's word that the stream is keyed (and partitioned) by the column already
+    assert _plan(orders.join(customers, on="customer_id", repartition=False)) is None
+    assert _plan(orders.join(customers, on="customer_id", repartition=True)) is not None
 
 
 def test_join_values_are_encoded_as_the_table_topic_keys_are():
