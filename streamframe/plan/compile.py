@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streamframe.operators import join, sliding, source, stateless, table, window
+from streamframe.operators import join, sliding, source, stateless, stream_join, table, window
 from streamframe.operators.base import Operator
 from streamframe.plan import nodes
 
@@ -24,7 +24,7 @@ _OPERATORS = {
 
 _JOINS = {"stream_table": join.StreamTableJoinOp, "global": join.StreamTableJoinOp,
           "table_table": join.TableTableJoinOp, "asof": join.AsofJoinOp,
-          "stream_stream": join.StreamStreamJoinOp}
+          "stream_stream": stream_join.StreamStreamJoinOp}
 
 
 def _operator(node: nodes.Node) -> Operator:

@@ -189,54 +189,11 @@ class Query:
         topics = [s.topic for s in self.root.sources() if isinstance(s, KafkaSource)]
         return max(self.connection.require_topics(topics).values(), default=1) if topics else 1
 
-    def _check_copartitioned(self) -> None:
-        """A join of two topics pairs partition i with partition i (the same key lands on the same
-        partition number): their partition counts must be equal, as Kafka Streams requires — or, with
-        join(..., repartition=True), the right side is copied through a repartition topic
-        `{app_id}-{query}-{position}-repartition` with the left side's partition count.
-        A stream–table join `on=` a column of the stream re-keys the stream by it through such a topic
-        with the table's partition count instead (runtime/repartition.py), where it can."""
-        from streamframe.runtime.repartition import rekey_stream
-
-        for node in self.root.walk():
-            if not isinstance(node, Join) or node.join == "global":
-                continue
-            if rekey_stream(self, node):
-                continue  # the stream side now reads a copy partitioned like the table
-            sides = [sorted({s.topic for s in parent.sources() if isinstance(s, KafkaSource)}) for parent in node.parents]
-            counts = [self.connection.require_topics(topics) if topics else {} for topics in sides]
-            found = {t: n for c in counts for t, n in c.items()}
-            if len(set(found.values())) <= 1:
-                continue
-            if not node.repartition or len(sides[1]) != 1 or not counts[0]:
-                listed = ", ".join(f"{t} has {n}" for t, n in sorted(found.items()))
-                raise ConfigError(f"the inputs of {node.name} are not co-partitioned ({listed} partitions): give "
-                                  "the topics the same partition count, join with repartition=True, or join with "
-                                  "an sf.global_table")
-            self._repartition(node, sides[1][0], max(counts[0].values()))
-
-    def _repartition(self, node: Node, topic: str, partitions: int) -> None:
-        """Copy `topic` as it is (bytes, keys, timestamps, deletes) into a topic of `partitions`
-        partitions, partitioned by key like any producer's, and read that instead."""
-        from streamframe.frames.sources import stream
-        from streamframe.runtime.sinks import TopicSink
-        from streamframe.serde import value_format
-
-        name = f"{self.connection.app_id}-{self.name}-{self.topology.positions[node.id]}-repartition"
-        copy = stream(topic, key="bytes", value="bytes")
-        sink = TopicSink(name, value_format("bytes"), key_format="bytes", partitions=partitions)
-        helper = Query(copy._node, sink, name=f"{self.name}-repartition-{self.topology.positions[node.id]}",
-                       connection=self.connection, bounded=self.bounded)
-        self.connection.ensure_topic(name, partitions)  # before this query's reader looks for it
-        if self.bounded:
-            helper.run_here()
-        else:
-            self._helpers.append(helper.start())
-        self._by_topic[name] = self._by_topic.pop(topic)
-
     def _open(self) -> None:
         if self.connection is not None and self.merger is not None:
-            self._check_copartitioned()  # may swap a side for its repartition topic
+            from streamframe.runtime.repartition import check_copartitioned
+
+            check_copartitioned(self)  # may swap a side for its repartition topic
         kafka_topics = [t for t, srcs in self._by_topic.items()
                         if isinstance(srcs[0], KafkaSource) and t not in self._global]
         if self.connection is not None:

@@ -1,5 +1,7 @@
-"""A stream–table join on a column of the stream, scaled out the Kafka Streams way: the stream is re-keyed
-by that column through a repartition topic partitioned like the table.
+"""Joins and partitions: the co-partitioning check (`check_copartitioned`: equal partition counts, or the
+table side copied with `repartition=True`), and a stream–table join on a column of the stream, scaled out
+the Kafka Streams way: the stream is re-keyed by that column through a repartition topic partitioned
+like the table.
 
 `orders.join(customers, on="customer_id")` must find each order's customer in the process that holds
 the order — with a query scaled out over a consumer group, in the task of the same partition number.
@@ -66,6 +68,53 @@ log = logging.getLogger("streamframe.repartition")
 HEADER = "streamframe.key"  # the record's own key, put back when the query reads the copy
 _TRANSIENT = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART}
 PURGE_INTERVAL = 30.0  # s between deletions of consumed records (Kafka Streams' repartition.purge.interval.ms)
+
+
+# --- co-partitioning of joins --------------------------------------------------------------------------
+def check_copartitioned(query: Query) -> None:
+    """A join of two topics pairs partition i with partition i (the same key lands on the same
+    partition number): their partition counts must be equal, as Kafka Streams requires — or, with
+    join(..., repartition=True), the right side is copied through a repartition topic
+    `{app_id}-{query}-{position}-repartition` with the left side's partition count.
+    A stream–table join `on=` a column of the stream re-keys the stream by it through such a topic
+    with the table's partition count instead (rekey_stream), where it can."""
+    for node in query.root.walk():
+        if not isinstance(node, nodes.Join) or node.join == "global":
+            continue
+        if rekey_stream(query, node):
+            continue  # the stream side now reads a copy partitioned like the table
+        sides = [sorted({s.topic for s in parent.sources() if isinstance(s, nodes.KafkaSource)})
+                 for parent in node.parents]
+        counts = [query.connection.require_topics(topics) if topics else {} for topics in sides]
+        found = {t: n for c in counts for t, n in c.items()}
+        if len(set(found.values())) <= 1:
+            continue
+        if not node.repartition or len(sides[1]) != 1 or not counts[0]:
+            listed = ", ".join(f"{t} has {n}" for t, n in sorted(found.items()))
+            raise ConfigError(f"the inputs of {node.name} are not co-partitioned ({listed} partitions): give "
+                              "the topics the same partition count, join with repartition=True, or join with "
+                              "an sf.global_table")
+        copy_table_side(query, node, sides[1][0], max(counts[0].values()))
+
+
+def copy_table_side(query: Query, node: nodes.Join, topic: str, partitions: int) -> None:
+    """Copy `topic` as it is (bytes, keys, timestamps, deletes) into a topic of `partitions`
+    partitions, partitioned by key like any producer's, and read that instead."""
+    from streamframe.frames.sources import stream
+    from streamframe.runtime.sinks import TopicSink
+
+    position = query.topology.positions[node.id]
+    name = f"{query.connection.app_id}-{query.name}-{position}-repartition"
+    copy = stream(topic, key="bytes", value="bytes")
+    sink = TopicSink(name, value_format("bytes"), key_format="bytes", partitions=partitions)
+    helper = Query(copy._node, sink, name=f"{query.name}-repartition-{position}",
+                   connection=query.connection, bounded=query.bounded)
+    query.connection.ensure_topic(name, partitions)  # before this query's reader looks for it
+    if query.bounded:
+        helper.run_here()
+    else:
+        query._helpers.append(helper.start())
+    query._by_topic[name] = query._by_topic.pop(topic)
 
 
 # --- which joins re-key their stream -------------------------------------------------------------------

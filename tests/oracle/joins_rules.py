@@ -3,7 +3,7 @@
 Written from the rules in the docstring of :mod:`tests.oracle.joins` ("Stream-stream windowed joins",
 Kafka Streams 4.3.1 ``KStreamKStreamJoin`` with ``JoinWindows.ofTimeDifferenceAndGrace(within, grace)``
 and the oracle's emit interval 0), as plainly as possible: lists scanned in full, no indexes, so that it
-checks ``streamframe/operators/join.py``'s ``StreamStreamJoinOp`` rather than repeating its code.
+checks ``streamframe/operators/stream_join.py``'s ``StreamStreamJoinOp`` rather than repeating its code.
 
 >>> recs = [
 ...     {"side": "left", "key": "a", "value": {"l": 1}, "ts": 100},
