@@ -9,7 +9,8 @@
 
 from __future__ import annotations
 
-from streamframe.plan.nodes import Node
+from streamframe.plan.nodes import Join, Node
+from streamframe.plan.rekey import rekey_plan, sources_by_topic
 
 
 def explain_text(root: Node, sink: str = "result") -> str:
@@ -21,9 +22,14 @@ def explain_text(root: Node, sink: str = "result") -> str:
     children[root.id].append(sink)
     width = max(len(n.name) for n in order) + 2
     kwidth = max(len(n.kind) for n in order) + 2
+    by_topic = sources_by_topic(root)
     lines = ["Topology"]
     for n in order:
-        lines.append(f"  {n.name:<{width}}{n.kind:<{kwidth}}{n.detail()}".rstrip())
+        detail = n.detail()
+        plan = rekey_plan(n, by_topic) if isinstance(n, Join) else None
+        if plan is not None:  # the copy the runtime makes (runtime/repartition.py)
+            detail += f"; the stream re-keyed by {plan[0]} through a repartition topic"
+        lines.append(f"  {n.name:<{width}}{n.kind:<{kwidth}}{detail}".rstrip())
         lines.append(f"  {'':<{width}}--> {', '.join(children[n.id])}")
     return "\n".join(lines)
 

@@ -29,9 +29,9 @@ a live helper deletes what the query's group has committed every 30 s; a bounded
 before it copies the stream, so it reads this run's copy only.
 
 Not re-keyed (the lookup stays in process, which is only right while one process reads every
-partition, or when the stream is already keyed by the column): `join(..., repartition=False)` (the
-user's word that it is); `on=` the record key or several
-columns; a table side that is not one `sf.table` topic; a stream side that is not only Kafka topics,
+partition, or when the stream is already keyed by the column; decided by plan/rekey.py, which
+explain() shows too): `join(..., repartition=False)` (the user's word that it is); `on=` the record key
+or several columns; a table side that is not one `sf.table` topic; a stream side that is not only Kafka topics,
 or whose topic another part of the query also reads; an operator between the source and the join that
 may change the `on` column (an `assign`/`rename`/`astype`/`fillna`/`explode` of it, `map`, another
 join or an aggregation) — the column must be as the source decoded it.
@@ -56,9 +56,10 @@ from confluent_kafka import (
 )
 
 from streamframe.errors import ConfigError, DeliveryError, StreamframeError
-from streamframe.operators.records import META, RawBatch
+from streamframe.operators.records import RawBatch
 from streamframe.operators.source import DecodeSource
 from streamframe.plan import nodes
+from streamframe.plan.rekey import rekey_plan
 from streamframe.runtime.merge import TimeMerger
 from streamframe.runtime.query import Query
 from streamframe.serde import value_format
@@ -115,58 +116,6 @@ def copy_table_side(query: Query, node: nodes.Join, topic: str, partitions: int)
     else:
         query._helpers.append(helper.start())
     query._by_topic[name] = query._by_topic.pop(topic)
-
-
-# --- which joins re-key their stream -------------------------------------------------------------------
-def join_column(node: nodes.Join) -> str | None:
-    """The stream column a stream–table join looks the table up by, or None (the key, several columns)."""
-    on = node.on
-    if isinstance(on, (list, tuple)) and len(on) == 1:
-        on = on[0]
-    if node.join != "stream_table" or not isinstance(on, str) or on in META:
-        return None
-    return on
-
-
-def rekey_plan(node: nodes.Join, by_topic: dict) -> tuple[str, list, nodes.KafkaSource] | None:
-    """(column, stream sources, table source) when `node`'s stream side can be re-keyed through
-    repartition topics; None when the lookup stays in process (see the module's docstring)."""
-    on = join_column(node)
-    if on is None or node.repartition is False:  # False: the user says the stream is keyed by it already
-        return None
-    stream_side, table_side = node.parents
-    tables = table_side.sources()
-    if len(tables) != 1 or not isinstance(tables[0], nodes.KafkaSource) or not tables[0].table:
-        return None
-    streams = stream_side.sources()
-    if not all(isinstance(s, nodes.KafkaSource) and not s.table for s in streams):
-        return None
-    if any(by_topic.get(s.topic) != [s] for s in streams):  # read elsewhere too, or already a copy
-        return None
-    if not all(_keeps(n, on) for n in stream_side.walk() if n.parents):
-        return None
-    return on, streams, tables[0]
-
-
-def _keeps(node: nodes.Node, on: str) -> bool:
-    """Whether `node` passes column `on` on as it came in (else the helper's key could differ)."""
-    if isinstance(node, (nodes.Filter, nodes.Select, nodes.Peek, nodes.Rekey, nodes.Concat)):
-        return True
-    if isinstance(node, nodes.Assign):
-        return all(name != on for name, _ in node.columns)
-    if isinstance(node, nodes.Explode):
-        return node.column != on
-    if isinstance(node, nodes.Pandas):
-        kwargs = dict(node.kwargs)
-        if node.method in ("drop", "dropna"):
-            return True
-        if node.method == "rename":
-            mapping = kwargs.get("columns")
-            return isinstance(mapping, dict) and on not in mapping and on not in mapping.values()
-        if node.method in ("astype", "fillna"):
-            arg = node.args[0] if node.args else kwargs.get("dtype", kwargs.get("value"))
-            return isinstance(arg, dict) and on not in arg
-    return False  # map, joins, aggregations, anything new: the in-process lookup
 
 
 def join_keys(values: pd.Series, key_format: str) -> np.ndarray:

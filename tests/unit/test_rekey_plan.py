@@ -6,15 +6,12 @@ from __future__ import annotations
 import pandas as pd
 
 import streamframe as sf
-from streamframe.runtime.repartition import join_keys, rekey_plan
+from streamframe.plan.rekey import rekey_plan, sources_by_topic
+from streamframe.runtime.repartition import join_keys
 
 
 def _plan(frame):
-    node = frame._node
-    by_topic = {}
-    for src in node.sources():
-        by_topic.setdefault(getattr(src, "topic", None), []).append(src)
-    return rekey_plan(node, by_topic)
+    return rekey_plan(frame._node, sources_by_topic(frame._node))
 
 
 def test_a_column_of_the_stream_as_decoded_is_re_keyed():
@@ -47,6 +44,14 @@ def test_the_key_a_changed_column_or_another_table_side_stay_in_process():
     # the user's word that the stream is keyed (and partitioned) by the column already
     assert _plan(orders.join(customers, on="customer_id", repartition=False)) is None
     assert _plan(orders.join(customers, on="customer_id", repartition=True)) is not None
+
+
+def test_explain_shows_the_re_key():
+    orders, customers = sf.stream("orders"), sf.table("customers", key="customer_id")
+    line = [ln for ln in str(orders.join(customers, on="customer_id").explain()).splitlines() if " Join " in ln]
+    assert line[0].endswith("on customer_id; the stream re-keyed by customer_id through a repartition topic")
+    kept = str(orders.join(customers, on="customer_id", repartition=False).explain())
+    assert "re-keyed" not in kept and "re-keyed" not in str(orders.join(customers).explain())
 
 
 def test_join_values_are_encoded_as_the_table_topic_keys_are():
