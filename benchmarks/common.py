@@ -120,7 +120,6 @@ def produce_trades(bootstrap: str, topic: str, records: int, partitions: int, se
     from streamframe.connectors.generator import trades
     from streamframe.serde.json_encode import encode_json_rows
 
-    producer = Producer(producer_config(bootstrap))
     start_ms = int(time.time() * 1000) - records  # rate 1000/s: the last record is about "now"
     total_bytes, t0 = 0, time.perf_counter()
     for first in range(0, records, chunk):
@@ -130,18 +129,7 @@ def produce_trades(bootstrap: str, topic: str, records: int, partitions: int, se
         keys = df["symbol"].tolist()
         stamps = df["ts"].tolist()
         parts = ((np.arange(first, first + n)) % partitions).tolist()
-        total_bytes += sum(map(len, values))
-        produce = producer.produce
-        for value, key, ts, p in zip(values, keys, stamps, parts):
-            while True:
-                try:
-                    produce(topic, value, key, partition=p, timestamp=ts)
-                    break
-                except BufferError:
-                    producer.poll(0.05)
-        producer.poll(0)
-    if producer.flush(120):
-        raise RuntimeError(f"input records to {topic} were not all delivered")
+        total_bytes += produce_records(bootstrap, topic, values, keys, stamps, parts)
     return InputInfo(topic, records, partitions, total_bytes, time.perf_counter() - t0)
 
 

@@ -64,21 +64,10 @@ def test_sigkill_at_several_points_then_restart_gives_the_uninterrupted_result(b
     env = {**os.environ, "SF_TOPIC": topic_name, "SF_OUT": out, "SF_APP_ID": app_id,
            "SF_STATE_DIR": str(tmp_path / "state"), "STREAMFRAME_BOOTSTRAP": bootstrap}
     group = f"{app_id}.fault-app"
-    kills, progress = 0, []
     # Kill once the app has checkpointed past each mark (plus a little more work), so every kill
     # lands mid-stream whatever the machine's speed.
-    for mark, extra in ((0.1, 0.25), (0.3, 0.1), (0.5, 0.4), (0.75, 0.2)):
-        proc = subprocess.Popen([sys.executable, str(APP)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 120
-        while _committed(conn, group, topic_name, 2) < mark * len(df):
-            assert proc.poll() is None, f"the app exited by itself: {proc.stderr.read().decode()[-2000:]}"
-            assert time.monotonic() < deadline, "the app made no progress"
-            time.sleep(0.05)
-        time.sleep(extra)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-        kills += 1
-        progress.append(_committed(conn, group, topic_name, 2))
+    progress = _kill_at_marks(APP, env, lambda: _committed(conn, group, topic_name, 2), len(df),
+                              ((0.1, 0.25), (0.3, 0.1), (0.5, 0.4), (0.75, 0.2)))
     assert progress[-1] < len(df), "the last kill should land mid-stream"
     proc = subprocess.Popen([sys.executable, str(APP)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -97,15 +86,15 @@ def test_sigkill_at_several_points_then_restart_gives_the_uninterrupted_result(b
     got = _final(consume_all(bootstrap, out))
     want = {(k, int(ws.value // 1_000_000)): (int(r.n), int(r.total))
             for (k, ws, _), r in expected.iterrows()}
-    assert kills == 4 and len(want) > 20
+    assert len(progress) == 4 and len(want) > 20
     assert {key: (v["n"], v["total"]) for key, v in got.items()} == want
 
 
-def _kill_at_marks(app, env, committed, total) -> list:
-    """Start `app`, kill it with SIGKILL once it has checkpointed past each mark (`committed()`: the
-    records its group has committed); returns the progress."""
+def _kill_at_marks(app, env, committed, total, marks) -> list:
+    """Start `app`, kill it with SIGKILL once it has checkpointed past each mark (a fraction of `total`,
+    then `extra` s more work; `committed()`: the records its group has committed); returns the progress."""
     progress = []
-    for mark, extra in ((0.15, 0.2), (0.4, 0.1), (0.7, 0.3)):
+    for mark, extra in marks:
         proc = subprocess.Popen([sys.executable, str(app)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 120
         while committed() < mark * total:
@@ -159,7 +148,7 @@ def test_sigkill_of_a_join_then_restart_gives_the_uninterrupted_result(bootstrap
         topic = repartition_topic()
         return 0 if topic is None else _committed(conn, group, topic, 2)
 
-    progress = _kill_at_marks(JOIN_APP, env, committed, n)
+    progress = _kill_at_marks(JOIN_APP, env, committed, n, ((0.15, 0.2), (0.4, 0.1), (0.7, 0.3)))
     assert progress[-1] < n, "the last kill should land mid-stream"
     topic = repartition_topic()
     copy_group = f"{group}-repartition-{topic[len(prefix):-len(suffix)]}"

@@ -173,7 +173,7 @@ import uuid
 from pathlib import Path
 
 from tests.oracle import kstreams
-from tests.oracle.kstreams import OracleError, _tail, run_oracle_process
+from tests.oracle.kstreams import OracleError, _tail, cleanup, run_oracle_process
 
 PROJECT_DIR = Path(__file__).resolve().parent / "kstreams_joins"
 MAIN_CLASS = "streamframe.oracle.JoinOracle"
@@ -276,25 +276,8 @@ def run_join_oracle(
             except OracleError as exc:
                 raise OracleError(f"{exc}\n--- oracle stderr tail ---\n{_tail(summary['stderr'])}") from exc
     finally:
-        _cleanup(admin, app_id, list(outputs.values()))
+        cleanup(admin, app_id, list(outputs.values()))
     return result
-
-
-def _cleanup(admin, app_id: str, topics: list[str]) -> None:
-    try:
-        internal = [t for t in admin.list_topics(timeout=10).topics if t.startswith(f"{app_id}-")]
-    except Exception:  # noqa: BLE001 - best-effort cleanup
-        internal = []
-    for fut in admin.delete_topics(topics + internal, operation_timeout=30).values():
-        try:
-            fut.result(timeout=30)
-        except Exception:  # noqa: BLE001 - best-effort cleanup
-            pass
-    try:
-        for fut in admin.delete_consumer_groups([app_id], request_timeout=30).values():
-            fut.result(timeout=30)
-    except Exception:  # noqa: BLE001 - best-effort cleanup
-        pass
 
 
 def _parse_summary(stdout: str) -> dict | None:

@@ -329,18 +329,28 @@ def run_window_oracle(
         except OracleError as exc:
             raise OracleError(f"{exc}\n--- oracle stderr tail ---\n{_tail(summary['stderr'])}") from exc
     finally:
-        for fut in admin.delete_topics([output_topic], operation_timeout=30).values():
-            try:
-                fut.result(timeout=30)
-            except Exception:  # noqa: BLE001 - best-effort cleanup
-                pass
-        try:
-            for fut in admin.delete_consumer_groups([app_id], request_timeout=30).values():
-                fut.result(timeout=30)
-        except Exception:  # noqa: BLE001 - best-effort cleanup
-            pass
+        cleanup(admin, app_id, [output_topic])
     df.attrs["oracle"] = summary
     return df
+
+
+def cleanup(admin, app_id: str, topics: list[str]) -> None:
+    """Best effort: delete an oracle run's output `topics`, its Kafka Streams internal topics
+    (`{app_id}-…`) and its consumer group."""
+    try:
+        internal = [t for t in admin.list_topics(timeout=10).topics if t.startswith(f"{app_id}-")]
+    except Exception:  # noqa: BLE001 - best-effort cleanup
+        internal = []
+    for fut in admin.delete_topics(topics + internal, operation_timeout=30).values():
+        try:
+            fut.result(timeout=30)
+        except Exception:  # noqa: BLE001 - best-effort cleanup
+            pass
+    try:
+        for fut in admin.delete_consumer_groups([app_id], request_timeout=30).values():
+            fut.result(timeout=30)
+    except Exception:  # noqa: BLE001 - best-effort cleanup
+        pass
 
 
 def run_oracle_process(cmd: list[str], timeout: float, what: str, parse) -> dict:
