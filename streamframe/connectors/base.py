@@ -304,21 +304,31 @@ class SourceConnector(Connector):
 
         output = Output(self.client())
         fmt = value_format(self.format)
-        flushed = time.monotonic()
+        flushed, queued = time.monotonic(), 0
+
+        def flush() -> None:
+            # `records` counts delivered records, so a reader who sees records == n finds n on the topic.
+            nonlocal flushed, queued
+            output.flush()
+            self.records += queued
+            flushed, queued = time.monotonic(), 0
+
         try:
             for batch in self.batches():
                 if not isinstance(batch, RawRecords):
                     batch = self.encode(batch, fmt)
                 output.produce_many(self.topic, batch.values, batch.keys, batch.timestamps)
-                self.records += len(batch)
+                queued += len(batch)
                 output.poll()
-                if time.monotonic() - flushed > 1.0:  # delivery errors show up within a second
-                    output.flush()
-                    flushed = time.monotonic()
+                # A short batch means the source caught up (a followed file, a rate-limited generator)
+                # and may now wait: deliver what it gave. Otherwise at least once a second, so delivery
+                # errors show up.
+                if len(batch) < self.batch_size or time.monotonic() - flushed > 1.0:
+                    flush()
                 if not self.proceed():
                     break
         finally:
-            output.flush()
+            flush()
 
     def encode(self, frame: pd.DataFrame, fmt) -> RawRecords:
         for col, what in ((self.key, "key"), (self.timestamp, "timestamp")):
@@ -390,20 +400,29 @@ class SinkConnector(Connector):
             reader.open()
             if self.bounded:
                 self.total = reader._left() if reader.end else 0
-            committed = time.monotonic()
+            committed, written = time.monotonic(), 0
+
+            def commit() -> None:
+                # `records` counts what reached the target, so a reader who sees records == n finds n.
+                nonlocal committed, written
+                self.flush()
+                reader.commit()
+                self.records += written
+                committed, written = time.monotonic(), 0
+
             while self.proceed():
                 if self.bounded and reader.at_end():
                     break
                 batches = reader.poll(self.batch_size, 0.2)
+                got = 0
                 for topic, raw in batches.items():
                     self.handle(topic, raw)
-                    self.records += len(raw)
-                if batches and time.monotonic() - committed >= self.commit_interval:
-                    self.flush()
-                    reader.commit()
-                    committed = time.monotonic()
-            self.flush()
-            reader.commit()
+                    got += len(raw)
+                written += got
+                # Caught up (a short poll) or the interval passed: flush the target, commit the offsets.
+                if written and (got < self.batch_size or time.monotonic() - committed >= self.commit_interval):
+                    commit()
+            commit()
         finally:
             reader.close()
 
