@@ -43,9 +43,7 @@ def _order(raw: RawBatch, last: int | None = None) -> RawBatch:
     order = sorted(range(len(raw)), key=lambda i: (raw.timestamps[i], raw.partitions[i], raw.offsets[i]))
     if last is not None:
         order = order[max(0, len(order) - last):]
-    pick = lambda xs: [xs[i] for i in order]  # noqa: E731
-    return RawBatch(raw.topic, pick(raw.values), pick(raw.keys), pick(raw.timestamps), pick(raw.partitions),
-                    pick(raw.offsets), pick(raw.headers))
+    return raw.rows(order)
 
 
 class TopicTail:

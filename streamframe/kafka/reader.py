@@ -13,7 +13,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 
 from streamframe.errors import StreamframeError
 from streamframe.kafka.connection import Connection
-from streamframe.operators.records import RawBatch
+from streamframe.operators.records import RawBatch, take
 
 _TRANSIENT = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART,
               KafkaError._UNKNOWN_PARTITION, KafkaError._TIMED_OUT}
@@ -36,16 +36,37 @@ def to_raw_batches(messages: list, topic: str | None = None) -> dict[str, RawBat
 
 
 def _columns(topic: str, ms: list) -> RawBatch:
-    # map() over the C methods: no Python frame per record (the hot path of every query).
-    return RawBatch(
-        topic=topic,
-        values=list(map(Message.value, ms)),
-        keys=list(map(Message.key, ms)),
-        timestamps=[ts for _, ts in map(Message.timestamp, ms)],
-        partitions=list(map(Message.partition, ms)),
-        offsets=list(map(Message.offset, ms)),
-        headers=list(map(Message.headers, ms)),
-    )
+    return MessageBatch(topic, ms)
+
+
+_FIELDS = {"values": Message.value, "keys": Message.key, "partitions": Message.partition,
+           "offsets": Message.offset, "headers": Message.headers}
+
+
+class MessageBatch(RawBatch):
+    """A RawBatch over consumed messages whose fields are built on first use, each in one map() over
+    the C methods (no Python frame per record). A source that leaves metadata columns out
+    (plan/metadata.py) reads them only for the rows that reach the output, through `rows`."""
+
+    def __init__(self, topic: str, messages: list):  # not RawBatch.__init__: the fields are built lazily
+        self.topic = topic
+        self._messages = messages
+
+    def __len__(self) -> int:
+        return len(self._messages)
+
+    def __getattr__(self, field: str):  # only called for a field not built yet
+        if field == "timestamps":
+            column = [ts for _, ts in map(Message.timestamp, self._messages)]
+        elif field in _FIELDS:
+            column = list(map(_FIELDS[field], self._messages))
+        else:
+            raise AttributeError(field)
+        setattr(self, field, column)
+        return column
+
+    def rows(self, positions) -> RawBatch:
+        return MessageBatch(self.topic, take(self._messages, positions))
 
 
 class KafkaReader:

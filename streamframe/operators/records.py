@@ -8,12 +8,21 @@ back to its original bytes, partition and offset.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
 
 META = ("_key", "_timestamp", "_partition", "_offset", "_headers", "_tombstone")
 
 
 def is_meta(name) -> bool:
     return name in META
+
+
+def take(items: list, positions) -> list:
+    """items[i] for each i in `positions` (a list or an integer array), in one C call."""
+    positions = positions.tolist() if hasattr(positions, "tolist") else list(positions)
+    if len(positions) < 2:
+        return [items[i] for i in positions]
+    return list(itemgetter(*positions)(items))
 
 
 @dataclass
@@ -29,18 +38,28 @@ class RawBatch:
     def __len__(self) -> int:
         return len(self.values)
 
+
+    def rows(self, positions) -> RawBatch:
+        """The records at `positions`, as a batch. A batch that builds its fields on demand
+        (kafka.reader.MessageBatch) builds the new batch's fields from those records only."""
+        return RawBatch(self.topic, *(take(getattr(self, f), positions) for f in _FIELDS))
+
     def record(self, pos: int) -> dict:
         """One record's raw parts, for dead letters and error messages."""
+        one = self.rows([pos])
         return {
             "topic": self.topic,
-            "partition": self.partitions[pos],
-            "offset": self.offsets[pos],
-            "key": self.keys[pos],
-            "value": self.values[pos],
-            "timestamp": self.timestamps[pos],
-            "headers": self.headers[pos],
+            "partition": one.partitions[0],
+            "offset": one.offsets[0],
+            "key": one.keys[0],
+            "value": one.values[0],
+            "timestamp": one.timestamps[0],
+            "headers": one.headers[0],
         }
 
     def head(self, n: int) -> RawBatch:
         return RawBatch(self.topic, self.values[:n], self.keys[:n], self.timestamps[:n],
                         self.partitions[:n], self.offsets[:n], self.headers[:n])
+
+
+_FIELDS = ("values", "keys", "timestamps", "partitions", "offsets", "headers")

@@ -14,7 +14,7 @@ import pandas as pd
 
 from streamframe.frames.expr import describe, evaluate
 from streamframe.operators.base import Operator
-from streamframe.operators.records import RawBatch
+from streamframe.operators.records import META, RawBatch
 from streamframe.serde import decode_keys
 from streamframe.time.extract import ms_to_datetime, to_epoch_ms
 
@@ -46,39 +46,71 @@ def _event_times(ts, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict[
 
 
 class DecodeSource(Operator):
+    # Metadata columns this source leaves out, because no operator reads them (plan/metadata.py); the
+    # topology fills them in for the rows that reach the output (`with_metadata`).
+    late: frozenset = frozenset()
+
     def decode(self, raw: RawBatch) -> tuple[pd.DataFrame, dict[int, str]]:
-        node = self.node
+        node, late = self.node, self.late
         decoded = node.value_format.decode(raw.values)
         frame, errors = decoded.frame, dict(decoded.errors)
         pos = frame.index.to_numpy()
         full = len(pos) == len(raw)
 
-        def pick(values):
-            return values if full else [values[i] for i in pos]
-
         frame = frame.copy() if not full else frame
-        frame["_key"] = decode_keys(pick(raw.keys), node.key_format, frame.index)
+        if "_key" not in late:
+            frame["_key"] = decode_keys(raw.keys if full else raw.rows(pos).keys, node.key_format, frame.index)
         ts = node.timestamp
-        if _record_time(ts):
-            ms = np.asarray(raw.timestamps, dtype="int64")[pos]
+        if "_timestamp" in late:
+            pass
+        elif _record_time(ts):
+            frame["_timestamp"] = _as_time(np.asarray(raw.timestamps, dtype="int64")[pos])
         elif isinstance(ts, str) and ts == "processing":  # wall-clock time when the record is processed
-            ms = np.full(len(pos), int(time.time() * 1000), dtype="int64")
+            frame["_timestamp"] = _as_time(np.full(len(pos), int(time.time() * 1000), dtype="int64"))
         else:
             ms, ok, why = _event_times(ts, frame)
             if not ok.all():
                 for i, p in zip(np.flatnonzero(~ok), pos[~ok]):
                     errors[int(p)] = f"no valid timestamp in {describe(ts)}{why.get(int(i), '')}"
                 frame, ms, pos = frame[ok], ms[ok], pos[ok]
-        frame["_timestamp"] = ms_to_datetime(ms).astype("datetime64[ms, UTC]")
-        frame["_partition"] = np.asarray(raw.partitions, dtype="int32")[pos]
-        frame["_offset"] = np.asarray(raw.offsets, dtype="int64")[pos]
-        frame["_headers"] = pd.Series(raw.headers, dtype=object).iloc[pos].to_numpy() if len(pos) else []
+            frame["_timestamp"] = _as_time(ms)
+        if "_partition" not in late:
+            frame["_partition"] = np.asarray(raw.partitions, dtype="int32")[pos]
+        if "_offset" not in late:
+            frame["_offset"] = np.asarray(raw.offsets, dtype="int64")[pos]
+        if "_headers" not in late:
+            frame["_headers"] = pd.Series(raw.headers, dtype=object).iloc[pos].to_numpy() if len(pos) else []
         if node.table or None in raw.values:  # a null value: a delete in a table, skipped by joins
             frame["_tombstone"] = np.array([v is None for v in raw.values], dtype=bool)[pos]
         return frame, errors
 
+    def with_metadata(self, frame: pd.DataFrame, raw: RawBatch, wanted=META) -> pd.DataFrame:
+        """The `wanted` metadata columns this source left out, filled in for `frame`'s rows (an output
+        of its batch `raw`: each row's index is its record's position in `raw`)."""
+        missing = [m for m in META if m in self.late and m in wanted and m not in frame.columns]
+        if not missing or not len(frame):
+            return frame
+        rows = raw.rows(frame.index.to_numpy())
+        frame = frame.copy(deep=False)
+        for name in missing:
+            if name == "_key":
+                frame[name] = decode_keys(rows.keys, self.node.key_format, frame.index)
+            elif name == "_timestamp":
+                frame[name] = _as_time(np.asarray(rows.timestamps, dtype="int64"))
+            elif name == "_partition":
+                frame[name] = np.asarray(rows.partitions, dtype="int32")
+            elif name == "_offset":
+                frame[name] = np.asarray(rows.offsets, dtype="int64")
+            else:
+                frame[name] = pd.Series(rows.headers, dtype=object, index=frame.index)
+        return frame
+
     def process(self, batch):
         return batch
+
+
+def _as_time(ms: np.ndarray):
+    return ms_to_datetime(ms).astype("datetime64[ms, UTC]")
 
 
 class PandasSourceOp(DecodeSource):
@@ -100,7 +132,7 @@ class PandasSourceOp(DecodeSource):
             for p in np.flatnonzero(~ok):
                 errors[int(p)] = f"no valid timestamp in {describe(node.timestamp)}{why.get(int(p), '')}"
             frame, ms = frame[ok], ms[ok]
-        frame["_timestamp"] = ms_to_datetime(ms).astype("datetime64[ms, UTC]")
+        frame["_timestamp"] = _as_time(ms)
         frame["_partition"] = np.zeros(len(frame), dtype="int32")
         frame["_offset"] = np.asarray(raw.offsets, dtype="int64")[frame.index.to_numpy()]
         frame["_headers"] = None

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from streamframe.errors import ConfigError, QueryTimeoutError, RecordError, StreamframeError
+from streamframe.operators.records import META
 from streamframe.plan.nodes import Join, KafkaSource, Node, PandasSource
 from streamframe.runtime.context import Context
 from streamframe.runtime.gcpause import gc_paused
@@ -95,6 +96,10 @@ class Query:
         self.clock = time.monotonic
         self._opened = False
         self._until_count, self._until_ms = _parse_until(until)
+        # Metadata columns the output's reader uses (a source may leave the others out, plan/metadata.py):
+        # the sink's, the event time (stream time in metrics), the partition when stopping at a time.
+        self._wanted_metadata = frozenset(getattr(sink, "metadata", META)) | {"_timestamp"} | \
+            ({"_partition"} if self._until_ms is not None else set())
         self.status = "created"
         self.exception: BaseException | None = None
         self.metrics_ = Metrics()
@@ -269,21 +274,12 @@ class Query:
             for reader in self.readers:
                 if self.bounded and reader.at_end():
                     continue  # nothing more will come: do not wait on it (a loaded global table)
-                # The collector is held off while a batch is built and processed (runtime/gcpause.py);
-                # while polling only when records are waiting, so an idle query never holds it off.
+                # The collector is held off while a batch is built and processed, until the batch is
+                # gone (runtime/gcpause.py); while polling only when records are waiting, so an idle
+                # query never holds it off.
                 with gc_paused(self._backlog.get(id(reader), self.bounded)):
-                    batches = reader.poll(self.batch_size, timeout)
-                self._backlog[id(reader)] = sum(map(len, batches.values())) >= self.batch_size // 2
-                if batches:
-                    timeout = 0  # other readers: take what they have, do not wait as well
-                with gc_paused():
-                    for topic, raw in batches.items():
-                        if self._until_count is not None:
-                            left = self._until_count - self.metrics_.records_in
-                            if left < len(raw):
-                                raw = raw.head(max(left, 0))
-                        if len(raw):
-                            self.process(topic, raw)
+                    if self._read(reader, timeout):
+                        timeout = 0  # other readers: take what they have, do not wait as well
                 if self.output is not None:
                     self.output.poll()
             with gc_paused():
@@ -360,6 +356,23 @@ class Query:
         return produce
 
     # --- one batch ---------------------------------------------------------------------------
+    def _read(self, reader, timeout: float) -> bool:
+        """Poll `reader` once and process what came; whether anything came. The batch's objects are
+        gone when this returns, so the collector, turned back on after it, need not look at them."""
+        batches = reader.poll(self.batch_size, timeout)
+        self._backlog[id(reader)] = sum(map(len, batches.values())) >= self.batch_size // 2
+        got = bool(batches)
+        with gc_paused():
+            for topic, raw in batches.items():
+                if self._until_count is not None:
+                    left = self._until_count - self.metrics_.records_in
+                    if left < len(raw):
+                        raw = raw.head(max(left, 0))
+                if len(raw):
+                    self.process(topic, raw)
+            batches = raw = None  # noqa: F841 - freed before the collector is back on
+        return got
+
     def process(self, topic: str, raw) -> None:
         """Push one raw batch from `topic` through the topology and write what comes out.
         The batch counts as read once it went through, so a reader who sees `records_in` reach n
@@ -380,7 +393,7 @@ class Query:
                     self._failed_records(src, raw, errors)
                 self.merger.add(src.id, raw, frame)
                 continue
-            result = self.topology.process(src.id, raw)
+            result = self.topology.process(src.id, raw, self._wanted_metadata)
             if result.errors:
                 self._failed_records(src, raw, result.errors)
             self._deliver(result)

@@ -56,6 +56,8 @@ class TopicSink:
     object {keys..., window_start} — and its deletes become tombstones (null values).
     """
 
+    metadata = frozenset({"_key", "_timestamp", "_tombstone"})  # what a record takes from the metadata
+
     def __init__(self, topic: str, fmt, key: str | None = None, key_format: str = "text",
                  table_keys=None, windowed: bool = False, partitions: int | None = None):
         self.topic, self.fmt, self.key, self.key_format = topic, fmt, key, key_format

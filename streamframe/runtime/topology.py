@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from streamframe.operators.base import Operator
-from streamframe.operators.records import RawBatch
+from streamframe.operators.records import META, RawBatch
 from streamframe.plan.compile import compile_plan
+from streamframe.plan.metadata import late_metadata
 from streamframe.plan.nodes import Node
 
 
@@ -36,6 +37,8 @@ class Topology:
         self.ops, self.root_op = compile_plan(root)
         self.sources = {n.id: self.ops[n.id] for n in root.sources()}
         self.positions = {n.id: i for i, n in enumerate(root.walk())}
+        for source_id, late in late_metadata(root).items():
+            self.sources[source_id].late = late
 
     @property
     def stateful(self) -> list[Operator]:
@@ -59,10 +62,14 @@ class Topology:
                         self._push(child, out, result, op)
         return result
 
-    def process(self, source_id: int, raw: RawBatch) -> BatchResult:
-        frame, errors = self.decode(source_id, raw)
+    def process(self, source_id: int, raw: RawBatch, wanted=META) -> BatchResult:
+        """`wanted`: the metadata columns the output's reader uses, of those the source left out."""
+        source = self.sources[source_id]
+        frame, errors = source.decode(raw)
         result = self.push(source_id, frame)
         result.errors.update(errors)
+        if getattr(source, "late", None):  # what the source left out, for the rows that came through
+            result.outputs = [source.with_metadata(out, raw, wanted) for out in result.outputs]
         return result
 
     def decode(self, source_id: int, raw: RawBatch):

@@ -48,6 +48,20 @@ def test_metadata_columns_come_from_the_records(trades_topic, bootstrap):
         assert part["_offset"].tolist() == list(range(len(part)))  # offset order kept per partition
 
 
+def test_metadata_filled_in_late_equals_metadata_built_while_decoding(trades_topic):
+    """A filter by expression leaves the metadata out of the decoded batch and fills it in for the
+    rows that pass, from the consumed messages (plan/metadata.py); a filter by function (which could
+    read anything) builds every column while decoding. Both must give the same rows."""
+    topic, _ = trades_topic
+    s = sf.stream(topic, value="json")
+    late = s[s.qty > 100].assign(notional=s.qty * s.price)
+    eager = s[lambda b: b.qty > 100].assign(notional=lambda b: b.qty * b.price)
+    order = ["_partition", "_offset"]
+    got, expected = (f.run(metadata=True).sort_values(order).reset_index(drop=True) for f in (late, eager))
+    assert len(got) > 100
+    pd.testing.assert_frame_equal(got, expected)
+
+
 def test_csv_text_bytes_and_headers(bootstrap, conn, topic_name):
     create_topic(bootstrap, topic_name)
     produce(bootstrap, topic_name, [b"AAPL,10,1.5", b"MSFT,20,2.5"], keys=[b"a", b"b"],
