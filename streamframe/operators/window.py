@@ -96,7 +96,7 @@ class AggregateOp(Operator):
         late_pairs = int((~on_time).sum())
         late_records = _without(len(batch), idx[on_time]) if late_pairs and self.node.late == "dead_letter" else ()
         kept = idx[on_time]
-        pairs = batch.iloc[kept].reset_index(drop=True)
+        pairs = batch[self._reads(batch)].iloc[kept].reset_index(drop=True)
         pairs[TS], pairs[TASK] = ts[kept], task[kept]
         if self.window is not None:
             pairs[WS], pairs[WE] = ws[on_time], we[on_time]
@@ -113,6 +113,14 @@ class AggregateOp(Operator):
             self.store.upsert(changed)
         self.store.meta["stream_time"] = dict(self.stream_time)
         return self._emit(changed)
+
+    def _reads(self, batch: pd.DataFrame) -> list:
+        """The columns the aggregation reads (every column for reduce/aggregate, whose functions get
+        whole rows), so that only those are copied for each (record, window) pair."""
+        if self.fold is not None:
+            return list(batch.columns)
+        used = set(self.keys) | {s.column for s in self.specs if s.column is not None}
+        return [c for c in batch.columns if c in used]
 
     def _aggregate(self, pairs: pd.DataFrame) -> pd.DataFrame:
         index = self.index_names
@@ -147,7 +155,7 @@ class AggregateOp(Operator):
         frame = self.store.frame
         if frame.empty:
             return None
-        st = frame[TASK].map(self.stream_time).to_numpy(dtype="float64")
+        st = self._stream_time_of(frame[TASK].to_numpy())
         due = (~frame[EMITTED].astype(bool).to_numpy()) & (frame[WE].to_numpy() + self.closes_after <= st)
         if not due.any():
             self._purge()
@@ -161,12 +169,21 @@ class AggregateOp(Operator):
         if self.window is None or self.store.frame.empty:
             return
         frame = self.store.frame
-        st = frame[TASK].map(self.stream_time).to_numpy(dtype="float64")
+        st = self._stream_time_of(frame[TASK].to_numpy())
         old = frame[WE].to_numpy() + max(self.window.retention, self.closes_after) <= st
         if self.final:
             old &= frame[EMITTED].astype(bool).to_numpy()
         if old.any():
             self.store.delete(frame.index[old])
+
+    def _stream_time_of(self, task: np.ndarray) -> np.ndarray:
+        """The stream time of each row's task (-inf for a task with none yet), looked up in one take."""
+        task = task.astype("int64", copy=False)
+        table = np.full(int(task.max()) + 1 if len(task) else 1, -np.inf)
+        for t, st in self.stream_time.items():
+            if t < len(table):
+                table[t] = st
+        return table[task]
 
     def _rows(self, state: pd.DataFrame) -> pd.DataFrame:
         """State rows → output rows: keys, window bounds, aggregates, and metadata columns."""
