@@ -103,7 +103,7 @@ class Connector:
         self.settings = settings
         self.context = context or Context()
         self.state = "UNASSIGNED"
-        self.records = 0
+        self.records = 0  # records that reached the target: delivered to the topic, written to the file
         self.skipped = 0
         self.total: int | None = None  # a bounded load's record count, for its progress bar
         self.last_error: str | None = None

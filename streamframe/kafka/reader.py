@@ -68,6 +68,10 @@ class MessageBatch(RawBatch):
     def rows(self, positions) -> RawBatch:
         return MessageBatch(self.topic, take(self._messages, positions))
 
+    def materialized(self) -> RawBatch:
+        return RawBatch(self.topic, self.values, self.keys, self.timestamps, self.partitions, self.offsets,
+                        self.headers)
+
 
 class KafkaReader:
     def __init__(self, conn: Connection, topics: list[str], group_id: str | None = None, bounded: bool = False,

@@ -44,6 +44,11 @@ class RawBatch:
         (kafka.reader.MessageBatch) builds the new batch's fields from those records only."""
         return RawBatch(self.topic, *(take(getattr(self, f), positions) for f in _FIELDS))
 
+    def materialized(self) -> RawBatch:
+        """This batch with every field built (for a batch held on to: MessageBatch keeps the consumed
+        messages, each a much larger object than its fields, until it is gone)."""
+        return self
+
     def record(self, pos: int) -> dict:
         """One record's raw parts, for dead letters and error messages."""
         one = self.rows([pos])

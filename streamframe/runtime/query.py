@@ -391,7 +391,8 @@ class Query:
                 frame, errors = self.topology.decode(src.id, raw)
                 if errors:
                     self._failed_records(src, raw, errors)
-                self.merger.add(src.id, raw, frame)
+                # held until released: its fields as lists, not the consumed messages behind them
+                self.merger.add(src.id, raw.materialized(), frame)
                 continue
             result = self.topology.process(src.id, raw, self._wanted_metadata)
             if result.errors:

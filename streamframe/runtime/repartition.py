@@ -209,7 +209,7 @@ class RekeyCopy(Query):
 
     def _push_raw(self, topic: str, raw: RawBatch) -> None:
         for src in self._by_topic[topic]:
-            self.merger.add(src.id, raw, self._records(raw))
+            self.merger.add(src.id, raw.materialized(), self._records(raw))
 
     def _records(self, raw: RawBatch) -> pd.DataFrame:
         """Every record of the batch, with its new key and its event time (the record's timestamp when
