@@ -64,16 +64,16 @@ class DecodeSource(Operator):
         if "_timestamp" in late:
             pass
         elif _record_time(ts):
-            frame["_timestamp"] = _as_time(np.asarray(raw.timestamps, dtype="int64")[pos])
+            frame["_timestamp"] = ms_to_datetime(np.asarray(raw.timestamps, dtype="int64")[pos])
         elif isinstance(ts, str) and ts == "processing":  # wall-clock time when the record is processed
-            frame["_timestamp"] = _as_time(np.full(len(pos), int(time.time() * 1000), dtype="int64"))
+            frame["_timestamp"] = ms_to_datetime(np.full(len(pos), int(time.time() * 1000), dtype="int64"))
         else:
             ms, ok, why = _event_times(ts, frame)
             if not ok.all():
                 for i, p in zip(np.flatnonzero(~ok), pos[~ok]):
                     errors[int(p)] = f"no valid timestamp in {describe(ts)}{why.get(int(i), '')}"
                 frame, ms, pos = frame[ok], ms[ok], pos[ok]
-            frame["_timestamp"] = _as_time(ms)
+            frame["_timestamp"] = ms_to_datetime(ms)
         if "_partition" not in late:
             frame["_partition"] = np.asarray(raw.partitions, dtype="int32")[pos]
         if "_offset" not in late:
@@ -96,7 +96,7 @@ class DecodeSource(Operator):
             if name == "_key":
                 frame[name] = decode_keys(rows.keys, self.node.key_format, frame.index)
             elif name == "_timestamp":
-                frame[name] = _as_time(np.asarray(rows.timestamps, dtype="int64"))
+                frame[name] = ms_to_datetime(np.asarray(rows.timestamps, dtype="int64"))
             elif name == "_partition":
                 frame[name] = np.asarray(rows.partitions, dtype="int32")
             elif name == "_offset":
@@ -107,10 +107,6 @@ class DecodeSource(Operator):
 
     def process(self, batch):
         return batch
-
-
-def _as_time(ms: np.ndarray):
-    return ms_to_datetime(ms).astype("datetime64[ms, UTC]")
 
 
 class PandasSourceOp(DecodeSource):
@@ -132,7 +128,7 @@ class PandasSourceOp(DecodeSource):
             for p in np.flatnonzero(~ok):
                 errors[int(p)] = f"no valid timestamp in {describe(node.timestamp)}{why.get(int(p), '')}"
             frame, ms = frame[ok], ms[ok]
-        frame["_timestamp"] = _as_time(ms)
+        frame["_timestamp"] = ms_to_datetime(ms)
         frame["_partition"] = np.zeros(len(frame), dtype="int32")
         frame["_offset"] = np.asarray(raw.offsets, dtype="int64")[frame.index.to_numpy()]
         frame["_headers"] = None

@@ -306,7 +306,7 @@ class StreamStreamJoinOp(Operator):
         keys = np.empty(len(out), dtype=object)
         keys[:] = [o[1] for o in out]
         data["_key"] = keys
-        data["_timestamp"] = ms_to_datetime([o[2] for o in out]).astype("datetime64[ms, UTC]")
+        data["_timestamp"] = ms_to_datetime([o[2] for o in out])
         for meta in ("_partition", "_offset", "_headers"):
             if meta in batch:
                 data[meta] = batch[meta].to_numpy()[pos]

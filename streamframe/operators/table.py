@@ -145,7 +145,7 @@ class TableAggregateOp(Operator):
             out = pd.concat([out, dead], ignore_index=True)
         out["_key"] = out[self.keys[0]].to_numpy() if len(self.keys) == 1 else \
             list(out[self.keys].itertuples(index=False, name=None))
-        out["_timestamp"] = ms_to_datetime(np.full(len(out), ts)).astype("datetime64[ms, UTC]")
+        out["_timestamp"] = ms_to_datetime(np.full(len(out), ts))
         out["_partition"], out["_offset"], out["_headers"] = 0, -1, None
         return out
 

@@ -197,11 +197,11 @@ class AggregateOp(Operator):
             out = agg.finalize(state, self.specs)
         out = out.reset_index()
         if self.window is not None:
-            out[WS] = ms_to_datetime(out[WS].to_numpy()).astype("datetime64[ms, UTC]")
-            out.insert(out.columns.get_loc(WS) + 1, WE, ms_to_datetime(state[WE].to_numpy()).astype("datetime64[ms, UTC]"))
+            out[WS] = ms_to_datetime(out[WS].to_numpy())
+            out.insert(out.columns.get_loc(WS) + 1, WE, ms_to_datetime(state[WE].to_numpy()))
         keys = out[self.keys]
         out["_key"] = keys.iloc[:, 0].to_numpy() if len(self.keys) == 1 else list(keys.itertuples(index=False, name=None))
-        out["_timestamp"] = ms_to_datetime(state[TS].to_numpy(dtype="int64")).astype("datetime64[ms, UTC]")
+        out["_timestamp"] = ms_to_datetime(state[TS].to_numpy(dtype="int64"))
         out["_partition"] = state[TASK].to_numpy(dtype="int64")
         out["_offset"] = -1
         out["_headers"] = None

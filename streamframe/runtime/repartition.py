@@ -229,7 +229,7 @@ class RekeyCopy(Query):
                               "record_key": pd.Series(raw.keys, dtype=object),
                               "record_ts": stamps,
                               "headers": pd.Series(raw.headers, dtype=object)})
-        frame["_timestamp"] = ms_to_datetime(event).astype("datetime64[ms, UTC]")
+        frame["_timestamp"] = ms_to_datetime(event)
         frame["_partition"] = np.asarray(raw.partitions, dtype="int32")
         frame["_offset"] = np.asarray(raw.offsets, dtype="int64")
         return frame

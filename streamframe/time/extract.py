@@ -55,8 +55,9 @@ def _parse_mixed(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 
 def ms_to_datetime(ms) -> pd.DatetimeIndex:
-    """Epoch milliseconds to UTC datetimes (the `_timestamp` column's type)."""
-    return pd.to_datetime(np.asarray(ms, dtype="int64"), unit="ms", utc=True)
+    """Epoch milliseconds to UTC datetimes in milliseconds (the `_timestamp` column's type): a view of
+    the integers, no conversion (pd.to_datetime(unit="ms") converts to nanoseconds, 8x slower)."""
+    return pd.DatetimeIndex(np.asarray(ms, dtype="int64").view("datetime64[ms]")).tz_localize("UTC")
 
 
 def datetime_to_ms(series: pd.Series) -> np.ndarray:
