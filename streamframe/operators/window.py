@@ -29,6 +29,7 @@ WS, WE, TS, TASK, EMITTED, FOLD = "window_start", "window_end", "_ts", "_task", 
 
 class AggregateOp(Operator):
     stateful = True
+    store_kind = None  # the context's default store (TableStore)
 
     def __init__(self, node):
         super().__init__(node)
@@ -54,7 +55,7 @@ class AggregateOp(Operator):
         return self.keys + ([WS] if self.window else [])
 
     def open(self, ctx) -> None:
-        self.store = ctx.store(self, self.index_names)
+        self.store = ctx.store(self, self.index_names, kind=self.store_kind)
         self.stream_time = {int(k): int(v) for k, v in self.store.meta.get("stream_time", {}).items()}
         if self.keys != ["_key"]:
             self.partitioner = Partitioner(ctx.partitions)
@@ -195,7 +196,11 @@ class AggregateOp(Operator):
                 out = pd.DataFrame({self.node.fold_name: values}, index=state.index)
         else:
             out = agg.finalize(state, self.specs)
-        out = out.reset_index()
+        return self._decorate(out.reset_index(), state)
+
+    def _decorate(self, out: pd.DataFrame, state: pd.DataFrame) -> pd.DataFrame:
+        """Output rows (index columns, then aggregates) given window bounds and metadata columns
+        from the state rows, position by position."""
         if self.window is not None:
             out[WS] = ms_to_datetime(out[WS].to_numpy())
             out.insert(out.columns.get_loc(WS) + 1, WE, ms_to_datetime(state[WE].to_numpy()))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from streamframe.operators import join, sliding, source, stateless, stream_join, table, window
 from streamframe.operators.base import Operator
+from streamframe.operators.window_columnar import WindowAggregateOp
 from streamframe.plan import nodes
 
 _OPERATORS = {
@@ -37,8 +38,16 @@ def _operator(node: nodes.Node) -> Operator:
             return window.SessionAggregateOp(node)
         if node.window is not None and node.window.kind == "sliding":
             return sliding.SlidingAggregateOp(node)
+        if columnar(node):
+            return WindowAggregateOp(node)
         return window.AggregateOp(node)
     return _OPERATORS[type(node)](node)
+
+
+def columnar(node: nodes.Aggregate) -> bool:
+    """Tumbling/hopping windows with named aggregations run on a WindowStore (int64-coded state);
+    folds (reduce/aggregate), which need whole rows per group key, and unwindowed ones do not."""
+    return node.window is not None and node.window.kind in ("tumbling", "hopping") and node.fold is None
 
 
 def compile_plan(root: nodes.Node) -> tuple[dict[int, Operator], Operator]:

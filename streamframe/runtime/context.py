@@ -15,5 +15,5 @@ class Context:
     partitions: int = 1
     clock: Callable[[], float] = field(default=time.monotonic)
 
-    def store(self, op, index_names, suffix: str = ""):
-        return self.stores.store(op, index_names, suffix)
+    def store(self, op, index_names, suffix: str = "", kind=None):
+        return self.stores.store(op, index_names, suffix, **({"kind": kind} if kind is not None else {}))

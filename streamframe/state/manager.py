@@ -45,9 +45,10 @@ class StoreManager:
         """The store `node`'s operator opened (operators open parents first), or None."""
         return self.stores.get(self.name(node, suffix)) if node.id in self.positions else None
 
-    def store(self, op, index_names, suffix: str = "") -> TableStore:
+    def store(self, op, index_names, suffix: str = "", kind: type[TableStore] = TableStore) -> TableStore:
+        """`op`'s store (a `kind`: TableStore or a subclass with the same protocol), restored."""
         name = self.name(op.node, suffix)
-        store = TableStore(name, index_names)
+        store = kind(name, index_names)
         self.stores[name] = store
         if self._from_file:
             self.durable.load(store)

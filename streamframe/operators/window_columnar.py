@@ -1,0 +1,169 @@
+"""Tumbling and hopping windows with named aggregations, on a WindowStore.
+
+The same rules and results as AggregateOp (streamframe/operators/window.py), with the state addressed
+by int64 codes instead of a (keys..., window_start) MultiIndex: a batch's (record, window) pairs are
+grouped by code, the stored rows found with one int64 lookup and updated in place, and the windows due
+or past retention found by scanning the store's NumPy columns. The compiler picks this operator for
+every tumbling/hopping aggregation that is not a reduce/aggregate fold (those need whole rows per
+group key and stay on AggregateOp, as do unwindowed, session and sliding aggregations).
+
+Interning the batch's keys and window starts happens before the commit point; it changes nothing a
+reader sees (an id without rows), so a failed batch may still be re-run in parts.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from streamframe.operators import aggregate as agg
+from streamframe.operators.window import EMITTED, TASK, TS, WE, AggregateOp, _single_key, _without
+from streamframe.state.window_store import WindowStore
+from streamframe.time.extract import datetime_to_ms
+
+
+class Update(NamedTuple):
+    """A batch's changed rows: their codes, stored positions before the write (-1: new), and values."""
+
+    codes: np.ndarray
+    where: np.ndarray
+    rows: pd.DataFrame
+
+
+class WindowAggregateOp(AggregateOp):
+    store_kind = WindowStore
+
+    def _prepare(self, batch: pd.DataFrame):
+        """As AggregateOp._prepare, plus each record's key id; interning the keys is the null check."""
+        if "_tombstone" in batch:
+            batch = batch[~batch["_tombstone"].fillna(False).astype(bool).to_numpy()]
+        keys = batch[self.keys]
+        kid = self.store.key_ids([keys[c] for c in self.keys])
+        valid = kid >= 0
+        if not valid.all():
+            for label in batch.index[~valid]:
+                self.rejected[int(label)] = f"{self.name}: null group key ({', '.join(self.keys)})"
+            batch, keys, kid = batch[valid], keys[valid], kid[valid]
+        if batch.empty:
+            return None
+        ts = datetime_to_ms(batch["_timestamp"])
+        task = batch["_partition"].to_numpy(dtype="int64") if self.partitioner is None else \
+            self.partitioner(_single_key(keys)).astype("int64")
+        return batch, kid, ts, task
+
+    def process(self, batch: pd.DataFrame) -> pd.DataFrame | None:
+        prepared = self._prepare(batch)
+        if prepared is None:
+            return None
+        batch, kid, ts, task = prepared
+        stream, last = _stream_times(task, ts, self.stream_time)
+        idx, ws, we = self.window.windows_for(ts)
+        on_time = we > stream[idx] - self.window.grace
+        late_pairs = int((~on_time).sum())
+        late_records = _without(len(batch), idx[on_time]) if late_pairs and self.node.late == "dead_letter" else ()
+        kept = idx[on_time]
+        update = self._aggregate_pairs(batch, kid, ts, task, kept, ws[on_time], we[on_time]) if len(kept) else None
+        # ---- commit: nothing above changed any state ----
+        now = self.clock()
+        for t, s in last.items():
+            self.stream_time[t] = max(self.stream_time.get(t, s), s)
+            self.last_record_at[t] = now
+        self.late_drops += late_pairs
+        if len(late_records):
+            for label in batch.index[late_records]:
+                self.rejected[int(label)] = f"{self.name}: late record (past window end + grace)"
+        if update is not None:
+            self.store.write(update.codes, update.rows, update.where)
+        self.store.meta["stream_time"] = dict(self.stream_time)
+        return self._emit(update)
+
+    def _aggregate_pairs(self, batch, kid, ts, task, kept, ws, we) -> Update:
+        """The (record, window) pairs `kept` aggregated and combined with the stored rows."""
+        store = self.store
+        codes = (store.window_ids(ws) << 32) | kid[kept]
+        pairs = pd.DataFrame({c: _take(batch[c], kept) for c in self._reads(batch)})
+        pairs[TS], pairs[TASK], pairs[WE] = ts[kept], task[kept], we
+        grouped = pairs.groupby(codes, sort=False)
+        extra = pd.DataFrame({TS: grouped[TS].max(), TASK: grouped[TASK].last()})
+        extra[WE] = grouped[WE].first()
+        groups = extra.index.to_numpy()
+        where = store.rows_of(groups)
+        old = store.take(where, index=extra.index)
+        state = agg.combine(old, agg.partial(grouped, self.specs), self.specs)
+        if TS in old:
+            extra[TS] = np.maximum(extra[TS].to_numpy(), old[TS].fillna(-1).to_numpy(dtype="int64"))
+        if self.final:
+            extra[EMITTED] = False
+        return Update(groups, where, pd.concat([state, extra], axis=1).reset_index(drop=True))
+
+    def _reads(self, batch: pd.DataFrame) -> list:
+        """The columns the aggregations read (the group keys are interned, not copied per pair)."""
+        used = {s.column for s in self.specs if s.column is not None}
+        return [c for c in batch.columns if c in used]
+
+    # --- output ----------------------------------------------------------------------------------
+    def _emit(self, changed=None) -> pd.DataFrame | None:
+        update = changed if isinstance(changed, Update) else None
+        store = self.store
+        if not self.final:
+            out = self._rows_at(update.rows, store.index_columns(update.codes)) if update else None
+            self._purge()
+            return out
+        if not len(store):
+            return None
+        st = self._stream_time_of(store.column(TASK))
+        due = ~store.column(EMITTED).astype(bool) & (store.column(WE) + self.closes_after <= st)
+        if not due.any():
+            self._purge()
+            return None
+        rows = np.flatnonzero(due)
+        # frame[due].sort_values([WE, TS], kind="stable"), frame being in upsert order
+        rows = rows[np.lexsort((store.sequence()[rows], store.column(TS)[rows], store.column(WE)[rows]))]
+        closed, index = store.take(rows), store.index_columns(store.codes[rows])
+        store.set_where(due, EMITTED, True)
+        self._purge()
+        return self._rows_at(closed, index)
+
+    def _purge(self) -> None:
+        store = self.store
+        if not len(store):
+            return
+        st = self._stream_time_of(store.column(TASK))
+        old = store.column(WE) + max(self.window.retention, self.closes_after) <= st
+        if self.final:
+            old &= store.column(EMITTED).astype(bool)
+        store.drop(old)
+
+    def _rows_at(self, state: pd.DataFrame, index: dict) -> pd.DataFrame:
+        """As _rows, for positional state rows and their index columns."""
+        out = agg.finalize(state, self.specs)
+        for i, (name, values) in enumerate(index.items()):
+            out.insert(i, name, values)
+        return self._decorate(out, state)
+
+
+def _take(column: pd.Series, rows: np.ndarray):
+    """`column`'s values at positions `rows`, keeping an extension dtype."""
+    return column.to_numpy()[rows] if isinstance(column.dtype, np.dtype) else column.array.take(rows)
+
+
+def _stream_times(task: np.ndarray, ts: np.ndarray, before: dict) -> tuple[np.ndarray, dict]:
+    """Each record's stream time (the max event time of its task so far, this record included, and
+    the task's stream time before the batch), and each task's stream time after the batch."""
+    small = len(task) and 0 <= task.min() and task.max() < 1 << 16  # partitions: a radix sort
+    order = np.argsort(task.astype(np.uint16) if small else task, kind="stable")
+    sorted_task = task[order]
+    starts = np.flatnonzero(np.diff(sorted_task, prepend=sorted_task[:1] - 1))
+    ends = np.append(starts[1:], len(order))
+    out = np.empty(len(ts), dtype=np.int64)
+    last = {}
+    for s, e in zip(starts.tolist(), ends.tolist()):
+        t = int(sorted_task[s])
+        running = np.maximum.accumulate(ts[order[s:e]])
+        if before:  # as AggregateOp's _running_max: a task without a stream time yet counts as -1
+            running = np.maximum(running, before.get(t, -1))
+        out[order[s:e]] = running
+        last[t] = int(running[-1])
+    return out, last
