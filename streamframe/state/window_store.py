@@ -234,9 +234,7 @@ class WindowStore(TableStore):
 
     def load(self, frame: pd.DataFrame) -> None:
         self._reset()
-        if frame.empty:
-            return
-        codes = self.codes_for(frame.index, create=True)
+        codes = self.codes_for(frame.index, create=True) if len(frame) else np.empty(0, dtype=np.int64)
         self._cols = {c: _values(frame[c]) for c in frame.columns}
         self._code = codes
         self._seq = np.arange(len(codes), dtype=np.int64)
@@ -294,7 +292,9 @@ class _Interner:
                     added.append(j)
                 ids[j] = self._ids[k]
             for i, u in enumerate(uniques):
-                self._chunks[i].append(u.take(added))
+                u = u.take(added)
+                # as a groupby's index: an object column of strings gives a str level
+                self._chunks[i].append(pd.Index(u.to_numpy()) if u.dtype == object else u)
             self._lookup = None
         out = ids[codes]
         out[codes < 0] = -1

@@ -1,0 +1,147 @@
+"""WindowStore and the columnar window operator against TableStore and AggregateOp: same outputs,
+same state, same changes for checkpoints, on random batches; and memory stays bounded."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import streamframe as sf
+from streamframe.plan import compile as compile_mod
+from streamframe.state.durable import Changes
+from streamframe.state.store import TableStore
+from streamframe.state.window_store import WindowStore
+from streamframe.testing import TestDriver
+
+AGGS = {
+    "count": ("amount", "count"), "size": ("amount", "size"), "sum": ("amount", "sum"),
+    "mean": ("price", "mean"), "min": ("price", "min"), "max": ("amount", "max"),
+    "first": ("price", "first"), "last": ("amount", "last"), "nunique": ("amount", "nunique"),
+    "spread": ("amount", lambda v: v.max() - v.min()),
+}
+
+records = st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.sampled_from(["x", "y"]), st.integers(0, 300),
+                             st.integers(-5, 50), st.one_of(st.none(), st.floats(0, 10, allow_nan=False))),
+                   min_size=1, max_size=60)
+
+
+def _drive(frame, recs, cuts, two_keys):
+    driver = TestDriver(frame, partitions=2)
+    bounds = sorted({0, len(recs), *[c % (len(recs) + 1) for c in cuts]})
+    for lo, hi in zip(bounds, bounds[1:]):
+        chunk = recs[lo:hi]
+        rows = [{"g": g, "ts": ts, "amount": amount, "price": price} for _, g, ts, amount, price in chunk]
+        driver.pipe("in", rows, keys=[k for k, *_ in chunk], timestamps=[r[2] for r in chunk],
+                    partition=lo % 2)
+    [store] = driver.query.stores.stores.values()
+    return driver, store
+
+
+def _both(monkeypatch, make, recs, cuts, two_keys=False):
+    results = []
+    for columnar in (True, False):
+        with monkeypatch.context() as m:
+            if not columnar:
+                m.setattr(compile_mod, "columnar", lambda node: False)
+            driver, store = _drive(make(), recs, cuts, two_keys)
+        assert isinstance(store, WindowStore) == columnar
+        results.append((driver, store))
+    return results
+
+
+def _same_changes(a, b):
+    ra, da = a.take_changes()
+    rb, db = b.take_changes()
+    pd.testing.assert_frame_equal(ra.sort_index(), rb.sort_index())
+    assert sorted(da) == sorted(db)
+    ca, cb = Changes.of(ra.sort_index(), sorted(da)), Changes.of(rb.sort_index(), sorted(db))
+    assert ca == cb  # the bytes written to SQLite and the changelog
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(recs=records, cuts=st.lists(st.integers(0, 60), max_size=4), final=st.booleans(),
+       hopping=st.booleans(), two_keys=st.booleans(), aggs=st.sets(st.sampled_from(sorted(AGGS)), min_size=1))
+def test_columnar_window_aggregation_equals_the_table_store_path(monkeypatch, recs, cuts, final, hopping,
+                                                               two_keys, aggs):
+    window = dict(hopping=40, every=20, grace=10) if hopping else dict(tumbling=40, grace=10)
+
+    def make():
+        g = sf.stream("in", timestamp="ts").groupby(["_key", "g"] if two_keys else "_key").window(**window)
+        return g.agg(**{a: AGGS[a] for a in sorted(aggs)}).emit("final" if final else "updates")
+
+    (fast, fast_store), (slow, slow_store) = _both(monkeypatch, make, recs, cuts, two_keys)
+    pd.testing.assert_frame_equal(fast.output(metadata=True), slow.output(metadata=True))
+    pd.testing.assert_frame_equal(fast_store.frame, slow_store.frame)
+    assert fast.metrics["late_drops"] == slow.metrics["late_drops"]
+    _same_changes(fast_store, slow_store)
+
+
+def _rows(keys, starts, values):
+    index = pd.MultiIndex.from_arrays([pd.Index(keys, dtype="str"), np.asarray(starts, dtype=np.int64)],
+                                      names=["k", "window_start"])
+    return pd.DataFrame({"n": np.asarray(values, dtype=np.int64), "done": np.zeros(len(keys), bool)}, index=index)
+
+
+ops = st.lists(st.one_of(
+    st.tuples(st.just("upsert"), st.lists(st.tuples(st.sampled_from("abcd"), st.sampled_from([0, 10, 20])),
+                                          min_size=1, max_size=8, unique=True), st.integers(0, 9)),
+    st.tuples(st.just("delete"), st.lists(st.tuples(st.sampled_from("abcde"), st.sampled_from([0, 10, 30])),
+                                          max_size=4, unique=True), st.just(0)),
+    st.tuples(st.just("mark"), st.just([]), st.integers(0, 5)),
+    st.tuples(st.just("take"), st.just([]), st.just(0)),
+), max_size=25)
+
+
+@settings(max_examples=60, deadline=None)
+@given(ops=ops)
+def test_window_store_protocol_equals_table_store(ops):
+    a, b = TableStore("s", ["k", "window_start"]), WindowStore("s", ["k", "window_start"])
+    for op, keys, n in ops:
+        if op == "upsert":
+            rows = _rows([k for k, _ in keys], [w for _, w in keys], [n + i for i in range(len(keys))])
+            a.upsert(rows)
+            b.upsert(rows)
+        elif op == "delete":
+            index = pd.MultiIndex.from_tuples(keys, names=["k", "window_start"]) if keys else []
+            a.delete(index)
+            b.delete(index)
+        elif op == "mark" and len(a):
+            where = np.arange(len(a)) % (n + 1) == 0
+            a.mark(where, "done", True)
+            b.mark(where, "done", True)
+        elif op == "take":
+            _same_changes(a, b)
+        pd.testing.assert_frame_equal(a.frame, b.frame, check_index_type=len(a) > 0)
+        probe = pd.MultiIndex.from_tuples([("a", 0), ("e", 10), ("b", 20)], names=["k", "window_start"])
+        pd.testing.assert_frame_equal(a.get(probe), b.get(probe))
+    _same_changes(a, b)
+    restored = WindowStore("s", ["k", "window_start"])
+    restored.load(a.frame)
+    pd.testing.assert_frame_equal(restored.frame, a.frame, check_index_type=len(a) > 0)
+
+
+def test_dropped_windows_and_their_keys_do_not_accumulate():
+    store = WindowStore("s", ["k", "window_start"])
+    for w in range(200):
+        keys = pd.Series([f"k{w}-{i}" for i in range(100)])  # new keys in every window
+        codes = (store.window_ids(np.full(100, w * 10)) << 32) | store.key_ids([keys])
+        store.write(codes, pd.DataFrame({"n": np.ones(100, dtype=np.int64)}))
+        store.drop(store.column("n") >= 0)  # every window purged once written
+        store.take_changes()  # a checkpoint clears the pending changes
+    assert len(store) == 0
+    assert len(store._keys) <= 2 * 100 + 1024 and len(store._windows) <= 1024 + 2
+
+
+@pytest.mark.parametrize("agg", ["reduce", "unwindowed", "session"])
+def test_folds_unwindowed_and_session_aggregations_stay_on_the_table_store(agg):
+    s = sf.stream("in", timestamp="ts")
+    frame = {"reduce": lambda: s.groupby("k").window(tumbling=10)["x"].reduce(lambda a, b: a + b),
+             "unwindowed": lambda: s.groupby("k")["x"].sum(),
+             "session": lambda: s.groupby("k").window(session=10).agg(n=("x", "count"))}[agg]()
+    driver = TestDriver(frame)
+    driver.pipe("in", [{"k": "a", "x": 1, "ts": 1}])
+    [store] = driver.query.stores.stores.values()
+    assert type(store) is TableStore
