@@ -118,4 +118,5 @@ def _time(value) -> str:
         return str(value)
     if ts.tzinfo is not None:
         ts = ts.tz_convert("UTC").tz_localize(None)
-    return ts.isoformat(sep=" ")
+    # times are in milliseconds: 12:00:01.250, not 12:00:01.250000 (whole seconds as 12:00:01)
+    return ts.isoformat(sep=" ", timespec="milliseconds" if ts.microsecond or ts.nanosecond else "seconds")

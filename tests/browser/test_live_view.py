@@ -108,23 +108,40 @@ def _live_cell_index() -> tuple[int, int]:
     return tagged[0], len(nb.cells)
 
 
+ACTIVE = "() => [...document.querySelectorAll('.jp-Notebook .jp-Cell')].findIndex(c => c.classList.contains('jp-mod-active'))"
+
+
 def _run_cells(page, count: int) -> None:
-    """Shift+Enter `count` times from the active cell (each runs it and moves to the next)."""
+    """Shift+Enter `count` times from the active cell (each runs it and moves to the next). Each press
+    must move the active cell on: a press a busy page dropped is made again, after a wait long enough
+    that a slow one would have shown (pressing again too early would run a cell more)."""
     for _ in range(count):
-        page.keyboard.press("Shift+Enter")
-        page.wait_for_timeout(60)
+        before = page.evaluate(ACTIVE)
+        for attempt in range(3):
+            page.keyboard.press("Shift+Enter")
+            try:
+                page.wait_for_function(f"(before) => ({ACTIVE})() !== before", arg=before, timeout=15_000)
+                break
+            except Exception:
+                if attempt == 2:
+                    page.screenshot(path=str(OUTPUT / "cell-did-not-run.png"), full_page=True)
+                    raise
 
 
 def _wait_executed(page, upto: int, timeout: float = 90.0) -> None:
     """Until every code cell among the first `upto` cells shows an execution count ([3]:, not [*]:)."""
-    page.wait_for_function(
-        """(upto) => {
-            const cells = [...document.querySelectorAll('.jp-Notebook .jp-Cell')].slice(0, upto);
-            return cells.filter(c => c.classList.contains('jp-CodeCell')).every(c => {
-                const p = c.querySelector('.jp-InputPrompt');
-                return p && /\\[\\d+\\]/.test(p.textContent);
-            });
-        }""", arg=upto, timeout=timeout * 1000)
+    try:
+        page.wait_for_function(
+            """(upto) => {
+                const cells = [...document.querySelectorAll('.jp-Notebook .jp-Cell')].slice(0, upto);
+                return cells.filter(c => c.classList.contains('jp-CodeCell')).every(c => {
+                    const p = c.querySelector('.jp-InputPrompt');
+                    return p && /\\[\\d+\\]/.test(p.textContent);
+                });
+            }""", arg=upto, timeout=timeout * 1000)
+    except Exception:
+        page.screenshot(path=str(OUTPUT / "cells-not-executed.png"), full_page=True)
+        raise
 
 
 def _errors(page) -> list[str]:
