@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 
 from streamframe.operators import aggregate as agg
-from streamframe.operators.window import EMITTED, TASK, TS, WE, AggregateOp, _single_key, _without
+from streamframe.operators.window import EMITTED, TASK, TS, WE, WS, AggregateOp, _single_key, _without
 from streamframe.state.window_store import WindowStore
-from streamframe.time.extract import datetime_to_ms
+from streamframe.time.extract import datetime_to_ms, ms_to_datetime
 
 
 class Update(NamedTuple):
@@ -83,6 +83,8 @@ class WindowAggregateOp(AggregateOp):
         """The (record, window) pairs `kept` aggregated and combined with the stored rows."""
         store = self.store
         codes = (store.window_ids(ws) << 32) | kid[kept]
+        if self._numeric(batch):
+            return self._aggregate_numeric(batch, codes, ts, task, kept, we)
         pairs = pd.DataFrame({c: _take(batch[c], kept) for c in self._reads(batch)})
         pairs[TS], pairs[TASK], pairs[WE] = ts[kept], task[kept], we
         grouped = pairs.groupby(codes, sort=False)
@@ -97,6 +99,67 @@ class WindowAggregateOp(AggregateOp):
         if self.final:
             extra[EMITTED] = False
         return Update(groups, where, pd.concat([state, extra], axis=1).reset_index(drop=True))
+
+    def _numeric(self, batch: pd.DataFrame) -> bool:
+        """Whether NumPy computes every aggregation exactly as pandas would, with the same dtype:
+        count/size of a NumPy column, and sum/mean/min/max/first/last of an int64 column (exact
+        int sums, no nulls to skip). Anything else (floats, whose pandas sums are compensated,
+        extension dtypes, nunique, callables) goes through pandas."""
+        for spec in self.specs:
+            if spec.fn == "size" or (spec.fn == "count" and spec.column is None):
+                continue
+            dtype = batch[spec.column].dtype
+            if not isinstance(dtype, np.dtype):
+                return False
+            if not ((spec.fn == "count" and dtype.kind in "iufb") or
+                    (spec.fn in _INT_EXACT and dtype == np.int64)):
+                return False
+        return True
+
+    def _aggregate_numeric(self, batch, codes, ts, task, kept, we) -> Update:
+        """As _aggregate_pairs's pandas groupby, on the codes with NumPy: groups numbered in order of
+        first appearance (groupby's sort=False order), each reduced with a ufunc's `at` or bincount,
+        and combined with the stored rows column by column."""
+        store = self.store
+        gid, groups = pd.factorize(codes)
+        n, pos = len(groups), np.arange(len(gid))
+        first = np.full(n, len(gid), dtype=np.intp)
+        np.minimum.at(first, gid, pos)
+        last = np.zeros(n, dtype=np.intp)
+        np.maximum.at(last, gid, pos)
+        where = store.rows_of(groups)
+        partial = {}
+        for i, spec in enumerate(self.specs):
+            values = None if spec.column is None else batch[spec.column].to_numpy()[kept]
+            if spec.fn == "mean":
+                partial[f"{i}:sum"] = _reduce(np.add, gid, values, n, 0)
+                partial[f"{i}:n"] = np.bincount(gid, minlength=n)
+            elif spec.fn in ("size", "count"):
+                counted = gid if spec.fn == "size" or values is None or values.dtype.kind != "f" \
+                    else gid[~np.isnan(values)]
+                partial[f"{i}:{spec.fn}"] = np.bincount(counted, minlength=n)
+            elif spec.fn in ("first", "last"):
+                partial[f"{i}:{spec.fn}"] = values[first if spec.fn == "first" else last]
+            else:
+                ufunc, start = _REDUCE[spec.fn]
+                partial[f"{i}:{spec.fn}"] = _reduce(ufunc, gid, values, n, start)
+        max_ts = _reduce(np.maximum, gid, ts[kept], n, np.iinfo(np.int64).min)
+        if len(store):
+            has = where >= 0
+            state = _combine(store, partial, where, has)
+            if state is None:
+                index = pd.Index(groups)
+                state = agg.combine(store.take(where, index=index), pd.DataFrame(partial, index=index),
+                                    self.specs).reset_index(drop=True)
+            if TS in store.columns:  # as the pandas path: a new group's stored TS counts as -1
+                max_ts = np.maximum(max_ts, _stored(store.column(TS), where, has, -1).astype(np.int64))
+        else:
+            state = partial
+        rows = pd.DataFrame(state, copy=False)
+        rows[TS], rows[TASK], rows[WE] = max_ts, task[kept][last], we[first]
+        if self.final:
+            rows[EMITTED] = False
+        return Update(groups, where, rows)
 
     def _reads(self, batch: pd.DataFrame) -> list:
         """The columns the aggregations read (the group keys are interned, not copied per pair)."""
@@ -137,11 +200,64 @@ class WindowAggregateOp(AggregateOp):
         store.drop(old)
 
     def _rows_at(self, state: pd.DataFrame, index: dict) -> pd.DataFrame:
-        """As _rows, for positional state rows and their index columns."""
+        """As _rows (finalize, then _decorate), for positional state rows and their index columns,
+        built with one DataFrame constructor: inserting and setting a dozen columns one by one was
+        most of the output's cost. The columns, their order and the dtypes are _decorate's."""
+        cols = {name: values for name, values in index.items() if name != WS}
+        cols[WS] = ms_to_datetime(index[WS])
+        cols[WE] = ms_to_datetime(state[WE].to_numpy())
         out = agg.finalize(state, self.specs)
-        for i, (name, values) in enumerate(index.items()):
-            out.insert(i, name, values)
-        return self._decorate(out, state)
+        for name in out.columns:
+            cols[name] = out[name]
+        if len(self.keys) == 1:
+            cols["_key"] = np.asarray(cols[self.keys[0]])
+        else:
+            keys = pd.DataFrame({k: cols[k] for k in self.keys}, index=out.index)
+            cols["_key"] = list(keys.itertuples(index=False, name=None))
+        cols["_timestamp"] = ms_to_datetime(state[TS].to_numpy(dtype="int64"))
+        cols["_partition"] = state[TASK].to_numpy(dtype="int64")
+        cols["_offset"], cols["_headers"], cols["_tombstone"] = -1, None, False
+        return pd.DataFrame(cols, index=out.index)
+
+
+_INT_EXACT = ("sum", "mean", "min", "max", "first", "last")
+_REDUCE = {"sum": (np.add, 0), "min": (np.minimum, np.iinfo(np.int64).max),
+           "max": (np.maximum, np.iinfo(np.int64).min)}
+
+
+def _reduce(ufunc, gid: np.ndarray, values: np.ndarray, n: int, start) -> np.ndarray:
+    """`ufunc` over each group's values (int64), from `start`."""
+    out = np.full(n, start, dtype=np.int64)
+    ufunc.at(out, gid, values)
+    return out
+
+
+def _stored(column: np.ndarray, where: np.ndarray, has: np.ndarray, fill) -> np.ndarray:
+    """The stored values at rows `where` (`fill` where a group has no row)."""
+    out = np.full(len(where), fill, dtype=column.dtype)
+    out[has] = column[where[has]]
+    return out
+
+
+def _combine(store: WindowStore, partial: dict, where: np.ndarray, has: np.ndarray) -> dict | None:
+    """agg.combine on NumPy columns, or None when a stored column is not the partial's dtype (then
+    agg.combine decides the dtype, as before)."""
+    out, columns = {}, store.columns
+    for col, new in partial.items():
+        stored = store.column(col) if col in columns else None
+        if not isinstance(stored, np.ndarray) or stored.dtype != new.dtype:
+            return None
+        kind = col.split(":", 1)[1]
+        old = stored[where[has]]
+        new = new.copy()
+        if kind in ("count", "size", "sum", "n"):
+            new[has] += old
+        elif kind in ("min", "max"):
+            new[has] = (np.minimum if kind == "min" else np.maximum)(new[has], old)
+        elif kind == "first":
+            new[has] = old
+        out[col] = new  # last: the batch's (an int64 column has no nulls to fall back from)
+    return out
 
 
 def _take(column: pd.Series, rows: np.ndarray):

@@ -85,6 +85,11 @@ class WindowStore(TableStore):
         """A stored column in row order (not a copy: read only)."""
         return self._cols[name]
 
+    @property
+    def columns(self) -> list:
+        """The stored columns' names."""
+        return list(self._cols)
+
     def sequence(self) -> np.ndarray:
         """Each row's upsert sequence number: ascending is TableStore's row order."""
         return self._seq
