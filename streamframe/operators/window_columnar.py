@@ -20,7 +20,7 @@ import pandas as pd
 
 from streamframe.operators import aggregate as agg
 from streamframe.operators.window import EMITTED, TASK, TS, WE, WS, AggregateOp, _single_key, _without
-from streamframe.state.window_store import WindowStore
+from streamframe.state.window_store import LOW, WindowStore
 from streamframe.time.extract import datetime_to_ms, ms_to_datetime
 
 
@@ -121,12 +121,10 @@ class WindowAggregateOp(AggregateOp):
         first appearance (groupby's sort=False order), each reduced with a ufunc's `at` or bincount,
         and combined with the stored rows column by column."""
         store = self.store
-        gid, groups = pd.factorize(codes)
-        n, pos = len(groups), np.arange(len(gid))
-        first = np.full(n, len(gid), dtype=np.intp)
-        np.minimum.at(first, gid, pos)
+        gid, groups, first = _factorize(codes)
+        n = len(groups)
         last = np.zeros(n, dtype=np.intp)
-        np.maximum.at(last, gid, pos)
+        np.maximum.at(last, gid, np.arange(len(gid)))
         where = store.rows_of(groups)
         partial = {}
         for i, spec in enumerate(self.specs):
@@ -144,17 +142,14 @@ class WindowAggregateOp(AggregateOp):
                 ufunc, start = _REDUCE[spec.fn]
                 partial[f"{i}:{spec.fn}"] = _reduce(ufunc, gid, values, n, start)
         max_ts = _reduce(np.maximum, gid, ts[kept], n, np.iinfo(np.int64).min)
-        if len(store):
-            has = where >= 0
-            state = _combine(store, partial, where, has)
-            if state is None:
-                index = pd.Index(groups)
-                state = agg.combine(store.take(where, index=index), pd.DataFrame(partial, index=index),
-                                    self.specs).reset_index(drop=True)
-            if TS in store.columns:  # as the pandas path: a new group's stored TS counts as -1
-                max_ts = np.maximum(max_ts, _stored(store.column(TS), where, has, -1).astype(np.int64))
-        else:
-            state = partial
+        has = where >= 0
+        state = _combine(store, partial, where, has)
+        if state is None:
+            index = pd.Index(groups)
+            state = agg.combine(store.take(where, index=index), pd.DataFrame(partial, index=index),
+                                self.specs).reset_index(drop=True)
+        if len(store) and TS in store.columns:  # as the pandas path: a new group's stored TS counts as -1
+            max_ts = np.maximum(max_ts, _stored(store.column(TS), where, has, -1).astype(np.int64))
         rows = pd.DataFrame(state, copy=False)
         rows[TS], rows[TASK], rows[WE] = max_ts, task[kept][last], we[first]
         if self.final:
@@ -209,8 +204,9 @@ class WindowAggregateOp(AggregateOp):
         out = agg.finalize(state, self.specs)
         for name in out.columns:
             cols[name] = out[name]
-        if len(self.keys) == 1:
-            cols["_key"] = np.asarray(cols[self.keys[0]])
+        if len(self.keys) == 1:  # _decorate's to_numpy(), whose object array of strings is inferred back to str
+            key = cols[self.keys[0]]
+            cols["_key"] = key if key.dtype == _INFERRED_STR else np.asarray(key)
         else:
             keys = pd.DataFrame({k: cols[k] for k in self.keys}, index=out.index)
             cols["_key"] = list(keys.itertuples(index=False, name=None))
@@ -220,9 +216,32 @@ class WindowAggregateOp(AggregateOp):
         return pd.DataFrame(cols, index=out.index)
 
 
+_INFERRED_STR = pd.Series(np.array(["a"], dtype=object)).dtype  # what a column of Python strs becomes
 _INT_EXACT = ("sum", "mean", "min", "max", "first", "last")
 _REDUCE = {"sum": (np.add, 0), "min": (np.minimum, np.iinfo(np.int64).max),
            "max": (np.maximum, np.iinfo(np.int64).min)}
+
+
+def _factorize(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """pd.factorize(codes) (groups numbered in order of first appearance, as groupby(sort=False)),
+    and each group's first position. When the batch's (window id, key id) pairs span a small table,
+    through that table instead of a hash table (half the time)."""
+    pos = np.arange(len(codes))
+    kid, wid = codes & LOW, codes >> 32
+    lo, width = wid.min(), int(kid.max()) + 1
+    size = (int(wid.max()) - int(lo) + 1) * width
+    if size > 4 * len(codes):
+        gid, groups = pd.factorize(codes)
+        first = np.full(len(groups), len(codes), dtype=np.intp)
+        np.minimum.at(first, gid, pos)
+        return gid, groups, first
+    cell = (wid - lo) * width + kid
+    seen = np.full(size, len(codes), dtype=np.intp)
+    np.minimum.at(seen, cell, pos)
+    first = np.flatnonzero(seen[cell] == pos)  # first appearances, in order
+    label = np.empty(size, dtype=np.intp)
+    label[cell[first]] = np.arange(len(first))
+    return label[cell], codes[first], first
 
 
 def _reduce(ufunc, gid: np.ndarray, values: np.ndarray, n: int, start) -> np.ndarray:
@@ -240,24 +259,41 @@ def _stored(column: np.ndarray, where: np.ndarray, has: np.ndarray, fill) -> np.
 
 
 def _combine(store: WindowStore, partial: dict, where: np.ndarray, has: np.ndarray) -> dict | None:
-    """agg.combine on NumPy columns, or None when a stored column is not the partial's dtype (then
-    agg.combine decides the dtype, as before)."""
-    out, columns = {}, store.columns
+    """agg.combine on NumPy columns, with its dtypes; None when a stored column is not the partial's
+    dtype (then agg.combine decides, as before)."""
+    out = {}
     for col, new in partial.items():
-        stored = store.column(col) if col in columns else None
-        if not isinstance(stored, np.ndarray) or stored.dtype != new.dtype:
-            return None
         kind = col.split(":", 1)[1]
-        old = stored[where[has]]
+        stored = None
+        if len(store):
+            stored = store.column(col) if col in store.columns else None
+            if not isinstance(stored, np.ndarray) or not (
+                    stored.dtype == new.dtype or (kind == "first" and stored.dtype == np.float64)):
+                return None
+        if kind == "first":
+            out[col] = _first(new, stored, where, has)
+            continue
         new = new.copy()
-        if kind in ("count", "size", "sum", "n"):
-            new[has] += old
-        elif kind in ("min", "max"):
-            new[has] = (np.minimum if kind == "min" else np.maximum)(new[has], old)
-        elif kind == "first":
-            new[has] = old
+        if stored is not None:
+            old = stored[where[has]]
+            if kind in ("count", "size", "sum", "n"):
+                new[has] += old
+            elif kind in ("min", "max"):
+                new[has] = (np.minimum if kind == "min" else np.maximum)(new[has], old)
         out[col] = new  # last: the batch's (an int64 column has no nulls to fall back from)
     return out
+
+
+def _first(new: np.ndarray, stored, where: np.ndarray, has: np.ndarray) -> np.ndarray:
+    """agg.combine's `a.where(a.notna(), b)`: the stored value unless missing (NaN), the batch's
+    otherwise; float64, as the stored column reindexed with NaN rows is, unless every group has an
+    int64 stored row."""
+    if stored is not None and stored.dtype == new.dtype and has.all():
+        return stored[where]
+    old = np.full(len(new), np.nan)
+    if stored is not None:
+        old[has] = stored[where[has]]
+    return np.where(np.isnan(old), new, old)
 
 
 def _take(column: pd.Series, rows: np.ndarray):

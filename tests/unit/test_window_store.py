@@ -21,7 +21,9 @@ AGGS = {
     "mean": ("price", "mean"), "min": ("price", "min"), "max": ("amount", "max"),
     "first": ("price", "first"), "last": ("amount", "last"), "nunique": ("amount", "nunique"),
     "spread": ("amount", lambda v: v.max() - v.min()),
+    "mean_int": ("amount", "mean"), "min_int": ("amount", "min"), "first_int": ("amount", "first"),
 }
+INT_AGGS = ["count", "size", "sum", "max", "last", "mean_int", "min_int", "first_int"]  # NumPy's, on int amounts
 
 records = st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.sampled_from(["x", "y"]), st.integers(0, 300),
                              st.integers(-5, 50), st.one_of(st.none(), st.floats(0, 10, allow_nan=False))),
@@ -76,6 +78,25 @@ def test_columnar_window_aggregation_equals_the_table_store_path(monkeypatch, re
     pd.testing.assert_frame_equal(fast.output(metadata=True), slow.output(metadata=True))
     pd.testing.assert_frame_equal(fast_store.frame, slow_store.frame)
     assert fast.metrics["late_drops"] == slow.metrics["late_drops"]
+    _same_changes(fast_store, slow_store)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(recs=records, nulls=st.sets(st.integers(0, 59)), cuts=st.lists(st.integers(0, 60), max_size=4),
+       final=st.booleans(), aggs=st.sets(st.sampled_from(INT_AGGS), min_size=1))
+def test_columnar_window_aggregation_with_null_amounts_equals_the_table_store_path(monkeypatch, recs, nulls, cuts,
+                                                                                 final, aggs):
+    """A batch with a null amount has a float column (the pandas path), one without an int column
+    (the NumPy path): the two take turns on the same stored rows."""
+    recs = [(k, g, ts, None if i in nulls else amount, price) for i, (k, g, ts, amount, price) in enumerate(recs)]
+
+    def make():
+        g = sf.stream("in", timestamp="ts").groupby("_key").window(tumbling=40, grace=10)
+        return g.agg(**{a: AGGS[a] for a in sorted(aggs)}).emit("final" if final else "updates")
+
+    (fast, fast_store), (slow, slow_store) = _both(monkeypatch, make, recs, cuts)
+    pd.testing.assert_frame_equal(fast.output(metadata=True), slow.output(metadata=True))
+    pd.testing.assert_frame_equal(fast_store.frame, slow_store.frame)
     _same_changes(fast_store, slow_store)
 
 
@@ -145,3 +166,17 @@ def test_folds_unwindowed_and_session_aggregations_stay_on_the_table_store(agg):
     driver.pipe("in", [{"k": "a", "x": 1, "ts": 1}])
     [store] = driver.query.stores.stores.values()
     assert type(store) is TableStore
+
+
+@settings(max_examples=200, deadline=None)
+@given(pairs=st.lists(st.tuples(st.integers(0, 40), st.integers(0, 3000)), min_size=1, max_size=80))
+def test_code_factorize_equals_pandas(pairs):
+    """The table-indexed factorize (small id spans) and its hashing fallback (large ones) both give
+    pd.factorize's groups, in order of first appearance, and each group's first position."""
+    from streamframe.operators.window_columnar import _factorize
+    codes = np.array([(w << 32) | k for w, k in pairs], dtype=np.int64)
+    gid, groups, first = _factorize(codes)
+    want_gid, want_groups = pd.factorize(codes)
+    np.testing.assert_array_equal(gid, want_gid)
+    np.testing.assert_array_equal(groups, want_groups)
+    np.testing.assert_array_equal(first, [int(np.flatnonzero(want_gid == g)[0]) for g in range(len(want_groups))])
