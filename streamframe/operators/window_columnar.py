@@ -146,15 +146,14 @@ class WindowAggregateOp(AggregateOp):
         state = _combine(store, partial, where, has)
         if state is None:
             index = pd.Index(groups)
-            state = agg.combine(store.take(where, index=index), pd.DataFrame(partial, index=index),
-                                self.specs).reset_index(drop=True)
+            state = agg.combine(store.take(where, index=index), pd.DataFrame(partial, index=index), self.specs)
+            state = {c: values for c, values in state.reset_index(drop=True).items()}
         if len(store) and TS in store.columns:  # as the pandas path: a new group's stored TS counts as -1
             max_ts = np.maximum(max_ts, _stored(store.column(TS), where, has, -1).astype(np.int64))
-        rows = pd.DataFrame(state, copy=False)
-        rows[TS], rows[TASK], rows[WE] = max_ts, task[kept][last], we[first]
+        state[TS], state[TASK], state[WE] = max_ts, task[kept][last], we[first]
         if self.final:
-            rows[EMITTED] = False
-        return Update(groups, where, rows)
+            state[EMITTED] = np.zeros(n, dtype=bool)
+        return Update(groups, where, pd.DataFrame(state, copy=False))  # one constructor: a setitem is ~0.3 ms
 
     def _reads(self, batch: pd.DataFrame) -> list:
         """The columns the aggregations read (the group keys are interned, not copied per pair)."""

@@ -17,6 +17,8 @@ reclaimed once their tables have grown to twice the ids in use.
 
 from __future__ import annotations
 
+from itertools import repeat
+
 import numpy as np
 import pandas as pd
 from pandas.api.extensions import take as _fill_take
@@ -284,8 +286,14 @@ class _Interner:
     def ids(self, columns: list, create: bool) -> np.ndarray:
         """Each row's id (-1 where a column is null, or for an unknown value when not `create`)."""
         codes, uniques = _factorize_rows(columns)
-        ids = self._index().get_indexer(uniques[0] if self.width == 1 else pd.MultiIndex.from_arrays(uniques)) \
-            if self._ids else np.full(len(uniques[0]), -1, dtype=np.intp)
+        if self.width == 1 and isinstance(uniques[0], np.ndarray) and uniques[0].dtype == object:
+            # object keys (strings): looked up in the id dict, without making a str Index of them
+            ids = np.fromiter(map(self._ids.get, uniques[0].tolist(), repeat(-1)), dtype=np.intp,
+                              count=len(uniques[0]))
+        else:
+            uniques = [pd.Index(u) for u in uniques]
+            ids = self._index().get_indexer(uniques[0] if self.width == 1 else pd.MultiIndex.from_arrays(uniques)) \
+                if self._ids else np.full(len(uniques[0]), -1, dtype=np.intp)
         new = np.flatnonzero(ids < 0)
         if create and len(new):
             keys = uniques[0].take(new).tolist() if self.width == 1 else \
@@ -299,7 +307,7 @@ class _Interner:
             for i, u in enumerate(uniques):
                 u = u.take(added)
                 # as a groupby's index: an object column of strings gives a str level
-                self._chunks[i].append(pd.Index(u.to_numpy()) if u.dtype == object else u)
+                self._chunks[i].append(pd.Index(np.asarray(u)) if u.dtype == object else u)
             self._lookup = None
         out = ids[codes]
         out[codes < 0] = -1
@@ -324,11 +332,12 @@ class _Interner:
 
 
 def _factorize_rows(columns: list) -> tuple[np.ndarray, list[pd.Index]]:
-    """(group code of each row, -1 where a column is null; each column's values per group), groups
-    numbered in order of first appearance."""
+    """(group code of each row, -1 where a column is null; each column's values per group, as
+    pd.factorize gives them for one column), groups numbered in order of first appearance."""
     if len(columns) == 1:
-        codes, uniques = pd.factorize(columns[0])
-        return codes, [pd.Index(uniques)]
+        column = columns[0]
+        codes, uniques = pd.factorize(column.to_numpy() if column.dtype == object else column)
+        return codes, [uniques]
     parts = [pd.factorize(c) for c in columns]
     valid = np.logical_and.reduce([c >= 0 for c, _ in parts])
     codes = parts[0][0][valid].astype(np.int64)
