@@ -38,7 +38,6 @@ class RawBatch:
     def __len__(self) -> int:
         return len(self.values)
 
-
     def rows(self, positions) -> RawBatch:
         """The records at `positions`, as a batch. A batch that builds its fields on demand
         (kafka.reader.MessageBatch) builds the new batch's fields from those records only."""
