@@ -58,7 +58,7 @@ class SlidingAggregateOp(AggregateOp):
         prepared = self._prepare(batch)
         if prepared is None:
             return None
-        batch, keys, ts, task = prepared
+        batch, keys, ts, task, _ = prepared
         key_rows = list(keys.itertuples(index=False, name=None))
         run = _Run(self, self._load(set(key_rows)))
         adds = self._contributions(batch)

@@ -69,24 +69,30 @@ class AggregateOp(Operator):
         if "_tombstone" in batch:
             batch = batch[~batch["_tombstone"].fillna(False).astype(bool).to_numpy()]
         keys = batch[self.keys]
-        valid = keys.notna().all(axis=1).to_numpy()
+        valid, ids = self._check_keys(keys)
         if not valid.all():
             for label in batch.index[~valid]:
                 self.rejected[int(label)] = f"{self.name}: null group key ({', '.join(self.keys)})"
             batch, keys = batch[valid], keys[valid]
+            ids = None if ids is None else ids[valid]
         if batch.empty:
             return None
         ts = datetime_to_ms(batch["_timestamp"])
         task = batch["_partition"].to_numpy(dtype="int64") if self.partitioner is None else \
             self.partitioner(_single_key(keys)).astype("int64")
-        return batch, keys, ts, task
+        return batch, keys, ts, task, ids
+
+    def _check_keys(self, keys: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+        """(rows whose group key has no null, anything per row a subclass derives from the keys on the
+        way: WindowAggregateOp's key ids, whose interning is its null check)."""
+        return keys.notna().all(axis=1).to_numpy(), None
 
     def process(self, batch: pd.DataFrame) -> pd.DataFrame | None:
         prepared = self._prepare(batch)
         if prepared is None:
             return None
-        batch, keys, ts, task = prepared
-        stream = _running_max(task, ts, self.stream_time)
+        batch, keys, ts, task, _ = prepared
+        stream, last = _stream_times(task, ts, self.stream_time)
         if self.window is not None:
             idx, ws, we = self.window.windows_for(ts)
             on_time = we > stream[idx] - self.window.grace
@@ -103,7 +109,7 @@ class AggregateOp(Operator):
             pairs[WS], pairs[WE] = ws[on_time], we[on_time]
         changed = self._aggregate(pairs) if len(pairs) else pd.DataFrame()
         # ---- commit: nothing above changed any state ----
-        for t, s in zip(*_last_per_task(task, stream)):
+        for t, s in last.items():
             self.stream_time[t] = max(self.stream_time.get(t, s), s)
             self.last_record_at[t] = self.clock()
         self.late_drops += late_pairs
@@ -257,18 +263,24 @@ def _without(n: int, kept: np.ndarray) -> np.ndarray:
     return np.flatnonzero(out)
 
 
-def _running_max(task: np.ndarray, ts: np.ndarray, before: dict) -> np.ndarray:
-    """Each record's stream time: the max event time of its task so far, this record included."""
-    out = pd.Series(ts).groupby(task).cummax().to_numpy()
-    if before:
-        prev = pd.Series(task).map(before).fillna(-1).to_numpy(dtype="int64")
-        out = np.maximum(out, prev)
-    return out
-
-
-def _last_per_task(task: np.ndarray, stream: np.ndarray):
-    s = pd.Series(stream).groupby(task).max()
-    return s.index.astype(int).tolist(), s.astype(int).tolist()
+def _stream_times(task: np.ndarray, ts: np.ndarray, before: dict) -> tuple[np.ndarray, dict]:
+    """Each record's stream time (the max event time of its task so far, this record included, and
+    the task's stream time before the batch), and each task's stream time after the batch."""
+    small = len(task) and 0 <= task.min() and task.max() < 1 << 16  # partitions: a radix sort
+    order = np.argsort(task.astype(np.uint16) if small else task, kind="stable")
+    sorted_task = task[order]
+    starts = np.flatnonzero(np.diff(sorted_task, prepend=sorted_task[:1] - 1))
+    ends = np.append(starts[1:], len(order))
+    out = np.empty(len(ts), dtype=np.int64)
+    last = {}
+    for s, e in zip(starts.tolist(), ends.tolist()):
+        t = int(sorted_task[s])
+        running = np.maximum.accumulate(ts[order[s:e]])
+        if before:  # a task without a stream time yet counts as -1 when others have one
+            running = np.maximum(running, before.get(t, -1))
+        out[order[s:e]] = running
+        last[t] = int(running[-1])
+    return out, last
 
 
 def wall_clock() -> float:
@@ -332,7 +344,7 @@ class SessionAggregateOp(AggregateOp):
         prepared = self._prepare(batch)
         if prepared is None:
             return None
-        batch, keys, ts, task = prepared
+        batch, keys, ts, task, _ = prepared
         gap, grace = self.window.size, self.window.grace
         sessions = self._sessions()
         stream_time = dict(self.stream_time)

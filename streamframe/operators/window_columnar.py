@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 
 from streamframe.operators import aggregate as agg
-from streamframe.operators.window import EMITTED, TASK, TS, WE, WS, AggregateOp, _single_key, _without
+from streamframe.operators.window import EMITTED, TASK, TS, WE, WS, AggregateOp, _stream_times, _without
 from streamframe.state.window_store import LOW, WindowStore
-from streamframe.time.extract import datetime_to_ms, ms_to_datetime
+from streamframe.time.extract import ms_to_datetime
 
 
 class Update(NamedTuple):
@@ -35,29 +35,16 @@ class Update(NamedTuple):
 class WindowAggregateOp(AggregateOp):
     store_kind = WindowStore
 
-    def _prepare(self, batch: pd.DataFrame):
-        """As AggregateOp._prepare, plus each record's key id; interning the keys is the null check."""
-        if "_tombstone" in batch:
-            batch = batch[~batch["_tombstone"].fillna(False).astype(bool).to_numpy()]
-        keys = batch[self.keys]
+    def _check_keys(self, keys: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Each record's key id; interning the keys is the null check (-1: a null in the key)."""
         kid = self.store.key_ids([keys[c] for c in self.keys])
-        valid = kid >= 0
-        if not valid.all():
-            for label in batch.index[~valid]:
-                self.rejected[int(label)] = f"{self.name}: null group key ({', '.join(self.keys)})"
-            batch, keys, kid = batch[valid], keys[valid], kid[valid]
-        if batch.empty:
-            return None
-        ts = datetime_to_ms(batch["_timestamp"])
-        task = batch["_partition"].to_numpy(dtype="int64") if self.partitioner is None else \
-            self.partitioner(_single_key(keys)).astype("int64")
-        return batch, kid, ts, task
+        return kid >= 0, kid
 
     def process(self, batch: pd.DataFrame) -> pd.DataFrame | None:
         prepared = self._prepare(batch)
         if prepared is None:
             return None
-        batch, kid, ts, task = prepared
+        batch, _, ts, task, kid = prepared
         stream, last = _stream_times(task, ts, self.stream_time)
         idx, ws, we = self.window.windows_for(ts)
         on_time = we > stream[idx] - self.window.grace
@@ -298,23 +285,3 @@ def _first(new: np.ndarray, stored, where: np.ndarray, has: np.ndarray) -> np.nd
 def _take(column: pd.Series, rows: np.ndarray):
     """`column`'s values at positions `rows`, keeping an extension dtype."""
     return column.to_numpy()[rows] if isinstance(column.dtype, np.dtype) else column.array.take(rows)
-
-
-def _stream_times(task: np.ndarray, ts: np.ndarray, before: dict) -> tuple[np.ndarray, dict]:
-    """Each record's stream time (the max event time of its task so far, this record included, and
-    the task's stream time before the batch), and each task's stream time after the batch."""
-    small = len(task) and 0 <= task.min() and task.max() < 1 << 16  # partitions: a radix sort
-    order = np.argsort(task.astype(np.uint16) if small else task, kind="stable")
-    sorted_task = task[order]
-    starts = np.flatnonzero(np.diff(sorted_task, prepend=sorted_task[:1] - 1))
-    ends = np.append(starts[1:], len(order))
-    out = np.empty(len(ts), dtype=np.int64)
-    last = {}
-    for s, e in zip(starts.tolist(), ends.tolist()):
-        t = int(sorted_task[s])
-        running = np.maximum.accumulate(ts[order[s:e]])
-        if before:  # as AggregateOp's _running_max: a task without a stream time yet counts as -1
-            running = np.maximum(running, before.get(t, -1))
-        out[order[s:e]] = running
-        last[t] = int(running[-1])
-    return out, last

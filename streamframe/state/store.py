@@ -69,11 +69,16 @@ class TableStore:
         if len(self._log) > 32:
             self._log = self._fold()
 
+    @staticmethod
+    def _joined(parts: list[pd.Index]) -> pd.Index:
+        """The logged keys of several writes as one sequence (a subclass may log other arrays)."""
+        return parts[0].append(parts[1:]) if len(parts) > 1 else parts[0]
+
     def _fold(self) -> list[tuple[pd.Index, bool]]:
         """The log reduced to each key's last write: [(upserted keys, False), (deleted keys, True)]."""
-        keys = self._log[0][0].append([k for k, _ in self._log[1:]]) if len(self._log) > 1 else self._log[0][0]
+        keys = self._joined([k for k, _ in self._log])
         flags = np.concatenate([np.full(len(k), d) for k, d in self._log])
-        last = ~keys.duplicated(keep="last")
+        last = ~pd.Index(keys).duplicated(keep="last")
         keys, flags = keys[last], flags[last]
         return [(keys[~flags], False), (keys[flags], True)]
 

@@ -148,7 +148,7 @@ class WindowStore(TableStore):
             self._write_in_place(codes, rows, where, old, seq)
         else:
             self._write_concat(codes, rows, where, old, seq)
-        self._record(codes, False)
+        self._record(codes.copy(), False)  # the caller's array: the log keeps its own
 
     def _write_in_place(self, codes, rows, where, old, seq) -> None:
         at, new = where[old], ~old
@@ -218,18 +218,8 @@ class WindowStore(TableStore):
         rows[np.argsort(self._seq, kind="stable")] = where
         self.set_where(rows, column, value)
 
-    def _record(self, codes: np.ndarray, deleted: bool) -> None:
-        self._log.append((codes.copy(), deleted))
-        if len(self._log) > 32:
-            self._log = self._fold()
-
-    def _fold(self) -> list[tuple[np.ndarray, bool]]:
-        """The log reduced to each code's last write: [(upserted, False), (deleted, True)]."""
-        codes = np.concatenate([c for c, _ in self._log])
-        flags = np.concatenate([np.full(len(c), d) for c, d in self._log])
-        last = ~pd.Index(codes).duplicated(keep="last")
-        codes, flags = codes[last], flags[last]
-        return [(codes[~flags], False), (codes[flags], True)]
+    # TableStore's change log (_record, _fold) over the written codes, as int64 arrays
+    _joined = staticmethod(np.concatenate)
 
     def take_changes(self) -> tuple[pd.DataFrame, list]:
         if not self._log:
