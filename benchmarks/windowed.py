@@ -21,7 +21,7 @@ Contestants, each into its own fresh output topic:
     SQLite state and changelog topic, a checkpoint every `commit_interval` — timed until it has read
     the whole input and its stop() has checkpointed and committed offsets at the end offsets;
   * `run_streamframe_small_batches`: the bounded run with `batch_size=20_000` (a Query option; default
-    100,000), to show how much of streamframe's time is per batch rather than per record.
+    50,000), to show how much of streamframe's time is per batch rather than per record.
 """
 
 from __future__ import annotations
@@ -242,7 +242,7 @@ def run_streamframe_live(bootstrap: str, inp: Input, out: str, **options) -> Run
 
 
 def run_streamframe_small_batches(bootstrap: str, inp: Input, out: str) -> Run:
-    """The bounded run with batch_size=20,000 (default 100,000): what per-batch costs remain."""
+    """The bounded run with batch_size=20,000 (default 50,000): what per-batch costs remain."""
     return run_streamframe(bootstrap, inp, out, batch_size=SMALL_BATCH)
 
 

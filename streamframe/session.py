@@ -37,7 +37,7 @@ def connect(bootstrap: str | None = None, config: dict | None = None, app_id: st
         broker = local.start()  # reuses a running broker, and waits until it answers
         bootstrap = broker.bootstrap
     conn = Connection(bootstrap, config, app_id=app_id or os.environ.get("STREAMFRAME_APP_ID", "streamframe"))
-    conn.metadata()  # a clear BrokerUnreachableError now, not a hang later
+    conn.check()  # a clear BrokerUnreachableError now, not a hang later
     with _lock:
         _default = conn
     return conn

@@ -179,7 +179,7 @@ def rekey_stream(query: Query, node: nodes.Join) -> bool:
 
 def _ensure_topic(conn, topic: str, partitions: int, table: str) -> bool:
     """Create the repartition topic if missing (True: it was); its partition count must be the table's."""
-    existing = conn.topics().get(topic)
+    existing = conn.describe([topic]).get(topic)
     found = existing or conn.ensure_topic(topic, partitions, {"retention.ms": "-1"})
     if found != partitions:
         raise ConfigError(f"repartition topic {topic!r} has {found} partitions, the table topic {table!r} "

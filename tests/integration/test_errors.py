@@ -82,6 +82,14 @@ def test_unknown_topic_names_it_and_similar_ones(bootstrap, conn, topic_name):
     assert f"'{topic_name}-ordesr' does not exist" in message and f"{topic_name}-orders" in message
 
 
+def test_topics_are_looked_up_by_name_and_a_missing_one_is_not_created(bootstrap, conn, topic_name):
+    create_topic(bootstrap, f"{topic_name}-here", partitions=3)
+    assert conn.describe([f"{topic_name}-here", f"{topic_name}-gone", ""]) == {f"{topic_name}-here": 3}
+    assert f"{topic_name}-gone" not in conn.topics()
+    with pytest.raises(sf.UnknownTopicError, match="-gone' does not exist"):
+        conn.require_topics([f"{topic_name}-here", f"{topic_name}-gone"])
+
+
 def test_unreachable_bootstrap_fails_fast_naming_the_address():
     started = time.monotonic()
     with pytest.raises(sf.BrokerUnreachableError, match=r"127\.0\.0\.1:1\b"):
