@@ -48,17 +48,9 @@ def _fragment(col: pa.ChunkedArray, series: pd.Series) -> tuple[pa.Array, str]:
     if pa.types.is_integer(t):
         text = pc.cast(col, pa.string())
     elif pa.types.is_floating(t):
-        text = pc.cast(col, pa.string())
-        finite = pc.is_finite(col)
-        # JSON has no NaN or infinity; a whole float keeps its ".0" so it reads back as a float (Arrow
-        # writes 3.0 as "3", but 1e10 as "1e+10", which needs nothing). Most batches have few whole
-        # floats: test the numbers first, the text only when there are some.
-        num = col.cast(pa.float32()) if pa.types.is_float16(t) else col  # floor() has no half-float kernel
-        whole = pc.and_(finite, pc.equal(pc.floor(num), num))
-        if pc.any(whole).as_py():
-            bare = pc.and_(whole, pc.invert(pc.match_substring(text, "e")))
-            text = pc.if_else(bare, pc.binary_join_element_wise(text, ".0", ""), text)
-        text = pc.if_else(finite, text, pa.scalar(None, pa.string()))
+        # JSON has no NaN or infinity (null instead); a whole float keeps its ".0" to read back as a float.
+        # orjson writes no half floats: those are widened, which keeps their value.
+        return _float_text(col.cast(pa.float32()) if pa.types.is_float16(t) else col), ""
     elif pa.types.is_boolean(t):
         text = pc.cast(col, pa.string())
     elif pa.types.is_string(t) or pa.types.is_large_string(t):
@@ -81,6 +73,22 @@ def _fragment(col: pa.ChunkedArray, series: pd.Series) -> tuple[pa.Array, str]:
     else:
         return _orjson_column(series.tolist()), ""
     return pc.fill_null(text, "null"), ""
+
+
+def _float_text(col: pa.Array) -> pa.StringArray:
+    """Floats as JSON numbers, null for NaN, infinities and nulls. orjson writes the whole column as one
+    JSON array (the shortest text that reads back as the same float; a whole float keeps its ".0"), cut
+    at its commas with NumPy: a third of the time Arrow's cast took with the fix-ups it needs."""
+    values = col.to_numpy(zero_copy_only=False)  # nulls come out as NaN
+    text = np.frombuffer(orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY), dtype=np.uint8)[1:-1]
+    commas = np.flatnonzero(text == ord(","))
+    keep = np.ones(len(text), dtype=bool)
+    keep[commas] = False
+    offsets = np.empty(len(values) + 1, dtype=np.int32)
+    offsets[0] = 0
+    offsets[1:-1] = commas - np.arange(len(commas))  # each value ends where its comma was, less the commas before
+    offsets[-1] = len(text) - len(commas)
+    return pa.StringArray.from_buffers(len(values), pa.py_buffer(offsets), pa.py_buffer(text[keep]))
 
 
 def _needs_escape(col: pa.StringArray) -> bool:

@@ -341,6 +341,19 @@ def test_json_encoder_special_values():
     assert [r["s"] for r in rows] == ['a"b', "c\\d", "\n", "\x00", None, "ü", ""]
 
 
+def test_json_encoder_narrow_and_nullable_floats():
+    frame = pd.DataFrame({
+        "half": np.array([0.5, 3.0, np.nan, np.inf, -2.25], dtype="float16"),
+        "single": np.array([0.5, 3.0, np.nan, -np.inf, 1e30], dtype="float32"),
+        "nullable": pd.array([1.5, None, 2.0, 3.25, None], dtype="Float64"),
+    })
+    rows = [orjson.loads(r) for r in encode_json_rows(frame)]
+    assert [r["half"] for r in rows] == [0.5, 3.0, None, None, -2.25]
+    assert [r["single"] for r in rows] == [0.5, 3.0, None, None, np.float32(1e30)]
+    assert [r["nullable"] for r in rows] == [1.5, None, 2.0, 3.25, None]
+    assert all(isinstance(r[c], float) for r in rows for c in r if r[c] is not None)
+
+
 def test_json_encoder_timestamps_and_nested_values():
     frame = pd.DataFrame({
         "t": pd.to_datetime(["2024-01-01T00:00:00.123Z", "2024-06-30T23:59:59Z"], utc=True, format="ISO8601"),
