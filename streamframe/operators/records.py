@@ -11,6 +11,10 @@ from dataclasses import dataclass
 from operator import itemgetter
 
 META = ("_key", "_timestamp", "_partition", "_offset", "_headers", "_tombstone")
+# Asked for with the metadata a sink reads: `_key` as the record's key bytes, not decoded. A topic sink
+# asks when it would encode the decoded key back into those same bytes (text or bytes keys both ways).
+KEY_BYTES = "_key as bytes"
+VERBATIM_KEYS = ("text", "bytes", "raw")
 
 
 def is_meta(name) -> bool:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from streamframe.frames.expr import describe, evaluate
 from streamframe.operators.base import Operator
-from streamframe.operators.records import META, RawBatch
+from streamframe.operators.records import KEY_BYTES, META, VERBATIM_KEYS, RawBatch
 from streamframe.serde import decode_keys
 from streamframe.time.extract import ms_to_datetime, to_epoch_ms
 
@@ -86,14 +86,17 @@ class DecodeSource(Operator):
 
     def with_metadata(self, frame: pd.DataFrame, raw: RawBatch, wanted=META) -> pd.DataFrame:
         """The `wanted` metadata columns this source left out, filled in for `frame`'s rows (an output
-        of its batch `raw`: each row's index is its record's position in `raw`)."""
+        of its batch `raw`: each row's index is its record's position in `raw`). With KEY_BYTES wanted,
+        `_key` holds the key bytes as consumed when decoding and encoding them again would give them back."""
         missing = [m for m in META if m in self.late and m in wanted and m not in frame.columns]
         if not missing or not len(frame):
             return frame
         rows = raw.rows(frame.index.to_numpy())
         frame = frame.copy(deep=False)
         for name in missing:
-            if name == "_key":
+            if name == "_key" and KEY_BYTES in wanted and self.node.key_format in VERBATIM_KEYS:
+                frame[name] = pd.Series(rows.keys, index=frame.index, dtype=object)  # what decoding undoes
+            elif name == "_key":
                 frame[name] = decode_keys(rows.keys, self.node.key_format, frame.index)
             elif name == "_timestamp":
                 frame[name] = ms_to_datetime(np.asarray(rows.timestamps, dtype="int64"))

@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pandas as pd
 
-from streamframe.operators.records import META
+from streamframe.operators.records import KEY_BYTES, META, VERBATIM_KEYS
 
 
 class CollectSink:
@@ -56,13 +56,14 @@ class TopicSink:
     object {keys..., window_start} — and its deletes become tombstones (null values).
     """
 
-    metadata = frozenset({"_key", "_timestamp", "_tombstone"})  # what a record takes from the metadata
-
     def __init__(self, topic: str, fmt, key: str | None = None, key_format: str = "text",
                  table_keys=None, windowed: bool = False, partitions: int | None = None):
         self.topic, self.fmt, self.key, self.key_format = topic, fmt, key, key_format
         self.table_keys, self.windowed, self.partitions = table_keys, windowed, partitions
         self._writer = None
+        # What a record takes from the metadata; a record's own key passes through as its bytes.
+        verbatim = key is None and not table_keys and key_format in VERBATIM_KEYS
+        self.metadata = frozenset({"_key", "_timestamp", "_tombstone"} | ({KEY_BYTES} if verbatim else set()))
 
     def open(self, query) -> None:
         from streamframe.kafka.writer import TopicWriter

@@ -62,6 +62,22 @@ def test_metadata_filled_in_late_equals_metadata_built_while_decoding(trades_top
     pd.testing.assert_frame_equal(got, expected)
 
 
+@pytest.mark.parametrize("key_format", ["text", "bytes"])
+def test_record_keys_reach_the_output_topic_as_they_were(bootstrap, conn, topic_name, key_format):
+    """Where no operator reads `_key`, a topic sink takes the consumed key bytes as they are; where a
+    function could read it, keys are decoded and encoded back. Both must write the input's keys."""
+    create_topic(bootstrap, topic_name)
+    keys = [b"plain", "caf\u00e9".encode(), b"\xff\xfe not utf-8", None, b""]
+    produce(bootstrap, topic_name, [orjson.dumps({"qty": q}) for q in range(1, 6)], keys=keys)
+    s = sf.stream(topic_name, key=key_format)
+    assert sf.runtime.sinks.TopicSink("t", None, key_format=key_format).metadata > {"_key"}
+    written = {}
+    for name, frame in {"late": s[s.qty > 0], "eager": s[lambda b: b.qty > 0]}.items():
+        frame.to_topic(f"{topic_name}-{name}", until="end")
+        written[name] = [m.key() for m in consume_all(bootstrap, f"{topic_name}-{name}", expect=5)]
+    assert written["late"] == written["eager"] == keys
+
+
 def test_csv_text_bytes_and_headers(bootstrap, conn, topic_name):
     create_topic(bootstrap, topic_name)
     produce(bootstrap, topic_name, [b"AAPL,10,1.5", b"MSFT,20,2.5"], keys=[b"a", b"b"],
