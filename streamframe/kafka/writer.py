@@ -10,8 +10,9 @@ from confluent_kafka import Producer
 
 from streamframe.errors import DeliveryError
 from streamframe.kafka.connection import Connection
-from streamframe.operators.records import META
+from streamframe.operators.records import META, RECORD_BYTES
 from streamframe.serde import Format, encode_keys
+from streamframe.serde.json_encode import append_json_fields
 from streamframe.time.extract import datetime_to_ms
 
 
@@ -83,7 +84,11 @@ class TopicWriter:
     def write(self, frame: pd.DataFrame) -> int:
         if not len(frame):
             return 0
-        values = self.fmt.encode(frame[[c for c in frame.columns if c not in META]])
+        fields = frame[[c for c in frame.columns if c not in META and c != RECORD_BYTES]]
+        if RECORD_BYTES in frame.columns:  # records as consumed, the new fields appended (plan/values.py)
+            values = append_json_fields(frame[RECORD_BYTES].tolist(), fields)
+        else:
+            values = self.fmt.encode(fields)
         if "_tombstone" in frame:
             tomb = frame["_tombstone"].fillna(False).astype(bool).tolist()
             values = [None if t else v for v, t in zip(values, tomb)]

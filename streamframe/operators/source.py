@@ -14,7 +14,7 @@ import pandas as pd
 
 from streamframe.frames.expr import describe, evaluate
 from streamframe.operators.base import Operator
-from streamframe.operators.records import KEY_BYTES, META, VERBATIM_KEYS, RawBatch
+from streamframe.operators.records import KEY_BYTES, META, RECORD_BYTES, VERBATIM_KEYS, RawBatch, take
 from streamframe.serde import decode_keys
 from streamframe.time.extract import ms_to_datetime, to_epoch_ms
 
@@ -49,10 +49,18 @@ class DecodeSource(Operator):
     # Metadata columns this source leaves out, because no operator reads them (plan/metadata.py); the
     # topology fills them in for the rows that reach the output (`with_metadata`).
     late: frozenset = frozenset()
+    # The value fields this source decodes alone, when its records go on to a JSON topic with fields
+    # appended (plan/values.py); `projected`: whether the last batch was decoded so (or decoded whole).
+    projection = None
+    projected = False
 
     def decode(self, raw: RawBatch) -> tuple[pd.DataFrame, dict[int, str]]:
-        node, late = self.node, self.late
-        decoded = node.value_format.decode(raw.values)
+        node, late, projection = self.node, self.late, self.projection
+        decoded = None if projection is None else \
+            node.value_format.decode_fields(raw.values, projection.reads, projection.appends)
+        self.projected = decoded is not None
+        if decoded is None:
+            decoded = node.value_format.decode(raw.values)
         frame, errors = decoded.frame, dict(decoded.errors)
         pos = frame.index.to_numpy()
         full = len(pos) == len(raw)
@@ -106,6 +114,13 @@ class DecodeSource(Operator):
                 frame[name] = np.asarray(rows.offsets, dtype="int64")
             else:
                 frame[name] = pd.Series(rows.headers, dtype=object, index=frame.index)
+        return frame
+
+    def with_record(self, frame: pd.DataFrame, raw: RawBatch) -> pd.DataFrame:
+        """`frame` (an output of a batch decoded by its projection) with each row's record as consumed
+        in place of the fields decoded from it: what is left are the fields to append."""
+        frame = frame.drop(columns=[c for c in self.projection.reads if c in frame.columns])
+        frame[RECORD_BYTES] = pd.Series(take(raw.values, frame.index.to_numpy()), index=frame.index, dtype=object)
         return frame
 
     def process(self, batch):

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from streamframe.errors import ConfigError, QueryTimeoutError, RecordError, StreamframeError
-from streamframe.operators.records import META
+from streamframe.operators.records import META, RECORD_BYTES
 from streamframe.plan.nodes import Join, KafkaSource, Node, PandasSource
 from streamframe.runtime.context import Context
 from streamframe.runtime.gcpause import gc_paused
@@ -105,6 +105,8 @@ class Query:
         # the sink's, the event time (stream time in metrics), the partition when stopping at a time.
         self._wanted_metadata = frozenset(getattr(sink, "metadata", META)) | {"_timestamp"} | \
             ({"_partition"} if self._until_ms is not None else set())
+        if RECORD_BYTES in self._wanted_metadata:
+            self.topology.project_values()
         self.status = "created"
         self.exception: BaseException | None = None
         self.metrics_ = Metrics()

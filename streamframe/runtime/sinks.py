@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pandas as pd
 
-from streamframe.operators.records import KEY_BYTES, META, VERBATIM_KEYS
+from streamframe.operators.records import KEY_BYTES, META, RECORD_BYTES, VERBATIM_KEYS
 
 
 class CollectSink:
@@ -61,9 +61,12 @@ class TopicSink:
         self.topic, self.fmt, self.key, self.key_format = topic, fmt, key, key_format
         self.table_keys, self.windowed, self.partitions = table_keys, windowed, partitions
         self._writer = None
-        # What a record takes from the metadata; a record's own key passes through as its bytes.
+        # What a record takes from the metadata; a record's own key passes through as its bytes, and a
+        # JSON record as consumed, with new fields appended (plan/values.py).
         verbatim = key is None and not table_keys and key_format in VERBATIM_KEYS
-        self.metadata = frozenset({"_key", "_timestamp", "_tombstone"} | ({KEY_BYTES} if verbatim else set()))
+        spliced = not table_keys and getattr(fmt, "name", None) == "json"
+        self.metadata = frozenset({"_key", "_timestamp", "_tombstone"} | ({KEY_BYTES} if verbatim else set())
+                                  | ({RECORD_BYTES} if spliced else set()))
 
     def open(self, query) -> None:
         from streamframe.kafka.writer import TopicWriter

@@ -16,6 +16,7 @@ from streamframe.operators.records import META, RawBatch
 from streamframe.plan.compile import compile_plan
 from streamframe.plan.metadata import late_metadata
 from streamframe.plan.nodes import Node
+from streamframe.plan.values import value_projection
 
 
 @dataclass
@@ -70,7 +71,14 @@ class Topology:
         result.errors.update(errors)
         if getattr(source, "late", None):  # what the source left out, for the rows that came through
             result.outputs = [source.with_metadata(out, raw, wanted) for out in result.outputs]
+        if getattr(source, "projected", False):  # the records as consumed, for the fields they keep
+            result.outputs = [source.with_record(out, raw) for out in result.outputs]
         return result
+
+    def project_values(self) -> None:
+        """Let JSON sources decode only the fields read on the way to a JSON topic (plan/values.py)."""
+        for source_id, projection in value_projection(self.root).items():
+            self.sources[source_id].projection = projection
 
     def decode(self, source_id: int, raw: RawBatch):
         """(decoded rows, {position: reason}) of a raw batch from a source."""

@@ -2,7 +2,8 @@
 
 Each column becomes an array of JSON text fragments (`"name":value`) with Arrow compute kernels, and
 the fragments are joined element-wise into objects. Columns Arrow cannot render exactly (nested values,
-strings that need escaping, unusual types) fall back to orjson for that column only.
+strings that need escaping, unusual types) fall back to orjson for that column only. The same pieces
+append fields to JSON objects kept as they were consumed (`append_json_fields`, plan/values.py).
 """
 
 from __future__ import annotations
@@ -114,9 +115,32 @@ def encode_json_rows(frame: pd.DataFrame) -> list[bytes]:
         return []
     if frame.shape[1] == 0:
         return [b"{}"] * n
+    return _joined(_fields(frame, "{"))
+
+
+def append_json_fields(objects: list[bytes], frame: pd.DataFrame) -> list[bytes]:
+    """Each JSON object of `objects` (bytes ending in its closing brace, not empty: plan/values.py)
+    with the fields of the same row of `frame` appended, the object's own bytes left as they are.
+
+    >>> append_json_fields([b'{"a": 1.50}', b'{"a":2}'], pd.DataFrame({"b": [True, False]}))
+    [b'{"a": 1.50,"b":true}', b'{"a":2,"b":false}']
+    """
+    if not len(objects) or frame.shape[1] == 0:
+        return list(objects)
+    # Bytes are viewed as text without checking: they go out as they came in.
+    heads = pc.binary_slice(pa.array(objects, type=pa.binary()), 0, -1).view(pa.string())
+    return _joined([heads, *_fields(frame, ",")])
+
+
+def _joined(pieces: list) -> list[bytes]:
+    return pc.binary_join_element_wise(*pieces, "").cast(pa.binary()).to_pylist()
+
+
+def _fields(frame: pd.DataFrame, opening: str) -> list:
+    """Literal text and column fragments alternating, `opening` first: joined row by row they write
+    `opening`, then '"a":' a, ',"b":"' b, ... and the closing '}'."""
     frame = frame.reset_index(drop=True)
-    # Literal text and column fragments alternate: '{"a":', a, ',"b":"', b, '"}' is joined in one pass.
-    pieces, literal = [], "{"
+    pieces, literal = [], opening
     for name in frame.columns:
         series = frame[name]
         quote = ""
@@ -134,5 +158,4 @@ def encode_json_rows(frame: pd.DataFrame) -> list[bytes]:
         pieces += [literal + orjson.dumps(str(name)).decode() + ":" + quote, frag]
         literal = quote + ","
     pieces.append(literal[:-1] + "}")
-    rows = pc.binary_join_element_wise(*pieces, "")
-    return rows.cast(pa.binary()).to_pylist()
+    return pieces

@@ -62,6 +62,42 @@ def test_metadata_filled_in_late_equals_metadata_built_while_decoding(trades_top
     pd.testing.assert_frame_equal(got, expected)
 
 
+def test_records_written_with_appended_fields_read_as_records_decoded_and_encoded_whole(bootstrap, conn, topic_name):
+    """Filters and new columns from JSON to JSON decode only the fields they read and write each record's
+    own bytes with the new fields appended (plan/values.py); a function filter decodes and encodes whole
+    records. Read back, both outputs must hold the same records — except that the whole path writes a
+    null for a field other records of its batch have — and the same dead letters."""
+    create_topic(bootstrap, topic_name)
+    values = []
+    for i in range(400):
+        record = {"id": i, "qty": i % 250, "price": round(1.1 * i + 0.25, 2), "sym": ["A", "B\"q", "\u00e9"][i % 3]}
+        if i % 7 == 0:
+            record["nested"] = {"a": [i, i + 1], "b": {"c": None}}
+        if i % 11 == 0:
+            del record["sym"]
+        values.append(orjson.dumps(record))
+    values[130] = b'{"id": 130, "qty": 150, "price": 1.50}'  # spaces and a trailing zero, kept as written
+    values[60] = b'{"id":60,"qty":'  # malformed: a dead letter either way (its batch decoded whole)
+    values[170] = b'{"id":170,"qty":170,"price":3.5,"notional":1}'  # has the new field: decoded whole
+    produce(bootstrap, topic_name, values)
+    s = sf.stream(topic_name, value="json")
+    frames = {"projected": s[s.qty > 100].assign(notional=s.qty * s.price),
+              "whole": s[lambda b: b.qty > 100].assign(notional=lambda b: b.qty * b.price)}
+    written = {}
+    for name, frame in frames.items():
+        q = frame.to_topic(f"{topic_name}-{name}", until="end", batch_size=25)
+        assert q.metrics["dead_letters"] == 1
+        written[name] = [m.value() for m in consume_all(bootstrap, f"{topic_name}-{name}", expect=q.metrics["records_out"])]
+    assert b'{"id": 130, "qty": 150, "price": 1.50,"notional":225.0}' in written["projected"]
+    assert written["projected"] != written["whole"]  # the projection was used
+
+    def without_nulls(raw):
+        return {k: v for k, v in orjson.loads(raw).items() if v is not None}
+
+    assert len(written["projected"]) == len(written["whole"]) > 100
+    assert [without_nulls(r) for r in written["projected"]] == [without_nulls(r) for r in written["whole"]]
+
+
 @pytest.mark.parametrize("key_format", ["text", "bytes"])
 def test_record_keys_reach_the_output_topic_as_they_were(bootstrap, conn, topic_name, key_format):
     """Where no operator reads `_key`, a topic sink takes the consumed key bytes as they are; where a

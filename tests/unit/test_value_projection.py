@@ -1,0 +1,118 @@
+"""Projection of JSON values (plan/values.py): which plans decode only the fields they read, that a
+batch so decoded reads the same as decoded whole, and that a record with fields appended to its own
+bytes reads as the whole record encoded with them.
+
+The oracle is the whole-batch path: `JsonFormat.decode` and `encode_json_rows`, which every other
+plan uses.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import orjson
+import pandas as pd
+import pytest
+from pandas.testing import assert_frame_equal
+
+import streamframe as sf
+from streamframe.operators.records import META, RECORD_BYTES, RawBatch
+from streamframe.plan.values import Projection, value_projection
+from streamframe.runtime.topology import Topology
+from streamframe.serde.formats import JsonFormat
+from streamframe.serde.json_encode import append_json_fields, encode_json_rows
+
+
+def projection_of(frame):
+    return value_projection(frame._node).get(frame._node.sources()[0].id)
+
+
+def test_filters_and_new_columns_read_only_their_fields():
+    s = sf.stream("in")
+    frame = s[s.qty > 100].assign(notional=s.qty * s.price, tag="big")[s.side == "buy"]
+    assert projection_of(frame) == Projection(reads=("price", "qty", "side"), appends=("notional", "tag"))
+    t = sf.stream("in", timestamp="ts")
+    assert projection_of(t.assign(x=t.qty + 1)) == Projection(reads=("qty", "ts"), appends=("x",))
+
+
+@pytest.mark.parametrize("build", [
+    lambda s: s[lambda b: b.qty > 1],                     # a function could read anything
+    lambda s: s.query("qty > 1"),                        # so could a string query
+    lambda s: s.assign(qty=s.qty * 2),                   # overwrites a field it reads
+    lambda s: s.assign(a=s.qty * 2).assign(b=s.a + 1),   # reads a new column
+    lambda s: s[["qty"]],                                # drops fields
+    lambda s: s.assign(_key=s.qty),                      # writes metadata
+    lambda s: s.groupby("sym").agg(n=("qty", "count")),  # not a chain of filters and assignments
+], ids=["function", "query", "overwrite", "reads-new", "select", "metadata", "aggregate"])
+def test_other_plans_decode_whole_records(build):
+    assert projection_of(build(sf.stream("in"))) is None
+
+
+def test_only_json_without_a_schema_is_projected():
+    for s in (sf.stream("in", value="csv"), sf.stream("in", schema={"qty": "int64"})):
+        assert projection_of(s[s.qty > 1]) is None
+
+
+ROWS = [{"id": i, "sym": "ABC"[i % 3], "qty": i * 7 % 13, "price": 1.25 * i + 0.5, "ok": i % 2 == 0,
+         "nested": {"a": [i]}} for i in range(40)]
+
+
+def _whole_and_projected(records, fields, absent=("new",)):
+    fmt = JsonFormat()
+    whole = fmt.decode(records).frame
+    return whole, fmt.decode_fields(records, fields, absent)
+
+
+def test_decoding_only_some_fields_gives_the_same_columns():
+    records = [orjson.dumps(r) for r in ROWS]
+    whole, part = _whole_and_projected(records, ("ok", "price", "qty"))
+    assert part is not None and list(part.frame.columns) == ["ok", "price", "qty"]
+    assert_frame_equal(part.frame, whole[["ok", "price", "qty"]])
+
+
+@pytest.mark.parametrize("change, fields", [
+    (lambda rs: rs[:5] + [b"{}"] + rs[6:], ("qty",)),                          # an empty object
+    (lambda rs: [r[:-1] + b" }" for r in rs], ("qty",)),                       # space before the brace
+    (lambda rs: rs[:3] + [b'{"qty":1,"new":2}'] + rs[4:], ("qty",)),           # holds an appended name
+    (lambda rs: rs[:3] + [b'{"qty":1,"n\\u0065w":2}'] + rs[4:], ("qty",)),     # ... hidden in an escape
+    (lambda rs: rs[:3] + [b'{"qty":1.5}'] + rs[4:], ("qty",)),                 # Arrow would infer double
+    (lambda rs: [orjson.dumps({**orjson.loads(r), "price": 2.0}) for r in rs], ("price",)),  # whole floats
+    (lambda rs: [orjson.dumps({"other": 1}) for r in rs], ("qty",)),           # the field is absent
+    (lambda rs: rs, ("sym",)),                                                 # a string field
+    (lambda rs: rs[:2] + [None] + rs[3:], ("qty",)),                           # a tombstone
+], ids=["empty", "space", "appended-name", "escaped-name", "int-to-double", "whole-floats", "absent",
+        "string", "tombstone"])
+def test_a_batch_the_shortcut_could_get_wrong_is_left_to_the_whole_decode(change, fields):
+    fmt = JsonFormat()
+    fmt.decode([orjson.dumps(r) for r in ROWS])  # types learned from a whole batch
+    assert fmt.decode_fields(change([orjson.dumps(r) for r in ROWS]), fields, ("new",)) is None
+
+
+def test_no_projection_before_a_whole_batch_showed_the_types():
+    assert JsonFormat().decode_fields([orjson.dumps(r) for r in ROWS], ("qty",), ()) is None
+
+
+def test_appended_fields_read_as_the_whole_record_encoded_with_them():
+    records = [b'{"a": 1.50, "s":"x\\"y"}', b'{"a":2,"nested":{"b":[1,2]}}', '{"u":"\u00e9"}'.encode()]
+    new = pd.DataFrame({"n": [1.5, np.nan, 3.0], "t": ["p", None, 'q"'], "i": [1, 2, 3], "b": [True, False, True]})
+    got = [orjson.loads(r) for r in append_json_fields(records, new)]
+    want = [orjson.loads(r) for r in encode_json_rows(new)]
+    assert got == [{**orjson.loads(r), **w} for r, w in zip(records, want)]
+    assert append_json_fields(records, new)[0].startswith(b'{"a": 1.50, "s":"x\\"y",')  # the record's own bytes
+    assert append_json_fields(records, new.iloc[:, :0]) == records
+
+
+def test_a_projected_batch_carries_its_records_for_the_sink():
+    s = sf.stream("in")
+    topology = Topology(s[s.qty > 5].assign(big=s.qty * 2)._node)
+    topology.project_values()
+    records = [orjson.dumps(r) for r in ROWS]
+    raw = RawBatch("in", records, [None] * len(records), list(range(len(records))), [0] * len(records),
+                   list(range(len(records))), [None] * len(records))
+    for _ in range(2):  # the first batch is decoded whole (it teaches the types), the second projected
+        result = topology.process(s._node.id, raw)
+    out = result.frame()
+    assert topology.sources[s._node.id].projected
+    assert [c for c in out.columns if c not in META] == ["big", RECORD_BYTES]  # "qty" is in the record
+    passed = [r for r in ROWS if r["qty"] > 5]
+    assert out[RECORD_BYTES].tolist() == [orjson.dumps(r) for r in passed]
+    assert out["big"].tolist() == [r["qty"] * 2 for r in passed]
