@@ -36,6 +36,17 @@ def _index(frame: pd.DataFrame, keys: list) -> pd.Index:
     return pd.MultiIndex.from_frame(frame[keys])
 
 
+def _take(values, where: np.ndarray, found: np.ndarray):
+    """values[where], -1 giving a missing value. Integers and booleans become their nullable pandas
+    types where a row is missing (a float NaN would write 3 as 3.0, and only in batches with a miss)."""
+    if values.dtype.kind in "iub" and isinstance(values, np.ndarray | pd.arrays.NumpyExtensionArray) \
+            and not found.all():
+        taken = np.asarray(values)[np.where(found, where, 0)]
+        nullable = pd.arrays.BooleanArray if values.dtype.kind == "b" else pd.arrays.IntegerArray
+        return nullable(taken, ~found)
+    return pd.api.extensions.take(values, where, allow_fill=True)
+
+
 def _suffix(left_cols, right: pd.DataFrame, suffixes) -> pd.DataFrame:
     clash = {c: f"{c}{suffixes[1]}" for c in right.columns if c in set(left_cols)}
     return right.rename(columns=clash) if clash else right
@@ -106,8 +117,7 @@ class StreamTableJoinOp(Operator):
             # a take per column: -1 (no row) gives NaN, the column's type widened as reindex does.
             where = table.index.get_indexer(keys)
             found = where >= 0
-            matched = pd.DataFrame({c: pd.api.extensions.take(table[c].array, where, allow_fill=True)
-                                    for c in right_cols}, index=batch.index)
+            matched = pd.DataFrame({c: _take(table[c].array, where, found) for c in right_cols}, index=batch.index)
         else:
             matched = pd.DataFrame(index=batch.index)
             found = np.zeros(len(batch), dtype=bool)

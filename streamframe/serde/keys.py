@@ -32,7 +32,10 @@ def encode_keys(keys: pd.Series, fmt: str) -> list:
     values = keys.tolist()
     if fmt == "json":
         return [None if k is None else orjson.dumps(k) for k in values]
-    if pd.api.types.infer_dtype(values, skipna=False) in ("string", "bytes"):
+    kind = pd.api.types.infer_dtype(values, skipna=False)
+    if kind == "bytes":  # keys as consumed (operators.records.KEY_BYTES)
+        return values
+    if kind == "string":
         # The common case, checked in C: valid text keys pass as they are (librdkafka encodes str as
         # UTF-8); only a key read with surrogates needs the slow path below to get its bytes back.
         text = [k for k in values if isinstance(k, str)]

@@ -43,6 +43,20 @@ def test_stream_record_sees_the_table_as_of_its_position():
     assert out["p"].isna().tolist() == [True, False, True] and out["p"].iloc[1] == 10
 
 
+def test_a_left_join_with_misses_keeps_integers_and_booleans():
+    """pandas' merge would turn the integer column into floats for the whole batch (3 written as 3.0
+    wherever another record of the batch missed); nullable types keep them and mark the misses."""
+    j = sf.stream("orders").join(sf.table("customers", key="cid"), on="cid", how="left")
+    driver = TestDriver(j)
+    driver.pipe("customers", [{"cid": "a", "tier": 3, "vip": True}], keys=["a"])
+    driver.pipe("orders", [{"cid": "a", "n": 1}, {"cid": "zz", "n": 2}])
+    driver.pipe("orders", [{"cid": "a", "n": 3}])
+    assert [v for _, v, _ in driver.records()] == [
+        {"cid": "a", "n": 1, "tier": 3, "vip": True}, {"cid": "zz", "n": 2, "tier": None, "vip": None},
+        {"cid": "a", "n": 3, "tier": 3, "vip": True}]
+    assert all(type(v["tier"]) is int for _, v, _ in driver.records() if v["tier"] is not None)
+
+
 @pytest.mark.parametrize("how", ["inner", "left", "outer"])
 def test_table_table_join_equals_merge_of_the_final_tables(how):
     rng = np.random.default_rng(7)
