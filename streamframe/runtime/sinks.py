@@ -64,7 +64,7 @@ class TopicSink:
         # What a record takes from the metadata; a record's own key passes through as its bytes, and a
         # JSON record as consumed, with new fields appended (plan/values.py).
         verbatim = key is None and not table_keys and key_format in VERBATIM_KEYS
-        spliced = not table_keys and getattr(fmt, "name", None) == "json"
+        spliced = key is None and not table_keys and getattr(fmt, "name", None) == "json"  # key: a field
         self.metadata = frozenset({"_key", "_timestamp", "_tombstone"} | ({KEY_BYTES} if verbatim else set())
                                   | ({RECORD_BYTES} if spliced else set()))
 

@@ -47,6 +47,16 @@ def test_other_plans_decode_whole_records(build):
     assert projection_of(build(sf.stream("in"))) is None
 
 
+def test_only_a_json_topic_keyed_by_the_records_keys_takes_records_with_fields_appended():
+    from streamframe.runtime.sinks import TopicSink
+    from streamframe.serde import value_format
+
+    assert RECORD_BYTES in TopicSink("t", value_format("json")).metadata
+    assert RECORD_BYTES not in TopicSink("t", value_format("json"), key="sym").metadata  # the key is a field
+    assert RECORD_BYTES not in TopicSink("t", value_format("csv")).metadata
+    assert RECORD_BYTES not in TopicSink("t", value_format("json"), table_keys=["k"]).metadata
+
+
 def test_only_json_without_a_schema_is_projected():
     for s in (sf.stream("in", value="csv"), sf.stream("in", schema={"qty": "int64"})):
         assert projection_of(s[s.qty > 1]) is None
