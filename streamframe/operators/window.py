@@ -100,8 +100,6 @@ class AggregateOp(Operator):
             idx = np.arange(len(batch))
             ws = we = None
             on_time = np.ones(len(idx), dtype=bool)
-        late_pairs = int((~on_time).sum())
-        late_records = _without(len(batch), idx[on_time]) if late_pairs and self.node.late == "dead_letter" else ()
         kept = idx[on_time]
         pairs = batch[self._reads(batch)].iloc[kept].reset_index(drop=True)
         pairs[TS], pairs[TASK] = ts[kept], task[kept]
@@ -109,17 +107,24 @@ class AggregateOp(Operator):
             pairs[WS], pairs[WE] = ws[on_time], we[on_time]
         changed = self._aggregate(pairs) if len(pairs) else pd.DataFrame()
         # ---- commit: nothing above changed any state ----
-        for t, s in last.items():
-            self.stream_time[t] = max(self.stream_time.get(t, s), s)
-            self.last_record_at[t] = self.clock()
-        self.late_drops += late_pairs
-        if len(late_records):
-            for label in batch.index[late_records]:
-                self.rejected[int(label)] = f"{self.name}: late record (past window end + grace)"
+        self._advance(batch, last, idx, on_time)
         if len(changed):
             self.store.upsert(changed)
         self.store.meta["stream_time"] = dict(self.stream_time)
         return self._emit(changed)
+
+    def _advance(self, batch: pd.DataFrame, last: dict, idx: np.ndarray, on_time: np.ndarray) -> None:
+        """After a batch: each task's stream time, and the (record, window) pairs `idx` that came too
+        late (not `on_time`) counted, their records dead-lettered when the node says so."""
+        now = self.clock()
+        for t, s in last.items():
+            self.stream_time[t] = max(self.stream_time.get(t, s), s)
+            self.last_record_at[t] = now
+        late_pairs = int((~on_time).sum())
+        self.late_drops += late_pairs
+        if late_pairs and self.node.late == "dead_letter":
+            for label in batch.index[_without(len(batch), idx[on_time])]:
+                self.rejected[int(label)] = f"{self.name}: late record (past window end + grace)"
 
     def _reads(self, batch: pd.DataFrame) -> list:
         """The columns the aggregation reads (every column for reduce/aggregate, whose functions get

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from streamframe.operators import aggregate as agg
-from streamframe.operators.window import EMITTED, TASK, TS, WE, WS, AggregateOp, _stream_times, _without
+from streamframe.operators.window import EMITTED, TASK, TS, WE, WS, AggregateOp, _stream_times
 from streamframe.state.window_store import LOW, WindowStore
 from streamframe.time.extract import ms_to_datetime
 
@@ -48,19 +48,10 @@ class WindowAggregateOp(AggregateOp):
         stream, last = _stream_times(task, ts, self.stream_time)
         idx, ws, we = self.window.windows_for(ts)
         on_time = we > stream[idx] - self.window.grace
-        late_pairs = int((~on_time).sum())
-        late_records = _without(len(batch), idx[on_time]) if late_pairs and self.node.late == "dead_letter" else ()
         kept = idx[on_time]
         update = self._aggregate_pairs(batch, kid, ts, task, kept, ws[on_time], we[on_time]) if len(kept) else None
         # ---- commit: nothing above changed any state ----
-        now = self.clock()
-        for t, s in last.items():
-            self.stream_time[t] = max(self.stream_time.get(t, s), s)
-            self.last_record_at[t] = now
-        self.late_drops += late_pairs
-        if len(late_records):
-            for label in batch.index[late_records]:
-                self.rejected[int(label)] = f"{self.name}: late record (past window end + grace)"
+        self._advance(batch, last, idx, on_time)
         if update is not None:
             self.store.write(update.codes, update.rows, update.where)
         self.store.meta["stream_time"] = dict(self.stream_time)
