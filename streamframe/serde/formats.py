@@ -37,6 +37,18 @@ _NOT_BEFORE_CLOSE = np.zeros(256, dtype=bool)
 _NOT_BEFORE_CLOSE[[ord(c) for c in "{ \t\r\n"]] = True
 
 
+def _parallel(buf: bytes) -> bool:
+    return len(buf) >= PARALLEL_JSON_BYTES and pa.cpu_count() > 1
+
+
+def _blocks(buf: bytes, longest: int | None = None) -> pa_json.ReadOptions:
+    """Arrow's reader options: for a large batch whose `longest` record is given, four blocks parsed in
+    parallel (none shorter than that record); else one block."""
+    if longest is None or not _parallel(buf):
+        return pa_json.ReadOptions(block_size=max(len(buf) + 1, 1 << 20))
+    return pa_json.ReadOptions(block_size=max(len(buf) // 4, longest + 1))
+
+
 def _has_struct(t: pa.DataType) -> bool:
     if pa.types.is_struct(t):
         return True
@@ -82,10 +94,9 @@ class JsonFormat(Format):
         the order the threads finish; the one-block order (first appearance) is restored from the first
         record when it has every field and nothing nests objects, else the batch is read again in one block
         (as it is when blocks disagree where one block would not, e.g. [1] in one and [1.5] in another)."""
-        if len(buf) >= PARALLEL_JSON_BYTES and self._parallel_misses < 3 and pa.cpu_count() > 1:
-            block = max(len(buf) // 4, max(map(len, records)) + 1)
+        if _parallel(buf) and self._parallel_misses < 3:
             try:
-                table = pa_json.read_json(io.BytesIO(buf), read_options=pa_json.ReadOptions(block_size=block))
+                table = pa_json.read_json(io.BytesIO(buf), read_options=_blocks(buf, max(map(len, records))))
                 first = orjson.loads(records[0])
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, orjson.JSONDecodeError):
                 table, first = None, None
@@ -95,8 +106,7 @@ class JsonFormat(Format):
                 self._parallel_misses = 0
                 return table if names == table.column_names else table.select(names)
             self._parallel_misses += 1
-        one_block = pa_json.ReadOptions(block_size=max(len(buf) + 1, 1 << 20))
-        return pa_json.read_json(io.BytesIO(buf), read_options=one_block)
+        return pa_json.read_json(io.BytesIO(buf), read_options=_blocks(buf))
 
     def decode_fields(self, values: list, fields, absent=()) -> Decoded | None:
         """Only `fields` of each record (plan/values.py), or None where that could differ from `decode`
@@ -119,10 +129,9 @@ class JsonFormat(Format):
         if lengths.min() < 3 or (chars[ends - 1] != _CLOSE).any() or _NOT_BEFORE_CLOSE[chars[ends - 2]].any():
             return None
         schema = pa.schema([(f, types[f]) for f in fields])
-        block = max(len(buf) // 4, int(lengths.max()) + 1) if len(buf) >= PARALLEL_JSON_BYTES else len(buf) + 1
         try:
             table = pa_json.read_json(
-                io.BytesIO(buf), read_options=pa_json.ReadOptions(block_size=max(block, 1 << 16)),
+                io.BytesIO(buf), read_options=_blocks(buf, int(lengths.max())),
                 parse_options=pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
             return None
