@@ -88,7 +88,8 @@ class DecodeSource(Operator):
             frame["_offset"] = np.asarray(raw.offsets, dtype="int64")[pos]
         if "_headers" not in late:
             frame["_headers"] = pd.Series(raw.headers, dtype=object).iloc[pos].to_numpy() if len(pos) else []
-        if node.table or None in raw.values:  # a null value: a delete in a table, skipped by joins
+        # a null value: a delete in a table, skipped by joins (a projected batch has none)
+        if node.table or (not self.projected and None in raw.values):
             frame["_tombstone"] = np.array([v is None for v in raw.values], dtype=bool)[pos]
         return frame, errors
 

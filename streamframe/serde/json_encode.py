@@ -19,6 +19,12 @@ import pyarrow.compute as pc
 _NEEDS_ESCAPE = np.zeros(256, dtype=bool)
 _NEEDS_ESCAPE[[*range(0x20), 0x22, 0x5C, 0x7F]] = True
 _ORJSON_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+# append_json_fields: JSON's whitespace, the closing brace, and what before it needs a closer look (an
+# empty object, or whitespace).
+_JSON_SPACE = b" \t\r\n"
+_CLOSE = ord("}")
+_OPEN_OR_SPACE = np.zeros(256, dtype=bool)
+_OPEN_OR_SPACE[list(b"{" + _JSON_SPACE)] = True
 
 
 def _default(value):
@@ -119,17 +125,31 @@ def encode_json_rows(frame: pd.DataFrame) -> list[bytes]:
 
 
 def append_json_fields(objects: list[bytes], frame: pd.DataFrame) -> list[bytes]:
-    """Each JSON object of `objects` (bytes ending in its closing brace, not empty: plan/values.py)
-    with the fields of the same row of `frame` appended, the object's own bytes left as they are.
+    """Each JSON object of `objects` (valid, as `JsonFormat.decode_fields` found it; whitespace may follow
+    it) with the fields of the same row of `frame` appended, the object's own bytes left as they are.
 
-    >>> append_json_fields([b'{"a": 1.50}', b'{"a":2}'], pd.DataFrame({"b": [True, False]}))
-    [b'{"a": 1.50,"b":true}', b'{"a":2,"b":false}']
+    >>> append_json_fields([b'{"a": 1.50}', b'{"a":2} ', b'{ }'], pd.DataFrame({"b": [True, False, True]}))
+    [b'{"a": 1.50,"b":true}', b'{"a":2,"b":false}', b'{ "b":true}']
     """
     if not len(objects) or frame.shape[1] == 0:
         return list(objects)
-    # Bytes are viewed as text without checking: they go out as they came in.
-    heads = pc.binary_slice(pa.array(objects, type=pa.binary()), 0, -1).view(pa.string())
-    return _joined([heads, *_fields(frame, ",")])
+    records = pa.array(objects, type=pa.binary())
+    offsets, data = records.buffers()[1:3]
+    ends = np.frombuffer(offsets, dtype=np.int32, count=len(objects) + 1)
+    chars = np.frombuffer(data, dtype=np.uint8)
+    # Almost always each object ends in its brace with a field before it: its bytes but the brace, then
+    # ',' and the new fields. Otherwise its head is cut in Python and an empty object takes no comma.
+    simple = len(chars) and (np.diff(ends) >= 3).all() and (chars[ends[1:] - 1] == _CLOSE).all() \
+        and not _OPEN_OR_SPACE[chars[ends[1:] - 2]].any()
+    if simple:
+        # Bytes are viewed as text without checking: they go out as they came in.
+        return _joined([pc.binary_slice(records, 0, -1).view(pa.string()), *_fields(frame, ",")])
+    heads = [o.rstrip(_JSON_SPACE)[:-1] for o in objects]
+    empty = [i for i, h in enumerate(heads) if h.rstrip(_JSON_SPACE) == b"{"]
+    out = _joined([pa.array(heads, type=pa.binary()).view(pa.string()), *_fields(frame, ",")])
+    for i in empty:
+        out[i] = out[i][:len(heads[i])] + out[i][len(heads[i]) + 1:]
+    return out
 
 
 def _joined(pieces: list) -> list[bytes]:

@@ -63,6 +63,18 @@ def test_every_kind_of_malformed_json_is_isolated(drive, bad):
     assert driver.dead_letters[0]["value"] == bad
 
 
+def test_invalid_utf8_inside_a_json_string_is_dead_lettered_alone(drive):
+    # Arrow's reader passes a string's bytes through unchecked: the column held bytes pandas cannot read.
+    bad = b'{"user": "\xff\xfe", "clicks": 9}'
+    values = raw_json(GOOD[:2]) + [bad] + raw_json(GOOD[2:])
+    driver = drive(sf.stream("in"), values)
+    assert_frame_equal(driver.output(), pd.DataFrame(GOOD))
+    [letter] = driver.dead_letters
+    assert letter["offset"] == 2 and letter["value"] == bad and "UTF-8" in letter["reason"]
+    accented = [{"user": "José", "clicks": 1}]  # valid UTF-8 beyond ASCII decodes as before
+    assert_frame_equal(drive(sf.stream("in"), accented).output(), pd.DataFrame(accented))
+
+
 def test_pretty_printed_json_with_newlines_is_one_record(drive):
     values = [b'{\n  "user": "a",\n  "clicks": 1\n}', b'{"user": "b", "clicks": 2}']
     driver = drive(sf.stream("in"), values)

@@ -12,6 +12,8 @@ import numpy as np
 import orjson
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 
 import streamframe as sf
@@ -80,21 +82,61 @@ def test_decoding_only_some_fields_gives_the_same_columns():
 
 
 @pytest.mark.parametrize("change, fields", [
-    (lambda rs: rs[:5] + [b"{}"] + rs[6:], ("qty",)),                          # an empty object
-    (lambda rs: [r[:-1] + b" }" for r in rs], ("qty",)),                       # space before the brace
+    (lambda rs: rs[:5] + [b"{}"] + rs[6:], ("qty",)),                          # a record lacks the field
     (lambda rs: rs[:3] + [b'{"qty":1,"new":2}'] + rs[4:], ("qty",)),           # holds an appended name
     (lambda rs: rs[:3] + [b'{"qty":1,"n\\u0065w":2}'] + rs[4:], ("qty",)),     # ... hidden in an escape
     (lambda rs: rs[:3] + [b'{"qty":1.5}'] + rs[4:], ("qty",)),                 # Arrow would infer double
+    (lambda rs: rs[:3] + [b'{"qty":null}'] + rs[4:], ("qty",)),                # a null
+    (lambda rs: rs[:3] + [b'{"qty":true}'] + rs[4:], ("qty",)),                # another type
+    (lambda rs: rs[:3] + [b'{"qty":99999999999999999999}'] + rs[4:], ("qty",)),  # beyond int64
+    (lambda rs: rs[:3] + [b'{"qty":1,"x":tru}'] + rs[4:], ("qty",)),           # malformed where not read
+    (lambda rs: rs[:3] + [b'{"qty":1,"x":"\xff"}'] + rs[4:], ("qty",)),        # not UTF-8 where not read
+    (lambda rs: rs[:3] + [b'[1]'] + rs[4:], ("qty",)),                         # not an object
     (lambda rs: [orjson.dumps({**orjson.loads(r), "price": 2.0}) for r in rs], ("price",)),  # whole floats
     (lambda rs: [orjson.dumps({"other": 1}) for r in rs], ("qty",)),           # the field is absent
     (lambda rs: rs, ("sym",)),                                                 # a string field
     (lambda rs: rs[:2] + [None] + rs[3:], ("qty",)),                           # a tombstone
-], ids=["empty", "space", "appended-name", "escaped-name", "int-to-double", "whole-floats", "absent",
-        "string", "tombstone"])
+], ids=["lacks-field", "appended-name", "escaped-name", "int-to-double", "null", "other-type", "big-int",
+        "malformed", "not-utf8", "not-object", "whole-floats", "absent", "string", "tombstone"])
 def test_a_batch_the_shortcut_could_get_wrong_is_left_to_the_whole_decode(change, fields):
     fmt = JsonFormat()
     fmt.decode([orjson.dumps(r) for r in ROWS])  # types learned from a whole batch
     assert fmt.decode_fields(change([orjson.dumps(r) for r in ROWS]), fields, ("new",)) is None
+
+
+def test_records_with_space_around_their_braces_or_none_read_are_projected_and_spliced():
+    records = [orjson.dumps(r) for r in ROWS]
+    spaced = [r[:-1] + b" }" if i % 3 == 0 else r + b"\n " if i % 3 == 1 else r for i, r in enumerate(records)]
+    whole, part = _whole_and_projected(spaced, ("price", "qty"))
+    assert part is not None
+    assert_frame_equal(part.frame, whole[["price", "qty"]], check_exact=True)
+    new = pd.DataFrame({"n": part.frame["qty"] * part.frame["price"]})
+    assert [orjson.loads(r) for r in append_json_fields(spaced, new)] == \
+        [{**r, "n": r["qty"] * r["price"]} for r in ROWS]
+    # Reading no field at all (new constant columns only): an empty object takes its fields without a comma.
+    empties = [b"{}", b"{ }", b'{"a":1}', b'{"a":1} ']
+    assert JsonFormat().decode_fields(empties, (), ("c",)) is not None
+    assert [orjson.loads(r) for r in append_json_fields(empties, pd.DataFrame({"c": [1, 2, 3, 4]}))] == \
+        [{"c": 1}, {"c": 2}, {"a": 1, "c": 3}, {"a": 1, "c": 4}]
+
+
+_NUMBER_TEXT = [repr, lambda x: f"{x:.17g}", lambda x: f"{x:e}", lambda x: f"{x:.3f}"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=False, allow_infinity=False),
+                          st.booleans(), st.sampled_from(_NUMBER_TEXT)), min_size=1, max_size=30))
+def test_projected_numbers_read_exactly_as_the_whole_decode_reads_them(rows):
+    # msgspec's number parsing against Arrow's, which the whole decode uses (and every other plan).
+    records = [b'{"i":%d,"x":%s,"b":%s,"s":"z"}' % (i, text(x).encode(), b"true" if b else b"false")
+               for i, x, b, text in rows]
+    fmt = JsonFormat()
+    whole = fmt.decode(records).frame
+    part = fmt.decode_fields(records, ("b", "i", "x"), ("new",))
+    if part is None:  # only where the whole decode read a number column of whole numbers as int64
+        assert whole["x"].dtype == "int64" or (whole["x"] == np.floor(whole["x"])).all()
+        return
+    assert_frame_equal(part.frame, whole[["b", "i", "x"]], check_exact=True)
 
 
 def test_no_projection_before_a_whole_batch_showed_the_types():
