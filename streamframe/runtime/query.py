@@ -357,11 +357,12 @@ class Query:
         created = getattr(self, "_changelogs", set())
         self._changelogs = created
 
-        def produce(topic, key, value):
+        def produce(topic, records):
             if topic not in created:
                 self.connection.ensure_topic(topic, 1, {"cleanup.policy": "compact"})
                 created.add(topic)
-            self.output.produce(topic, value=value, key=key)
+            # one call for the store's records: 200,000 rows through produce() one by one took 0.5 s
+            self.output.produce_many(topic, [v for _, v in records], [k for k, _ in records], [0] * len(records))
 
         return produce
 

@@ -62,14 +62,12 @@ class StoreManager:
         return store
 
     def checkpoint(self, offsets: dict, produce) -> list:
-        """Send each store's changes to its changelog (via `produce(topic, key, value)`) and return
-        them for the SQLite transaction that follows the flush."""
+        """Send each store's changes to its changelog (via `produce(topic, [(key, value), ...])`, in
+        order) and return them for the SQLite transaction that follows the flush."""
         changes = []
         for store in self.stores.values():
             change = Changes.of(*store.take_changes())
             changes.append((store, change))
             if produce is not None:
-                topic = self.changelog_topic(store)
-                for key, value in changelog_records(store, change, offsets):
-                    produce(topic, key, value)
+                produce(self.changelog_topic(store), changelog_records(store, change, offsets))
         return changes

@@ -314,7 +314,7 @@ def test_equals_the_model_of_kafka_streams_rules(records, how, within, grace, ba
 def _restart_from_changelog(monkeypatch, driver, frame):
     """A new driver whose stores are rebuilt from the changelog records `driver`'s checkpoint writes."""
     logs: dict = collections.defaultdict(list)
-    driver.query.stores.checkpoint({}, lambda topic, key, value: logs[topic].append((key, value)))
+    driver.query.stores.checkpoint({}, lambda topic, records: logs[topic].extend(records))
     opened = Query.open_topology
 
     def open_restoring(self, partitions):
