@@ -105,8 +105,7 @@ class Query:
         # the sink's, the event time (stream time in metrics), the partition when stopping at a time.
         self._wanted_metadata = frozenset(getattr(sink, "metadata", META)) | {"_timestamp"} | \
             ({"_partition"} if self._until_ms is not None else set())
-        if RECORD_BYTES in self._wanted_metadata:
-            self.topology.project_values()
+        self.topology.project_values(splice=RECORD_BYTES in self._wanted_metadata)
         self.status = "created"
         self.exception: BaseException | None = None
         self.metrics_ = Metrics()

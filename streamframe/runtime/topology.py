@@ -71,13 +71,14 @@ class Topology:
         result.errors.update(errors)
         if getattr(source, "late", None):  # what the source left out, for the rows that came through
             result.outputs = [source.with_metadata(out, raw, wanted) for out in result.outputs]
-        if getattr(source, "projected", False):  # the records as consumed, for the fields they keep
+        if getattr(source, "projected", False) and source.projection.splice:  # the records as consumed
             result.outputs = [source.with_record(out, raw) for out in result.outputs]
         return result
 
-    def project_values(self) -> None:
-        """Let JSON sources decode only the fields read on the way to a JSON topic (plan/values.py)."""
-        for source_id, projection in value_projection(self.root).items():
+    def project_values(self, splice: bool) -> None:
+        """Let JSON sources decode only the fields read on the way to an aggregation or, with `splice`
+        (the output takes records as consumed), to a JSON topic (plan/values.py)."""
+        for source_id, projection in value_projection(self.root, splice).items():
             self.sources[source_id].projection = projection
 
     def decode(self, source_id: int, raw: RawBatch):

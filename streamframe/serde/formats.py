@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import re
 from operator import attrgetter
 
 import msgspec
@@ -32,9 +33,11 @@ def _positions(n: int) -> pd.RangeIndex:
 PARALLEL_JSON_BYTES = 1 << 20
 
 
-# decode_fields: the field types it decodes alone (a string could be inferred as a timestamp by the whole
-# decode instead), as msgspec's type and NumPy's.
-_PROJECTED = {pa.int64(): (int, np.int64), pa.float64(): (float, np.float64), pa.bool_(): (bool, np.bool_)}
+# decode_fields: the field types it decodes alone, as msgspec's type and NumPy's (None: a list of str).
+_PROJECTED = {pa.int64(): (int, np.int64), pa.float64(): (float, np.float64), pa.bool_(): (bool, np.bool_),
+              pa.string(): (str, None)}
+# Arrow's reader infers a timestamp for a field whose every string is an ISO 8601 time, which begins so.
+_ISO_TIME = re.compile(r"\d{4}-\d\d-\d\d")
 
 
 @functools.lru_cache(maxsize=256)
@@ -139,9 +142,10 @@ class JsonFormat(Format):
         fields, typed as the last whole batch had them (int64, float64 or bool): it skips every other
         field, checking its syntax, in about half the CPU Arrow's reader takes. None where a record is not
         a valid JSON object in UTF-8, lacks a field, holds null or another type in one, holds one of the
-        `absent` names (the fields to be appended must be new; escapes in names are read), or where a
+        `absent` names (the fields to be appended must be new; escapes in names are read), where a
         number field has only whole numbers (a whole decode would infer int64 where they have no
-        decimal point)."""
+        decimal point), or a string field begins as an ISO 8601 time (it would infer a timestamp if all
+        did). The columns convert to pandas as the whole decode's do (one Arrow table)."""
         n = len(values)
         types = getattr(self, "_types", {})
         if not n or any(types.get(f) not in _PROJECTED for f in fields):
@@ -152,13 +156,22 @@ class JsonFormat(Format):
             if not all(map(bytes.isascii, values)) and not _utf8(b"\n".join(values)):
                 return None
             structs = list(map(decode, values))
-            columns = {f: np.fromiter(map(attrgetter(f"f{i}"), structs), dtype=_PROJECTED[types[f]][1], count=n)
-                       for i, f in enumerate(fields)}
+            columns = {}
+            for i, f in enumerate(fields):
+                dtype = _PROJECTED[types[f]][1]
+                got = map(attrgetter(f"f{i}"), structs)
+                columns[f] = pa.array(list(got), pa.string()) if dtype is None else np.fromiter(got, dtype, count=n)
         except (msgspec.DecodeError, msgspec.ValidationError, TypeError, OverflowError):
             return None  # TypeError: a tombstone (None); OverflowError: an integer beyond int64
-        if any(x.dtype.kind == "f" and (x == np.floor(x)).all() for x in columns.values()):
-            return None
-        return Decoded(pd.DataFrame(columns, index=_positions(n)))
+        for x in columns.values():
+            if isinstance(x, pa.Array):  # every string a time (the first tells): the whole decode reads times
+                if _ISO_TIME.match(x[0].as_py()):
+                    return None
+            elif x.dtype.kind == "f" and (x == np.floor(x)).all():
+                return None
+        frame = pa.table(columns).to_pandas() if columns else pd.DataFrame(index=_positions(n))
+        frame.index = _positions(n)
+        return Decoded(frame)
 
     def _decode_each(self, values: list) -> Decoded:
         rows, index, errors = [], [], {}
