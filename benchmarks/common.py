@@ -94,12 +94,21 @@ def delete_topics(bootstrap: str, names: list[str]) -> None:
 
 
 @dataclass
+class Run:
+    """A contestant's time, with what else it reports (shown by run.py, read by a workload's check)."""
+
+    seconds: float
+    notes: dict
+
+
+@dataclass
 class InputInfo:
     topic: str
     records: int
     partitions: int
     value_bytes: int
     seconds: float
+    kept: int | None = None  # records the workload's filter keeps (a peer with no bounded run stops there)
 
     @property
     def bytes_per_record(self) -> float:
@@ -114,23 +123,26 @@ class InputInfo:
 
 
 def produce_trades(bootstrap: str, topic: str, records: int, partitions: int, seed: int = 42,
-                   chunk: int = 100_000) -> InputInfo:
+                   chunk: int = 100_000, keep=None) -> InputInfo:
     """`records` generated trades as JSON (~100 bytes each), keyed by symbol, record time = `ts`,
-    spread round-robin over the partitions so every partition holds the same number of records."""
+    spread round-robin over the partitions so every partition holds the same number of records.
+    `keep`: a function of a chunk's DataFrame giving a boolean mask; the records it keeps are counted."""
     from streamframe.connectors.generator import trades
     from streamframe.serde.json_encode import encode_json_rows
 
     start_ms = int(time.time() * 1000) - records  # rate 1000/s: the last record is about "now"
-    total_bytes, t0 = 0, time.perf_counter()
+    total_bytes, kept, t0 = 0, 0, time.perf_counter()
     for first in range(0, records, chunk):
         n = min(chunk, records - first)
         df = trades(n, seed=seed + first, start_ms=start_ms + first, first_id=first)
+        kept += int(keep(df).sum()) if keep is not None else 0
         values = encode_json_rows(df)
         keys = df["symbol"].tolist()
         stamps = df["ts"].tolist()
         parts = ((np.arange(first, first + n)) % partitions).tolist()
         total_bytes += produce_records(bootstrap, topic, values, keys, stamps, parts)
-    return InputInfo(topic, records, partitions, total_bytes, time.perf_counter() - t0)
+    return InputInfo(topic, records, partitions, total_bytes, time.perf_counter() - t0,
+                     kept if keep is not None else None)
 
 
 def produce_records(bootstrap: str, topic: str, values: list, keys: list, timestamps: list,

@@ -23,7 +23,9 @@ Contestants, each into its own fresh output topic:
   * `run_streamframe_live`: the `sf.table` join (`repartition=False`) started live (consumer group, SQLite state, changelog),
     timed until it has written every order and its stop() has checkpointed;
   * `run_streamframe_global_short_polls`: the global-table run with `poll_timeout=0.005` (a Query
-    option; default 0.1 s).
+    option; default 0.1 s);
+  * `run_kafka_streams`: Kafka Streams (Java, `kstreams_bench/.../Enrich.java`): table(customers),
+    stream(orders).leftJoin(table), its default RocksDB store.
 The three `sf.table` contestants run in a child process stopped after TIMEOUT_S (see `capped`): a guard
 kept from when they could not finish at this size (README, workload 3); it costs them nothing, they
 time themselves inside the child.
@@ -54,8 +56,8 @@ import streamframe.kafka.reader
 import streamframe.kafka.writer
 import streamframe.operators.join
 import streamframe.runtime.query  # noqa: F401 - imported before timing, as the loop's modules are
-from benchmarks import common
-from benchmarks.common import consumer_config, producer_config
+from benchmarks import common, kstreams
+from benchmarks.common import Run, consumer_config, producer_config
 
 TITLE = "stream-table enrichment"
 RECORDS = 2_000_000
@@ -91,11 +93,6 @@ class Input:
                 f"table ({self.table_bytes / max(self.table_keys, 1):.0f} B rows), {self.partitions} partitions, "
                 f"left join, ~{MISS:.0%} misses")
 
-
-@dataclass
-class Run:
-    seconds: float
-    notes: dict
 
 
 def customers(n: int, seed: int = 11) -> pd.DataFrame:
@@ -299,6 +296,11 @@ def run_streamframe_global_short_polls(bootstrap: str, inp: Input, out: str) -> 
     return run_streamframe_global(bootstrap, inp, out, poll_timeout=0.005)
 
 
+def run_kafka_streams(bootstrap: str, inp: Input, out: str) -> Run:
+    """Kafka Streams: KStream-KTable left join, its default RocksDB store (the table's topic as changelog)."""
+    return kstreams.run("Enrich", bootstrap, stream=inp.stream, table=inp.table, output=out, expected=inp.records)
+
+
 TIMEOUT_S = 90.0
 CONTESTANTS = {
     "hand-written loop": run_hand_written,
@@ -307,6 +309,7 @@ CONTESTANTS = {
     "streamframe global": run_streamframe_global,
     "streamframe live": capped("streamframe live"),
     "streamframe global poll 5ms": run_streamframe_global_short_polls,
+    "kafka streams": run_kafka_streams,
 }
 
 

@@ -82,6 +82,8 @@ def _notes(result) -> str:
         shown.append(f"all read and processed at {notes['processed_s']:.2f} s, then the last checkpoint")
     if "state_mb" in notes:
         shown.append(f"SQLite state {notes['state_mb']:.0f} MB")
+    if "first_record_s" in notes:
+        shown.append(f"first record at {notes['first_record_s']:.2f} s, close {notes['close_s']:.2f} s")
     return f"  ({'; '.join(shown)})" if shown else ""
 
 

@@ -21,7 +21,10 @@ Contestants, each into its own fresh output topic:
     SQLite state and changelog topic, a checkpoint every `commit_interval` — timed until it has read
     the whole input and its stop() has checkpointed and committed offsets at the end offsets;
   * `run_streamframe_small_batches`: the bounded run with `batch_size=20_000` (a Query option; default
-    50,000), to show how much of streamframe's time is per batch rather than per record.
+    50,000), to show how much of streamframe's time is per batch rather than per record;
+  * `run_kafka_streams`: Kafka Streams (Java, `kstreams_bench/.../WindowedCountSum.java`): groupByKey,
+    windowedBy(10 s, grace 2 s), aggregate, suppress(untilWindowCloses), its default RocksDB store with
+    a changelog — the counterpart of the live run's durable state.
 """
 
 from __future__ import annotations
@@ -43,8 +46,8 @@ import streamframe.kafka.reader
 import streamframe.kafka.writer
 import streamframe.operators.window
 import streamframe.runtime.query  # noqa: F401 - imported before timing, as the loop's modules are
-from benchmarks import common
-from benchmarks.common import consumer_config, producer_config
+from benchmarks import common, kstreams
+from benchmarks.common import Run, consumer_config, producer_config
 
 TITLE = "windowed count+sum"
 RECORDS = 2_000_000
@@ -77,11 +80,6 @@ class Input:
         return (f"{self.records:,} JSON records of {self.bytes_per_record:.0f} B, {self.keys:,} keys, "
                 f"{self.partitions} partitions; tumbling 10 s, grace 2 s, emit final")
 
-
-@dataclass
-class Run:
-    seconds: float
-    notes: dict
 
 
 def events(first: int, n: int, keys: int, rate: int, seed: int = 7) -> pd.DataFrame:
@@ -246,12 +244,21 @@ def run_streamframe_small_batches(bootstrap: str, inp: Input, out: str) -> Run:
     return run_streamframe(bootstrap, inp, out, batch_size=SMALL_BATCH)
 
 
+def run_kafka_streams(bootstrap: str, inp: Input, out: str) -> Run:
+    """Kafka Streams with its default store (RocksDB, logged to a changelog topic): fault-tolerant state,
+    as streamframe's live run has."""
+    got = kstreams.run("WindowedCountSum", bootstrap, input=inp.topic, output=out, expected=inp.records,
+                       size_ms=SIZE_MS, grace_ms=GRACE_MS)
+    return Run(got.seconds, {**got.notes, "windows": None})
+
+
 SMALL_BATCH = 20_000
 CONTESTANTS = {
     "hand-written loop": run_hand_written,
     "streamframe": run_streamframe,
     "streamframe live": run_streamframe_live,
     "streamframe batch 20k": run_streamframe_small_batches,
+    "kafka streams": run_kafka_streams,
 }
 
 
