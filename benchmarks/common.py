@@ -10,7 +10,9 @@ import contextlib
 import functools
 import logging
 import os
+import re
 import shutil
+import subprocess
 import tempfile
 import time
 import uuid
@@ -99,6 +101,20 @@ class Run:
 
     seconds: float
     notes: dict
+
+
+def run_child(cmd: list[str], what: str, timeout: float) -> dict[str, float]:
+    """Run a peer's app as a child process to completion; the `name=number` pairs it printed (its
+    `elapsed_s` among them). Raises with the tail of its output if it failed or ran past `timeout`."""
+    try:
+        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise RuntimeError(f"{what} did not finish within {timeout:.0f} s") from exc
+    found = {k: float(v) for k, v in re.findall(r"(\w+)=([0-9.]+)", proc.stdout)}
+    if proc.returncode != 0 or "elapsed_s" not in found:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+        raise RuntimeError(f"{what} failed (exit {proc.returncode}):\n{tail}")
+    return found
 
 
 @dataclass

@@ -9,33 +9,20 @@ contestants' imports are not in theirs. The JVM runs with its defaults (C2 compi
 
 from __future__ import annotations
 
-import os
-import re
 import shutil
-import subprocess
 import tempfile
 import uuid
 from pathlib import Path
 
 from benchmarks import common
 from benchmarks.common import Run
-from tests.oracle.kstreams import OracleError, build_oracle
+from tests.oracle.kstreams import java_command
 
 PROJECT = Path(__file__).resolve().parent / "kstreams_bench"
 
 
 def command(main_class: str, **args) -> list[str]:
-    home = build_oracle(PROJECT)
-    java = shutil.which("java")
-    if os.environ.get("JAVA_HOME") and (Path(os.environ["JAVA_HOME"]) / "bin" / "java").exists():
-        java = str(Path(os.environ["JAVA_HOME"]) / "bin" / "java")
-    if java is None:
-        raise OracleError("java is not on PATH (Java 17+ runs the Kafka Streams contestant)")
-    cp = os.pathsep.join([str(home / "classes"), str(home / "lib" / "*")])
-    cmd = [java, "-Xmx1g", "-cp", cp, f"streamframe.bench.{main_class}"]
-    for name, value in args.items():
-        cmd += [f"--{name.replace('_', '-')}", str(value)]
-    return cmd
+    return java_command(PROJECT, f"streamframe.bench.{main_class}", ["-Xmx1g"], args)
 
 
 def run(main_class: str, bootstrap: str, timeout: float = 600, **args) -> Run:
@@ -47,15 +34,9 @@ def run(main_class: str, bootstrap: str, timeout: float = 600, **args) -> Run:
     cmd = command(main_class, bootstrap=bootstrap, app_id=app_id, state_dir=state_dir,
                   timeout_ms=int(timeout * 1000), **args)
     try:
-        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout + 60)
-    except subprocess.TimeoutExpired as exc:
-        raise RuntimeError(f"Kafka Streams {main_class} did not finish within {timeout + 60:.0f} s") from exc
+        found = common.run_child(cmd, f"Kafka Streams {main_class}", timeout + 60)
     finally:
         shutil.rmtree(state_dir, ignore_errors=True)
         common.delete_topics(bootstrap, common.topics_with_prefix(bootstrap, app_id))
-    found = {k: float(v) for k, v in re.findall(r"(\w+)=([0-9.]+)", proc.stdout)}
-    if proc.returncode != 0 or "elapsed_s" not in found:
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
-        raise RuntimeError(f"Kafka Streams {main_class} failed (exit {proc.returncode}):\n{tail}")
     seconds = found.pop("elapsed_s")
     return Run(seconds, {k: int(v) if k == "late" else v for k, v in found.items()})

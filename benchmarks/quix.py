@@ -11,13 +11,13 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 import venv
 from pathlib import Path
 
+from benchmarks import common
 from benchmarks.common import Run
 
 QUIX_VERSION = "3.28.1"
@@ -53,13 +53,5 @@ def python() -> str:
 
 def run(app: str, timeout: float = 900, **args) -> Run:
     """Run one Quix Streams app of quix_apps.py to completion; the seconds it reports."""
-    cmd = [python(), str(APPS), app, json.dumps(args)]
-    try:
-        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired as exc:
-        raise RuntimeError(f"Quix Streams {app} did not finish within {timeout:.0f} s") from exc
-    found = dict(re.findall(r"(\w+)=([0-9.]+)", proc.stdout))
-    if proc.returncode != 0 or "elapsed_s" not in found:
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
-        raise RuntimeError(f"Quix Streams {app} failed (exit {proc.returncode}):\n{tail}")
-    return Run(float(found["elapsed_s"]), {})
+    found = common.run_child([python(), str(APPS), app, json.dumps(args)], f"Quix Streams {app}", timeout)
+    return Run(found["elapsed_s"], {})

@@ -255,20 +255,28 @@ def build_oracle(project: Path = PROJECT_DIR) -> Path:
     return dest
 
 
-def oracle_command(main_class: str = MAIN_CLASS, project: Path = PROJECT_DIR, **args) -> list[str]:
-    """The java command line for an oracle (``args`` are its options, ``size_ms`` → ``--size-ms``)."""
+def java_command(project: Path, main_class: str, jvm: list[str], args: dict) -> list[str]:
+    """The java command line running `main_class` of `project`'s build (``args`` are its options,
+    ``size_ms`` → ``--size-ms``; None is left out); `jvm` are the JVM's own options."""
     home = build_oracle(project)
     java = shutil.which("java")
     if os.environ.get("JAVA_HOME") and (Path(os.environ["JAVA_HOME"]) / "bin" / "java").exists():
         java = str(Path(os.environ["JAVA_HOME"]) / "bin" / "java")
     if java is None:
-        raise OracleError("java is not on PATH (Java 17+ is needed to run the Kafka Streams oracle)")
+        raise OracleError("java is not on PATH (Java 17+ is needed to run Kafka Streams)")
     cp = os.pathsep.join([str(home / "classes"), str(home / "lib" / "*")])
-    cmd = [java, "-Xms64m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", cp, main_class]
+    cmd = [java, *jvm, "-cp", cp, main_class]
     for name, value in args.items():
         if value is not None:
             cmd += [f"--{name.replace('_', '-')}", str(value)]
     return cmd
+
+
+def oracle_command(main_class: str = MAIN_CLASS, project: Path = PROJECT_DIR, **args) -> list[str]:
+    """The java command line for an oracle (``args`` are its options, ``size_ms`` → ``--size-ms``):
+    a small heap and the quick compiler, for short runs."""
+    return java_command(project, main_class, ["-Xms64m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"],
+                        args)
 
 
 def run_window_oracle(
