@@ -17,6 +17,7 @@ import json
 import re
 import runpy
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -139,13 +140,21 @@ def _demo(args) -> int:
 def _run(args) -> int:
     from streamframe import session
 
+    # SIGTERM (what a container runtime or a process manager sends) stops the queries as Ctrl-C does:
+    # each finishes its batch, delivers its outputs and commits, so a process taking its partitions over
+    # starts where this one ended.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     sys.argv = [args.script, *args.args]
-    runpy.run_path(args.script, run_name="__main__")
     try:
+        runpy.run_path(args.script, run_name="__main__")
         while any(q.status == "running" for q in session.queries()):
             time.sleep(0.5)
     except KeyboardInterrupt:
         session.stop_all()
+    for q in session.queries():
+        m = q.metrics
+        print(f"query {q.name}: {m['status']}, {m['records_in']:,} records in, {m['records_out']:,} out, "
+              f"{m['errors']:,} errors", flush=True)
     failed = [q for q in session.queries() if q.status == "failed"]
     for q in failed:
         print(f"query {q.name} failed: {q.exception}", file=sys.stderr)
