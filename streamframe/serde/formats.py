@@ -139,20 +139,22 @@ class JsonFormat(Format):
     def decode_fields(self, values: list, fields, absent=()) -> Decoded | None:
         """Only `fields` of each record (plan/values.py), or None where that could differ from `decode`
         — then the caller decodes the batch whole. msgspec reads each record into a struct of those
-        fields, typed as the last whole batch had them (int64, float64 or bool): it skips every other
-        field, checking its syntax, in about half the CPU Arrow's reader takes. None where a record is not
-        a valid JSON object in UTF-8, lacks a field, holds null or another type in one, holds one of the
-        `absent` names (the fields to be appended must be new; escapes in names are read), where a
-        number field has only whole numbers (a whole decode would infer int64 where they have no
-        decimal point), or a string field begins as an ISO 8601 time (it would infer a timestamp if all
-        did). The columns convert to pandas as the whole decode's do (one Arrow table)."""
+        fields, typed as the last whole batch had them (int64, float64, bool or string): it skips every
+        other field, checking its syntax, in about half the CPU Arrow's reader takes. None where a record
+        is not a valid JSON object in UTF-8, lacks a field, holds null or another type in one, holds one
+        of the `absent` names (the fields to be appended must be new; escapes in names are read), where a
+        number field has only whole numbers (a whole decode would infer int64 where they have no decimal
+        point), or where a string field's first value begins like an ISO 8601 date (a whole decode would
+        infer a timestamp if every one did). The columns convert to pandas as the whole decode's do
+        (through one Arrow table)."""
         n = len(values)
         types = getattr(self, "_types", {})
         if not n or any(types.get(f) not in _PROJECTED for f in fields):
             return None
         decode = _struct_decoder(tuple((f, types[f]) for f in fields), tuple(absent))
         try:
-            # records begin and end in ASCII, so joined, none can complete another's bytes
+            # Checked joined, where not ASCII: a JSON object begins and ends in ASCII (msgspec checks each
+            # record is one next), so no record's bytes can complete another's.
             if not all(map(bytes.isascii, values)) and not _utf8(b"\n".join(values)):
                 return None
             structs = list(map(decode, values))
