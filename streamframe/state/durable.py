@@ -17,9 +17,16 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from pandas.api.extensions import ExtensionDtype
 
 from streamframe.state.store import TableStore
+
+try:  # how to_dict("records") turns an object or extension column's values into Python ones
+    from pandas.core.dtypes.cast import maybe_box_native as _box
+except ImportError:  # a pandas without it: records() is to_dict
+    _box = None
 
 log = logging.getLogger("streamframe.state")
 MARKER = b"__checkpoint__"
@@ -127,7 +134,29 @@ class Changes:
     @classmethod
     def of(cls, rows: pd.DataFrame, deleted: list) -> Changes:
         return cls([pickle.dumps(_key(k)) for k in deleted],
-                   [(pickle.dumps(_key(k)), pickle.dumps(v)) for k, v in zip(rows.index, rows.to_dict("records"))])
+                   [(pickle.dumps(_key(k)), pickle.dumps(v)) for k, v in zip(rows.index, records(rows))])
+
+
+def records(rows: pd.DataFrame) -> list[dict]:
+    """`rows.to_dict("records")`, the same values in the same dicts, built a column at a time: NumPy
+    numbers and strings by `tolist()`, every other column as pandas builds it (its iteration, then its
+    boxing of object and extension values), instead of a tuple per row: a third of the time (a
+    100,000-row table's checkpoint spent 0.76 s in to_dict under cProfile)."""
+    names = rows.columns.tolist()
+    if _box is None or not rows.columns.is_unique or not names:
+        return rows.to_dict("records")
+    columns = []
+    for i in range(len(names)):
+        col = rows.iloc[:, i]
+        if isinstance(col.dtype, np.dtype) and col.dtype.kind in "iufb":
+            columns.append(col.to_numpy().tolist())
+        elif isinstance(col.dtype, pd.StringDtype):  # its list is its iteration, a tenth of the time
+            columns.append(list(map(_box, col.tolist())) if col.hasnans else col.tolist())
+        elif col.dtype == object or isinstance(col.dtype, ExtensionDtype):
+            columns.append(list(map(_box, col)))
+        else:
+            columns.append(list(col))
+    return [dict(zip(names, values)) for values in zip(*columns)]
 
 
 def changelog_records(store: TableStore, changes: Changes, offsets: dict):

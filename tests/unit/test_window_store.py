@@ -180,3 +180,29 @@ def test_code_factorize_equals_pandas(pairs):
     np.testing.assert_array_equal(gid, want_gid)
     np.testing.assert_array_equal(groups, want_groups)
     np.testing.assert_array_equal(first, [int(np.flatnonzero(want_gid == g)[0]) for g in range(len(want_groups))])
+
+
+def test_records_are_the_dicts_to_dict_builds_for_every_kind_of_column():
+    import datetime
+    import decimal
+    import pickle
+
+    from streamframe.state.durable import records
+
+    n = 5
+    frame = pd.DataFrame({
+        "i": np.arange(n), "u8": np.arange(n, dtype="uint8"), "f32": np.linspace(0, 1, n, dtype="float32"),
+        "f": [0.5, np.nan, 2.0, -0.0, 1e300], "b": [True, False, True, True, False],
+        "s": pd.array(["a", None, "é", "", "x"], dtype="str"),
+        "sp": pd.array(["a", None, "b", "", "x"], dtype=pd.StringDtype("python")),
+        "sa": pd.array(["a", None, "b", "", "x"], dtype=pd.StringDtype("pyarrow", na_value=pd.NA)), "o": ["a", np.int64(3), None, 2.5, {"k": [1]}],
+        "I": pd.array([1, None, 3, 4, 5], dtype="Int64"), "B": pd.array([True, None, False, True, None], dtype="boolean"),
+        "t": pd.date_range("2024-01-01", periods=n, freq="s"),
+        "tz": pd.date_range("2024-01-01", periods=n, freq="ms", tz="UTC"),
+        "td": pd.to_timedelta(np.arange(n), unit="s"), "c": pd.Categorical(["a", "b", "a", None, "b"]),
+        "d": [decimal.Decimal("1.5")] * n, "dt": [datetime.date(2024, 1, i + 1) for i in range(n)],
+    }, index=pd.Index([f"k{i}" for i in range(n)], name="key"))
+    want, got = frame.to_dict("records"), records(frame)
+    assert [pickle.dumps(r) for r in got] == [pickle.dumps(r) for r in want]
+    assert records(frame.iloc[:, :0]) == frame.iloc[:, :0].to_dict("records") == [{}] * n
+    assert records(frame.iloc[:0]) == []
