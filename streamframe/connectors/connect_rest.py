@@ -31,7 +31,8 @@ from streamframe.kafka.config import scrub
 #: Environment variable naming the worker to use (e.g. ``http://connect:8083``).
 ENV_URL = "STREAMFRAME_CONNECT_URL"
 _HINT = f"start one with `streamframe local start --connect`, or set {ENV_URL}"
-# How long a 409 "rebalance in progress" is retried: a distributed worker answers it while joining.
+# How long a "rebalance in progress" is retried: a distributed worker answers it while joining (409),
+# and right after a config change, before the rebalance it set off (500 "a rebalance is expected").
 REBALANCE_RETRY_S = 15.0
 
 
@@ -204,7 +205,8 @@ class ConnectClient:
                 return self._once(method, path, body)
             except ConnectRestError as exc:
                 message = scrub(str(exc), secrets or {})
-                rebalancing = exc.status == 409 and re.search(r"rebalanc|stale configuration|momentarily", message)
+                rebalancing = exc.status in (409, 500) and re.search(r"rebalanc|stale configuration|momentarily",
+                                                                     message)
                 if not rebalancing or time.monotonic() > deadline:
                     raise ConnectRestError(message, exc.status) from None
             time.sleep(0.5)

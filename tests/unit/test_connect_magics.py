@@ -221,3 +221,40 @@ def test_list_frame_rows_per_connector():
     assert (row["type"], row["state"], row["tasks"], row["tasks_running"]) == ("source", "RUNNING", 2, 1)
     assert row["class"].endswith("FileStreamSourceConnector") and row["error"] == "org.x.Boom: no file"
     assert list(list_frame({}).columns) == connect_magics.LIST_COLUMNS
+
+
+def test_a_rebalance_is_waited_out_and_other_errors_are_not(no_worker):
+    """A distributed worker answers 409 "rebalance in progress" while joining, and 500 "a rebalance is
+    expected" right after a config change: both are retried; any other error is raised at once."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    answers = {"/connectors/a/config": [(409, "Cannot complete request momentarily due to rebalance"),
+                                        (500, "Request cannot be completed because a rebalance is expected"),
+                                        (200, None)],
+               "/connectors/b/config": [(500, "Something else broke"), (200, None)]}
+    asked = []
+
+    class Worker(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            asked.append(self.path)
+            status, message = answers[self.path].pop(0)
+            body = json.dumps({"topics": "t"} if status == 200 else {"error_code": status, "message": message})
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Worker)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = connect_rest.ConnectClient(f"http://127.0.0.1:{server.server_port}", timeout=5)
+        assert client.config("a") == {"topics": "t"}
+        with pytest.raises(ConnectRestError, match=r"^Kafka Connect \(HTTP 500\): Something else broke$"):
+            client.config("b")
+    finally:
+        server.shutdown()
+    assert asked == ["/connectors/a/config"] * 3 + ["/connectors/b/config"]
