@@ -25,13 +25,15 @@ chromium:
 demo: setup
 	$(BIN)/streamframe demo
 
-test: setup chromium
+test: setup chromium lint
 	$(BIN)/python -m pytest
 
 bench: setup
 	$(BIN)/python benchmarks/run.py
 
+# The layers and import rules (pyproject.toml [tool.importlinter]) and ruff; part of `make test`.
 lint: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/ruff check streamframe tests benchmarks
 
 clean:

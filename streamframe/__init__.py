@@ -6,6 +6,7 @@
     >>> trades[trades.qty > 100].run()                          # doctest: +SKIP
 """
 
+from streamframe import display as _display
 from streamframe.errors import (
     BrokerUnreachableError,
     ConfigError,
@@ -15,13 +16,16 @@ from streamframe.errors import (
     StreamframeError,
     UnknownTopicError,
 )
-from streamframe.frames.expr import col
+from streamframe.frames.base import Frame as _Frame
 from streamframe.frames.sources import concat, from_pandas, global_table, merge_asof, stream, table
 from streamframe.frames.stream import StreamFrame
 from streamframe.frames.table import TableFrame
 from streamframe.kafka.connection import Connection
+from streamframe.plan.expr import col
 from streamframe.runtime.query import Query
 from streamframe.session import connect, queries
+
+_Frame.display = _display  # frames show as live views; the display room sits above them (pyproject.toml)
 
 __version__ = "0.1.0"
 

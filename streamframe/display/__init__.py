@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 import weakref
 
-from streamframe.display.explain import explain_html
+from streamframe.plan.draw import explain_html
 
 __all__ = ["explain_html", "show", "view"]
 
@@ -50,8 +50,8 @@ def view(frame, *, plot=None, rows: int = 20, top: int = 5, rate: float = 4.0, l
         existing = _views.get(key)
         if existing is not None and existing.query is query and existing.comm is not None:
             return existing
-    in_memory = all(type(s).__name__ == "PandasSource" for s in query.root.sources())
-    made = LiveView(query, plot=plot, rows=rows, top=top, rate=rate, live=live, settle=2.0 if in_memory else 0.0)
+    made = LiveView(query, plot=plot, rows=rows, top=top, rate=rate, live=live,
+                    settle=2.0 if query.in_memory else 0.0)
     with _lock:
         _views[key] = made
     return made

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from streamframe.errors import ConfigError
-from streamframe.operators import aggregate as agg
+from streamframe.plan import aggregations as agg
 from streamframe.plan import nodes
 from streamframe.time.windows import Window, to_ms
 

@@ -21,31 +21,15 @@ from typing import Any
 
 import pandas as pd
 
-from streamframe import session
 from streamframe.errors import ConfigError
-from streamframe.frames.expr import Col, Expr
-from streamframe.operators.records import META
+from streamframe.frames.base import Explanation, Frame  # noqa: F401 - Explanation: explain() returns one
 from streamframe.plan import nodes
-from streamframe.plan.explain import explain_text, fingerprint
+from streamframe.plan.explain import explain_text
+from streamframe.plan.expr import Col, Expr
+from streamframe.records import META
 
 
-class Explanation(str):
-    """explain()'s text; shows as itself (not as a quoted string) in a notebook, drawn as boxes and arrows
-    where HTML shows."""
-
-    def __repr__(self) -> str:
-        return str(self)
-
-    def _repr_html_(self) -> str:
-        from streamframe.display.explain import explain_html
-
-        return explain_html(str(self))
-
-
-class StreamFrame:
-    def __init__(self, node: nodes.Node):
-        self._node = node
-
+class StreamFrame(Frame):
     # --- columns and masks -------------------------------------------------------------------
     def __getattr__(self, name: str) -> Col:
         if name.startswith("_") and name not in META:
@@ -231,30 +215,8 @@ class StreamFrame:
         return self._then(nodes.Pandas, method=method, args=args, kwargs=tuple(kwargs.items()))
 
     # --- running -----------------------------------------------------------------------------
-    def _ipython_display_(self):
-        """In a notebook, a frame shows as its live view (and starts its query); see streamframe.display."""
-        from streamframe.display import show
-
-        show(self)
-
-    def explain(self) -> Explanation:
-        """The topology as text: one line per operator, with what feeds what."""
-        return Explanation(explain_text(self._node))
-
     def __repr__(self) -> str:
         return f"{type(self).__name__} (lazy; run(), start() or a sink runs it)\n{explain_text(self._node)}"
-
-    def _query(self, sink, *, name: str, bounded: bool, until=None, timeout=None, **options):
-        from streamframe.runtime.query import Query
-        from streamframe.runtime.sinks import TopicSink
-
-        kafka = any(isinstance(s, nodes.KafkaSource) for s in self._node.sources()) or isinstance(sink, TopicSink)
-        conn = session.connection() if kafka else None
-        return Query(self._node, sink, name=name, connection=conn, bounded=bounded, until=until,
-                     timeout=timeout, **options)
-
-    def default_name(self, verb: str = "q") -> str:
-        return f"{verb}-{fingerprint(self._node)}"
 
     def run(self, until="end", timeout: float | None = None, metadata: bool = False, **options) -> pd.DataFrame:
         """Process what is in the input now, from the beginning, then stop; returns the rows.
@@ -266,10 +228,7 @@ class StreamFrame:
         """
         from streamframe.runtime.sinks import CollectSink
 
-        sink = CollectSink()
-        self._query(sink, name=self.default_name("run"), bounded=True, until=until, timeout=timeout,
-                    **options).run_here()
-        return sink.result(metadata=metadata)
+        return self._run(CollectSink(), until, timeout, options).result(metadata=metadata)
 
     def start(self, name: str | None = None, **options):
         """Run live on a background thread of the kernel; returns the Query handle.
@@ -279,13 +238,7 @@ class StreamFrame:
         """
         from streamframe.runtime.sinks import CollectSink
 
-        name = name or self.default_name()
-        existing = session.running(name)
-        if existing is not None:
-            return existing
-        query = self._query(CollectSink(limit=10_000), name=name, bounded=False, **options)
-        session.register(query)
-        return query.start()
+        return self._launch(CollectSink(limit=10_000), name or self.default_name(), options=options)
 
     def to_topic(self, topic: str, key: str | None = None, format: str = "json", until=None,
                  name: str | None = None, timeout: float | None = None, **options):
@@ -322,22 +275,6 @@ class StreamFrame:
             raise ConfigError("to_sqlite() on a stream needs pk= (the column(s) that identify a row)")
         return self._launch(SqliteSink(db, table, pk), name or self.default_name(f"sqlite-{table}"), until,
                             None, options)
-
-    def _launch(self, sink, name: str, until, timeout, options: dict):
-        """A sink's query: bounded (until= given; returns it finished) or live (returns it running)."""
-        if until is not None:
-            return self._query(sink, name=name, bounded=True, until=until, timeout=timeout, **options).run_here()
-        existing = session.running(name)
-        if existing is not None:
-            return existing
-        query = self._query(sink, name=name, bounded=False, **options)
-        session.register(query)
-        return query.start()
-
-    def _key_format(self) -> str:
-        formats = {s.key_format for s in self._node.sources()}
-        return formats.pop() if len(formats) == 1 else "text"
-
 
 def _need_callable(fn, method: str) -> None:
     if not callable(fn):

@@ -19,19 +19,22 @@ import pandas as pd
 
 from streamframe import session
 from streamframe.errors import ConfigError
-from streamframe.frames.expr import Col, Expr
-from streamframe.frames.stream import Explanation, StreamFrame, _need_callable
-from streamframe.operators.records import META
+from streamframe.frames.base import Frame
+from streamframe.frames.stream import StreamFrame, _need_callable
 from streamframe.plan import nodes
-from streamframe.plan.explain import explain_text, fingerprint
+from streamframe.plan.explain import explain_text
+from streamframe.plan.expr import Col, Expr
+from streamframe.records import META
 
 WINDOW = ["window_start", "window_end"]
 EMIT = ("updates", "final")
 
 
-class TableFrame:
+class TableFrame(Frame):
+    default_verb = "t"
+
     def __init__(self, node: nodes.Node, keys, windowed: bool = False, is_global: bool = False):
-        self._node = node
+        super().__init__(node)
         self.keys = list(keys)
         self.windowed = windowed
         self.is_global = is_global
@@ -41,7 +44,7 @@ class TableFrame:
         return self.keys + (WINDOW if self.windowed else [])
 
     def _then(self, node) -> TableFrame:
-        return TableFrame(node, self.keys, self.windowed)
+        return TableFrame(node, self.keys, self.windowed, self.is_global)
 
     # --- columns, filters, lookups -----------------------------------------------------------
     def __getattr__(self, name: str) -> Col:
@@ -114,44 +117,20 @@ class TableFrame:
         return StreamFrame(self._node)
 
     # --- running -----------------------------------------------------------------------------
-    def _ipython_display_(self):
-        """In a notebook, a frame shows as its live view (and starts its query); see streamframe.display."""
-        from streamframe.display import show
-
-        show(self)
-
-    def explain(self) -> Explanation:
-        return Explanation(explain_text(self._node))
-
     def __repr__(self) -> str:
         return f"TableFrame keyed by {', '.join(self.index_names)} (lazy)\n{explain_text(self._node)}"
-
-    def default_name(self, verb: str = "t") -> str:
-        return f"{verb}-{fingerprint(self._node)}"
-
-    def _stream(self) -> StreamFrame:
-        return StreamFrame(self._node)
 
     def run(self, until="end", timeout: float | None = None, **options) -> pd.DataFrame:
         """Process what is in the input now, then return the table as it stands (indexed by its keys)."""
         from streamframe.runtime.sinks import TableSink
 
-        sink = TableSink(self.index_names)
-        self._stream()._query(sink, name=self.default_name("run"), bounded=True, until=until,
-                              timeout=timeout, **options).run_here()
-        return sink.result()
+        return self._run(TableSink(self.index_names), until, timeout, options).result()
 
     def start(self, name: str | None = None, **options):
         """Run live; the returned Query's state answers snapshot(), t[key] and t.loc[...]."""
         from streamframe.runtime.sinks import TableSink
 
-        name = name or self.default_name()
-        existing = session.running(name)
-        if existing is not None:
-            return existing
-        query = self._stream()._query(TableSink(self.index_names), name=name, bounded=False, **options)
-        session.register(query)
-        return query.start()
+        return self._launch(TableSink(self.index_names), name or self.default_name(), options=options)
 
     def plot(self, x: str = "window_start", y: str | None = None, by=None, top: int = 5, **options):
         """A live view of the table with a chart of `y` over `x`, one line per `by` (default: the
@@ -159,9 +138,7 @@ class TableFrame:
 
             >>> vwap.plot(y="volume", by="symbol")     # doctest: +SKIP
         """
-        from streamframe.display import view
-
-        return view(self, plot=dict(x=x, y=y, by=by, top=top), **options)
+        return Frame.display.view(self, plot=dict(x=x, y=y, by=by, top=top), **options)
 
     def _live(self):
         return session.running(self.default_name())
@@ -178,8 +155,8 @@ class TableFrame:
         from streamframe.runtime.sinks import CollectSink
 
         sink = CollectSink()
-        self._stream()._query(sink, name=self.default_name("changes"), bounded=True, until=until,
-                              timeout=timeout).run_here()
+        self._query(sink, name=self.default_name("changes"), bounded=True, until=until,
+                    timeout=timeout).run_here()
         out = sink.result(metadata=True)
         if out.empty:
             return iter(())
@@ -197,7 +174,7 @@ class TableFrame:
         from streamframe.serde import value_format
 
         sink = TopicSink(topic, value_format(format), table_keys=self.keys, windowed=self.windowed)
-        return self._stream()._launch(sink, name or self.default_name(f"to-{topic}"), until, timeout, options)
+        return self._launch(sink, name or self.default_name(f"to-{topic}"), until, timeout, options)
 
     def to_sqlite(self, db: str, table: str, pk=None, until=None, name: str | None = None,
                   timeout: float | None = None, **options):
@@ -207,18 +184,18 @@ class TableFrame:
 
         pk = [pk] if isinstance(pk, str) else list(pk or self.index_names[: len(self.keys) + (1 if self.windowed else 0)])
         sink = SqliteSink(db, table, pk)
-        return self._stream()._launch(sink, name or self.default_name(f"sqlite-{table}"), until, timeout, options)
+        return self._launch(sink, name or self.default_name(f"sqlite-{table}"), until, timeout, options)
 
     def to_csv(self, path: str, until=None, **options):
         from streamframe.runtime.files import FileSink
 
-        return self._stream()._launch(FileSink(path, "csv", table=True), self.default_name("csv"), until, None,
+        return self._launch(FileSink(path, "csv", table=True), self.default_name("csv"), until, None,
                                       options)
 
     def to_jsonl(self, path: str, until=None, **options):
         from streamframe.runtime.files import FileSink
 
-        return self._stream()._launch(FileSink(path, "jsonl", table=True), self.default_name("jsonl"), until,
+        return self._launch(FileSink(path, "jsonl", table=True), self.default_name("jsonl"), until,
                                       None, options)
 
 

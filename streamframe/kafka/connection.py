@@ -189,3 +189,9 @@ class Connection:
                 if e.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
                     raise
         self.wait_for_topics(list(names), exist=False)
+
+
+def lists_brokers(bootstrap: str, timeout: float, logger=None) -> bool:
+    """Whether `bootstrap` answers a metadata request naming a broker (raises KafkaException before it can)."""
+    conf = {"bootstrap.servers": bootstrap, **({"logger": logger} if logger is not None else {})}
+    return bool(AdminClient(conf).list_topics(timeout=timeout).brokers)

@@ -21,7 +21,7 @@ from confluent_kafka.admin import ConfigResource
 
 from streamframe.errors import StreamframeError
 from streamframe.kafka.reader import to_raw_batches
-from streamframe.operators.records import RawBatch
+from streamframe.records import RawBatch
 
 READ_TIMEOUT = 30.0
 

@@ -13,7 +13,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 
 from streamframe.errors import StreamframeError
 from streamframe.kafka.connection import Connection
-from streamframe.operators.records import RawBatch, take
+from streamframe.records import RawBatch, take
 
 _TRANSIENT = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART,
               KafkaError._UNKNOWN_PARTITION, KafkaError._TIMED_OUT}

@@ -10,7 +10,7 @@ from confluent_kafka import Producer
 
 from streamframe.errors import DeliveryError
 from streamframe.kafka.connection import Connection
-from streamframe.operators.records import META, RECORD_BYTES
+from streamframe.records import META, RECORD_BYTES
 from streamframe.serde import Format, encode_keys
 from streamframe.serde.json_encode import append_json_fields
 from streamframe.time.extract import datetime_to_ms

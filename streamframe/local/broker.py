@@ -180,7 +180,7 @@ def _first_error(log_path: Path) -> str:
 
 def _wait_ready(broker: Broker, timeout: float) -> None:
     """Poll until the broker lists itself in a metadata response; raise BrokerError on exit or timeout."""
-    from confluent_kafka.admin import AdminClient  # imported late: only start() needs it
+    from streamframe.kafka.connection import lists_brokers  # imported late: only start() needs it
 
     deadline, last = time.monotonic() + timeout, "no answer yet"
     while True:
@@ -190,9 +190,8 @@ def _wait_ready(broker: Broker, timeout: float) -> None:
             cause = f"the Kafka broker (pid {broker.pid}) exited{code} during startup"
             raise BrokerError(_with_tail(cause, broker.log_path))
         if port_open(broker.port):  # cheap check first; the JVM takes seconds to open its port
-            admin = AdminClient({"bootstrap.servers": broker.bootstrap, "logger": _PROBE_LOG})
             try:
-                if admin.list_topics(timeout=2.0).brokers:
+                if lists_brokers(broker.bootstrap, 2.0, _PROBE_LOG):
                     return
             except Exception as exc:  # KafkaException while the broker finishes starting
                 last = str(exc)

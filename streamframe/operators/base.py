@@ -7,7 +7,18 @@ in its raw batch; operators keep it (or repeat it, for explode) so errors can na
 
 from __future__ import annotations
 
+from typing import Any, Protocol, runtime_checkable
+
 import pandas as pd
+
+
+@runtime_checkable
+class ColumnExpression(Protocol):
+    """A lazy column expression (plan.expr.Expr, built by `s.qty * s.price`), evaluated on a batch."""
+
+    def evaluate(self, frame: pd.DataFrame) -> Any: ...
+
+
 
 
 class Operator:
@@ -24,3 +35,21 @@ class Operator:
 
     def process(self, batch: pd.DataFrame) -> pd.DataFrame | None:
         raise NotImplementedError
+
+
+def evaluate(value: Any, frame: pd.DataFrame) -> Any:
+    """Evaluate an expression, a callable over the frame (pandas `assign` style), or pass a constant."""
+    if isinstance(value, ColumnExpression):
+        return value.evaluate(frame)
+    if callable(value):
+        return value(frame)
+    return value
+
+
+def describe(value: Any) -> str:
+    """A short text for explain(): expressions as written, callables by name."""
+    if isinstance(value, ColumnExpression):
+        return repr(value)
+    if callable(value):
+        return getattr(value, "__qualname__", None) or getattr(value, "__name__", None) or repr(value)
+    return repr(value)

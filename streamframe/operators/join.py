@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from streamframe.operators.base import Operator
-from streamframe.operators.records import META
+from streamframe.records import META
 from streamframe.time.extract import datetime_to_ms
 
 
@@ -76,10 +76,8 @@ def _source_table_store(ctx, node):
     (`sf.table`/`sf.global_table`: a TableFromStream opened before the join) keyed as the join looks it
     up: the join reads it as it stands, as Kafka Streams' KStream–KTable join reads the table's own
     store, instead of keeping (and checkpointing, and restoring) a second copy of every row."""
-    from streamframe.plan.nodes import TableFromStream
-
     right = node.parents[1]
-    if not isinstance(right, TableFromStream) or tuple(right.keys) != tuple(node.right_keys):
+    if not right.keeps_table or tuple(right.keys) != tuple(node.right_keys):
         return None
     return ctx.stores.opened(right)
 

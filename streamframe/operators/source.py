@@ -12,9 +12,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from streamframe.frames.expr import describe, evaluate
-from streamframe.operators.base import Operator
-from streamframe.operators.records import KEY_BYTES, META, RECORD_BYTES, VERBATIM_KEYS, RawBatch, take
+from streamframe.operators.base import Operator, describe, evaluate
+from streamframe.records import KEY_BYTES, META, RECORD_BYTES, VERBATIM_KEYS, RawBatch, take
 from streamframe.serde import decode_keys
 from streamframe.time.extract import ms_to_datetime, to_epoch_ms
 

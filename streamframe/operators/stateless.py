@@ -5,9 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from streamframe.errors import ConfigError
-from streamframe.frames.expr import evaluate
-from streamframe.operators.base import Operator
-from streamframe.operators.records import META
+from streamframe.operators.base import Operator, evaluate
+from streamframe.records import META
 
 
 def value_columns(frame: pd.DataFrame) -> list:

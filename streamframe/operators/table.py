@@ -8,7 +8,7 @@ import pandas as pd
 
 from streamframe.operators import aggregate as agg
 from streamframe.operators.base import Operator
-from streamframe.operators.records import META
+from streamframe.records import META
 from streamframe.time.extract import datetime_to_ms, ms_to_datetime
 
 

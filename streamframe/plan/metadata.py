@@ -15,8 +15,8 @@ its rows carry metadata of their own, so nothing below it reads the source's.
 
 from __future__ import annotations
 
-from streamframe.frames.expr import Expr
 from streamframe.plan import nodes
+from streamframe.plan.expr import Expr
 
 # The columns a source may leave out; `_tombstone` (a null value) is always built, as sources decide it.
 LATE = frozenset({"_key", "_timestamp", "_partition", "_offset", "_headers"})

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from streamframe.frames.expr import describe
+from streamframe.operators.base import describe
 
 _ids = itertools.count()
 
@@ -24,6 +24,7 @@ class Node:
     id: int = field(default_factory=lambda: next(_ids), init=False)
 
     kind = "node"
+    keeps_table = False  # its operator keeps the last row per key of `keys` in a store (a join may read it)
 
     def detail(self) -> str:
         return ""
@@ -200,7 +201,7 @@ class Aggregate(Node):
 
     keys: tuple = ()
     specs: tuple = ()  # AggSpec, ...
-    fold: Any = None  # an aggregate.Fold for reduce / aggregate(init, add)
+    fold: Any = None  # a plan.aggregations.Fold for reduce / aggregate(init, add)
     fold_name: str = "value"
     window: Any = None  # time.windows.Window
     emit: str = "updates"
@@ -225,6 +226,7 @@ class TableFromStream(Node):
     keys: tuple = ()
 
     kind = "Table"
+    keeps_table = True
 
     def detail(self):
         return f"key: {', '.join(self.keys)}"

@@ -9,8 +9,8 @@ makes the copy), decided from the plan alone — explain() shows it, the runtime
 
 from __future__ import annotations
 
-from streamframe.operators.records import META
 from streamframe.plan import nodes
+from streamframe.records import META
 
 
 def join_column(node: nodes.Join) -> str | None:

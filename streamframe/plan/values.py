@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streamframe.frames.expr import Expr
-from streamframe.operators.records import META
 from streamframe.plan import nodes
+from streamframe.plan.expr import Expr
+from streamframe.records import META
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import sqlite_utils
 
-from streamframe.operators.records import META
+from streamframe.records import META
 
 OFFSETS = "_streamframe_offsets"
 

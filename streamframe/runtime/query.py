@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from streamframe.errors import ConfigError, QueryTimeoutError, RecordError, StreamframeError
-from streamframe.operators.records import META, RECORD_BYTES
 from streamframe.plan.nodes import Join, KafkaSource, Node, PandasSource
+from streamframe.records import META, RECORD_BYTES
 from streamframe.runtime.context import Context
 from streamframe.runtime.gcpause import gc_paused
 from streamframe.runtime.merge import TimeMerger, ahead_source, locate
@@ -133,6 +133,11 @@ class Query:
     def group_id(self) -> str:
         app = self.connection.app_id if self.connection else "streamframe"
         return f"{app}.{self.name}"
+
+    @property
+    def in_memory(self) -> bool:
+        """Whether every input is an in-memory DataFrame (sf.from_pandas), no topic."""
+        return all(isinstance(s, PandasSource) for s in self.root.sources())
 
     @property
     def metrics(self) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from streamframe.operators.records import RawBatch
+from streamframe.records import RawBatch
 
 
 class PandasReader:

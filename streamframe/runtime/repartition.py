@@ -47,19 +47,13 @@ import time
 import numpy as np
 import orjson
 import pandas as pd
-from confluent_kafka import (
-    OFFSET_END,
-    ConsumerGroupTopicPartitions,
-    KafkaError,
-    KafkaException,
-    TopicPartition,
-)
 
-from streamframe.errors import ConfigError, DeliveryError, StreamframeError
-from streamframe.operators.records import RawBatch
+from streamframe.errors import ConfigError, DeliveryError
+from streamframe.kafka.purge import OFFSET_END, delete_records, purge_consumed
 from streamframe.operators.source import DecodeSource
 from streamframe.plan import nodes
 from streamframe.plan.rekey import rekey_plan
+from streamframe.records import RawBatch
 from streamframe.runtime.merge import TimeMerger
 from streamframe.runtime.query import Query
 from streamframe.serde import value_format
@@ -67,7 +61,6 @@ from streamframe.time.extract import datetime_to_ms, ms_to_datetime
 
 log = logging.getLogger("streamframe.repartition")
 HEADER = "streamframe.key"  # the record's own key, put back when the query reads the copy
-_TRANSIENT = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART}
 PURGE_INTERVAL = 30.0  # s between deletions of consumed records (Kafka Streams' repartition.purge.interval.ms)
 
 
@@ -101,14 +94,13 @@ def check_copartitioned(query: Query) -> None:
 def copy_table_side(query: Query, node: nodes.Join, topic: str, partitions: int) -> None:
     """Copy `topic` as it is (bytes, keys, timestamps, deletes) into a topic of `partitions`
     partitions, partitioned by key like any producer's, and read that instead."""
-    from streamframe.frames.sources import stream
     from streamframe.runtime.sinks import TopicSink
 
     position = query.topology.positions[node.id]
     name = f"{query.connection.app_id}-{query.name}-{position}-repartition"
-    copy = stream(topic, key="bytes", value="bytes")
+    copy = nodes.KafkaSource((), topic=topic, key_format="bytes", value_format=value_format("bytes"))
     sink = TopicSink(name, value_format("bytes"), key_format="bytes", partitions=partitions)
-    helper = Query(copy._node, sink, name=f"{query.name}-repartition-{position}",
+    helper = Query(copy, sink, name=f"{query.name}-repartition-{position}",
                    connection=query.connection, bounded=query.bounded)
     query.connection.ensure_topic(name, partitions)  # before this query's reader looks for it
     if query.bounded:
@@ -298,38 +290,3 @@ def restore_keys(raw: RawBatch) -> RawBatch:
             keys[i] = hs[-1][1]
             headers[i] = hs[:-1] or None
     return RawBatch(raw.topic, raw.values, keys, raw.timestamps, raw.partitions, raw.offsets, headers)
-
-
-# --- deleting what is no longer needed -----------------------------------------------------------------
-def delete_records(conn, before: dict[tuple[str, int], int], timeout: float = 30.0) -> None:
-    """Delete the records of each (topic, partition) before an offset (OFFSET_END: all of them); a
-    partition whose leader is not known yet (a topic created a moment ago) is retried briefly."""
-    deadline = time.monotonic() + timeout
-    while before:
-        futures = conn.admin().delete_records([TopicPartition(t, p, o) for (t, p), o in before.items()],
-                                              request_timeout=timeout)
-        retry = {}
-        for tp, future in futures.items():
-            try:
-                future.result(timeout=timeout + 5)
-            except KafkaException as e:
-                if e.args[0].code() not in _TRANSIENT or time.monotonic() > deadline:
-                    raise StreamframeError(f"cannot delete records of {tp.topic}[{tp.partition}]: "
-                                           f"{conn.scrub(e.args[0].str())}") from None
-                retry[(tp.topic, tp.partition)] = before[(tp.topic, tp.partition)]
-        before = retry
-        if before:
-            time.sleep(0.2)
-
-
-def purge_consumed(conn, topic: str, group: str) -> None:
-    """Delete a repartition topic's records the reading query's group has committed (best effort: a
-    failure only leaves them for the next time)."""
-    try:
-        request = [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p)
-                                                        for p in range(conn.partitions(topic))])]
-        result = conn.admin().list_consumer_group_offsets(request, request_timeout=10)[group].result(timeout=15)
-        delete_records(conn, {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions
-                              if tp.offset > 0 and tp.error is None})
-    except (KafkaException, StreamframeError, TimeoutError) as e:
-        log.debug("could not delete consumed records of %s: %s", topic, e)

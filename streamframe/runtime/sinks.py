@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pandas as pd
 
-from streamframe.operators.records import KEY_BYTES, META, RECORD_BYTES, VERBATIM_KEYS
+from streamframe.records import KEY_BYTES, META, RECORD_BYTES, VERBATIM_KEYS
 
 
 class CollectSink:

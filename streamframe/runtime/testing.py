@@ -21,8 +21,8 @@ import orjson
 import pandas as pd
 
 from streamframe.errors import ConfigError
-from streamframe.operators.records import META, RawBatch
 from streamframe.plan.nodes import KafkaSource
+from streamframe.records import META, RawBatch
 from streamframe.runtime.query import Query
 from streamframe.runtime.sinks import CollectSink, TableSink
 from streamframe.serde import encode_keys, value_format

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from streamframe.operators.base import Operator
-from streamframe.operators.records import META, RawBatch
-from streamframe.plan.compile import compile_plan
 from streamframe.plan.metadata import late_metadata
 from streamframe.plan.nodes import Node
 from streamframe.plan.values import value_projection
+from streamframe.records import META, RawBatch
+from streamframe.runtime.compile import compile_plan
 
 
 @dataclass

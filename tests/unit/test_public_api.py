@@ -191,7 +191,7 @@ def test_a_typo_in_a_column_name_dead_letters_with_the_available_columns():
 # --- the examples in docstrings run ---------------------------------------------------------------
 
 @pytest.mark.parametrize("module", [
-    "streamframe.frames.stream", "streamframe.frames.sources", "streamframe.frames.expr",
+    "streamframe.frames.stream", "streamframe.frames.sources", "streamframe.plan.expr",
     "streamframe.serde", "streamframe.serde.json_encode", "streamframe.time.extract",
     "streamframe.runtime.testing", "streamframe.plan.explain",
 ])

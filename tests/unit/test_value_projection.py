@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 
 import streamframe as sf
-from streamframe.operators.records import META, RECORD_BYTES, RawBatch
 from streamframe.plan.values import Projection, value_projection
+from streamframe.records import META, RECORD_BYTES, RawBatch
 from streamframe.runtime.topology import Topology
 from streamframe.serde.formats import JsonFormat
 from streamframe.serde.json_encode import append_json_fields, encode_json_rows

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import streamframe as sf
-from streamframe.plan import compile as compile_mod
+from streamframe.runtime import compile as compile_mod
 from streamframe.state.durable import Changes
 from streamframe.state.store import TableStore
 from streamframe.state.window_store import WindowStore

@@ -34,24 +34,6 @@ class MissingColumnError(KeyError):
         return self.args[0]
 
 
-def evaluate(value: Any, frame: pd.DataFrame) -> Any:
-    """Evaluate an expression, a callable over the frame (pandas `assign` style), or pass a constant."""
-    if isinstance(value, Expr):
-        return value.evaluate(frame)
-    if callable(value):
-        return value(frame)
-    return value
-
-
-def describe(value: Any) -> str:
-    """A short text for explain(): expressions as written, callables by name."""
-    if isinstance(value, Expr):
-        return repr(value)
-    if callable(value):
-        return getattr(value, "__qualname__", None) or getattr(value, "__name__", None) or repr(value)
-    return repr(value)
-
-
 class Expr:
     """A lazy column expression; combine with operators, call any pandas Series method on it."""
 
@@ -208,8 +190,8 @@ class Call(Expr):
         self.fn, self.args, self.kwargs = fn, args, kwargs
 
     def evaluate(self, frame):
-        args = [evaluate(a, frame) if isinstance(a, Expr) else a for a in self.args]
-        kwargs = {k: evaluate(v, frame) if isinstance(v, Expr) else v for k, v in self.kwargs.items()}
+        args = [a.evaluate(frame) if isinstance(a, Expr) else a for a in self.args]
+        kwargs = {k: v.evaluate(frame) if isinstance(v, Expr) else v for k, v in self.kwargs.items()}
         return self.fn.evaluate(frame)(*args, **kwargs)
 
     def columns(self):

@@ -18,6 +18,9 @@ import html
 import re
 from dataclasses import dataclass, field
 
+from streamframe.plan.explain import explain_text
+from streamframe.plan.nodes import Node
+
 BOX_W, BOX_H, GAP_X, GAP_Y, PAD = 300, 44, 24, 34, 10
 _NODE = re.compile(r"^  (\S+)\s+(\S+)\s*(.*)$")
 _EDGE = re.compile(r"^\s+--> (.*)$")
@@ -49,11 +52,7 @@ def parse(text: str) -> list[Op]:
 
 def explain_html(topology) -> str:
     """An HTML drawing of a topology: `topology` is explain()'s text or a plan node."""
-    from streamframe.plan.nodes import Node
-
     if isinstance(topology, Node):
-        from streamframe.plan.explain import explain_text
-
         topology = explain_text(topology)
     text = str(topology)
     ops = parse(text)
