@@ -19,15 +19,36 @@ class ColumnExpression(Protocol):
     def evaluate(self, frame: pd.DataFrame) -> Any: ...
 
 
-
-
 class Operator:
     """One physical step. `process` must be pure for stateless operators: on an error the runtime
-    re-runs it on parts of the batch to find exactly which records fail."""
+    re-runs it on parts of the batch to find exactly which records fail.
+
+    The runtime calls only what runtime/protocols.py lists; the defaults here are the optional parts.
+    """
+
+    stateful = False  # keeps state in stores: checkpointed, restored, counted for late drops
+    by_side = False  # a join: batches come through process_side(side, batch), side = index of the input
+    late_drops = 0  # records dropped as too late so far (windowed aggregations count them)
 
     def __init__(self, node):
         self.node = node
         self.children: list[Operator] = []
+        self.rejected: dict[int, str] = {}  # position -> reason, for records the last batch refused
+
+    def open(self, ctx) -> None:
+        """Take the runtime's context (stores, partition count, clock) before the first batch."""
+
+    def on_idle(self) -> pd.DataFrame | None:
+        """Rows to emit because wall-clock time passed (close_after), on each poll round."""
+        return None
+
+    def current_rows(self) -> pd.DataFrame | None:
+        """A table's whole current state, shown first when a query restores it (None: not a table)."""
+        return None
+
+    def process_side(self, side: int, batch: pd.DataFrame) -> pd.DataFrame | None:
+        """One batch from input number `side` (called instead of `process` when `by_side`)."""
+        raise NotImplementedError
 
     @property
     def name(self) -> str:

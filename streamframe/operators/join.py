@@ -84,6 +84,7 @@ def _source_table_store(ctx, node):
 
 class StreamTableJoinOp(Operator):
     stateful = True
+    by_side = True
 
     def open(self, ctx) -> None:
         shared = _source_table_store(ctx, self.node)
@@ -128,6 +129,7 @@ class StreamTableJoinOp(Operator):
 
 class TableTableJoinOp(Operator):
     stateful = True
+    by_side = True
 
     def open(self, ctx) -> None:
         node = self.node
@@ -186,6 +188,7 @@ class AsofJoinOp(Operator):
     """merge_asof on a stream: the right records of the last `tolerance` (plus grace) are kept."""
 
     stateful = True
+    by_side = True
 
     def open(self, ctx) -> None:
         self.right = ctx.store(self, ["_row"], suffix="right")

@@ -86,6 +86,7 @@ class StreamStreamJoinOp(Operator):
     """
 
     stateful = True
+    by_side = True
 
     def __init__(self, node):
         super().__init__(node)

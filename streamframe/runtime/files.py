@@ -14,6 +14,7 @@ import pandas as pd
 import sqlite_utils
 
 from streamframe.records import META
+from streamframe.runtime.protocols import SinkProtocol
 
 OFFSETS = "_streamframe_offsets"
 
@@ -30,7 +31,7 @@ def _changes(frame: pd.DataFrame, with_op: bool) -> tuple[pd.DataFrame, pd.Serie
     return values, tomb
 
 
-class SqliteSink:
+class SqliteSink(SinkProtocol):
     def __init__(self, path: str, table: str, pk: list[str]):
         self.path, self.table, self.pk = str(path), table, list(pk)
         self.query = None
@@ -54,7 +55,7 @@ class SqliteSink:
         values = values.astype(object).where(values.notna(), None)
         upserts = values[~tomb.to_numpy()].to_dict("records")
         deletes = values[tomb.to_numpy()][self.pk].to_dict("records")
-        offsets = self.query.processed_offsets() if hasattr(self.query, "processed_offsets") else {}
+        offsets = self.query.processed_offsets()
         with self._lock, self.db.conn:  # one transaction: rows and the offsets they cover
             if upserts:
                 self.db[self.table].upsert_all(upserts, pk=self.pk, alter=True)
@@ -75,7 +76,7 @@ class SqliteSink:
         return f"sqlite {self.path}:{self.table}"
 
 
-class FileSink:
+class FileSink(SinkProtocol):
     """Appends rows to a CSV (with a header) or JSON-lines file; a table's rows carry an `op` column."""
 
     def __init__(self, path: str, fmt: str, table: bool = False):

@@ -176,9 +176,9 @@ def ahead_source(root, ops: dict, merged: list) -> int | None:
     synchronizes the time of each task (partition number) on its own, and an enrichment's lookups
     are in the table as of each row's time whatever the other partitions do. `merged`: the sources
     the merger takes; `ops`: the topology's operators by node id."""
-    from streamframe.plan.nodes import Join
+    from streamframe.plan.nodes import Join, KafkaSource
 
-    streams = [s for s in merged if not getattr(s, "table", False)]
+    streams = [s for s in merged if not (isinstance(s, KafkaSource) and s.table)]
     if len(streams) != 1:
         return None
     stream = streams[0]
@@ -195,7 +195,7 @@ def ahead_source(root, ops: dict, merged: list) -> int | None:
             if id(child) in seen:
                 continue
             seen.add(id(child))
-            if getattr(child, "stateful", False) and not (isinstance(child.node, Join)
+            if child.stateful and not (isinstance(child.node, Join)
                                                           and child.node.join in ("stream_table", "global")):
                 return None
             stack.append(child)

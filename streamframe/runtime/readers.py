@@ -16,6 +16,8 @@ class PandasReader:
         self.node, self.topic = node, topic
         self._next = 0
         self.on_revoke = None
+        self.start_offsets: dict[tuple[str, int], int] = {}  # unused: a DataFrame is read from its start
+        self.end: dict[tuple[str, int], int] = {}  # no partitions of its own: `until=` a time waits on none
 
     def open(self) -> None:
         self._next = 0
@@ -34,6 +36,12 @@ class PandasReader:
 
     def at_end(self) -> bool:
         return self._next >= len(self.node.frame)
+
+    def positions(self) -> dict[tuple[str, int], int]:
+        return {}  # no offsets to commit: a restarted query reads the DataFrame again
+
+    def pending_partitions(self) -> set[tuple[str, int]]:
+        return set()  # a join's merge does not wait on it: its rows are all there
 
     def commit(self, offsets=None) -> None:
         pass

@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 
 from streamframe.records import KEY_BYTES, META, RECORD_BYTES, VERBATIM_KEYS
+from streamframe.runtime.protocols import SinkProtocol
 
 
-class CollectSink:
+class CollectSink(SinkProtocol):
     """Keeps output rows in memory: all of them for a bounded run, the latest `limit` for a live one."""
 
     def __init__(self, limit: int | None = None):
@@ -49,7 +50,7 @@ class CollectSink:
         return "memory" if self.limit is None else f"memory (latest {self.limit:,} rows)"
 
 
-class TopicSink:
+class TopicSink(SinkProtocol):
     """Writes output rows to a topic, created (with the input's partition count) if missing.
 
     A table's rows are keyed by its keys — the key as text when there is one key column, else a JSON
@@ -64,7 +65,7 @@ class TopicSink:
         # What a record takes from the metadata; a record's own key passes through as its bytes, and a
         # JSON record as consumed, with new fields appended (plan/values.py).
         verbatim = key is None and not table_keys and key_format in VERBATIM_KEYS
-        spliced = key is None and not table_keys and getattr(fmt, "name", None) == "json"  # key: a field
+        spliced = key is None and not table_keys and fmt is not None and fmt.name == "json"  # key: a field
         self.metadata = frozenset({"_key", "_timestamp", "_tombstone"} | ({KEY_BYTES} if verbatim else set())
                                   | ({RECORD_BYTES} if spliced else set()))
 
@@ -102,8 +103,10 @@ def table_record_keys(frame: pd.DataFrame, keys: list, windowed: bool) -> pd.Dat
     return frame
 
 
-class TableSink:
+class TableSink(SinkProtocol):
     """Materializes a table's changes: the current row per key; the result of a table's run()."""
+
+    materialized = True
 
     def __init__(self, index_names: list[str]):
         self.index_names = list(index_names)

@@ -43,24 +43,22 @@ class Topology:
 
     @property
     def stateful(self) -> list[Operator]:
-        return [op for op in self.ops.values() if getattr(op, "stateful", False)]
+        return [op for op in self.ops.values() if op.stateful]
 
     def open(self, ctx) -> None:
         for op in self.ops.values():
-            if hasattr(op, "open"):
-                op.open(ctx)
+            op.open(ctx)
 
     def idle(self) -> BatchResult:
         """Let operators act on wall-clock time (close_after); their output flows on as usual."""
         result = BatchResult()
         for op in self.ops.values():
-            if hasattr(op, "on_idle"):
-                out = op.on_idle()
-                if out is not None and len(out):
-                    if op is self.root_op:
-                        result.outputs.append(out)
-                    for child in op.children:
-                        self._push(child, out, result, op)
+            out = op.on_idle()
+            if out is not None and len(out):
+                if op is self.root_op:
+                    result.outputs.append(out)
+                for child in op.children:
+                    self._push(child, out, result, op)
         return result
 
     def process(self, source_id: int, raw: RawBatch, wanted=META) -> BatchResult:
@@ -69,9 +67,9 @@ class Topology:
         frame, errors = source.decode(raw)
         result = self.push(source_id, frame)
         result.errors.update(errors)
-        if getattr(source, "late", None):  # what the source left out, for the rows that came through
+        if source.late:  # what the source left out, for the rows that came through
             result.outputs = [source.with_metadata(out, raw, wanted) for out in result.outputs]
-        if getattr(source, "projected", False) and source.projection.splice:  # the records as consumed
+        if source.projected and source.projection.splice:  # the records as consumed
             result.outputs = [source.with_record(out, raw) for out in result.outputs]
         return result
 
@@ -93,12 +91,12 @@ class Topology:
         return result
 
     def _push(self, op: Operator, batch: pd.DataFrame, result: BatchResult, sender: Operator | None = None) -> None:
-        if hasattr(op, "process_side"):  # a join: which input the batch comes from matters
+        if op.by_side:  # a join: which input the batch comes from matters
             side = [p.id for p in op.node.parents].index(sender.node.id)
             out = _run_isolating(op, batch, result.errors, lambda b: op.process_side(side, b))
         else:
             out = _run_isolating(op, batch, result.errors)
-        rejected = getattr(op, "rejected", None)
+        rejected = op.rejected
         if rejected:
             result.errors.update(rejected)
             rejected.clear()
