@@ -54,8 +54,7 @@ from streamframe.operators.source import DecodeSource
 from streamframe.plan import nodes
 from streamframe.plan.rekey import rekey_plan
 from streamframe.records import RawBatch
-from streamframe.runtime.merge import TimeMerger
-from streamframe.runtime.query import Query
+from streamframe.runtime.protocols import SinkProtocol
 from streamframe.serde import value_format
 from streamframe.time.extract import datetime_to_ms, ms_to_datetime
 
@@ -65,13 +64,13 @@ PURGE_INTERVAL = 30.0  # s between deletions of consumed records (Kafka Streams'
 
 
 # --- co-partitioning of joins --------------------------------------------------------------------------
-def check_copartitioned(query: Query) -> None:
+def check_copartitioned(query) -> None:
     """A join of two topics pairs partition i with partition i (the same key lands on the same
     partition number): their partition counts must be equal, as Kafka Streams requires — or, with
     join(..., repartition=True), the right side is copied through a repartition topic
     `{app_id}-{query}-{position}-repartition` with the left side's partition count.
     A stream–table join `on=` a column of the stream re-keys the stream by it through such a topic
-    with the table's partition count instead (rekey_stream), where it can."""
+    with the table's partition count instead (rekey_stream), where it can. `query`: the Query opening."""
     for node in query.root.walk():
         if not isinstance(node, nodes.Join) or node.join == "global":
             continue
@@ -91,7 +90,7 @@ def check_copartitioned(query: Query) -> None:
         copy_table_side(query, node, sides[1][0], max(counts[0].values()))
 
 
-def copy_table_side(query: Query, node: nodes.Join, topic: str, partitions: int) -> None:
+def copy_table_side(query, node: nodes.Join, topic: str, partitions: int) -> None:
     """Copy `topic` as it is (bytes, keys, timestamps, deletes) into a topic of `partitions`
     partitions, partitioned by key like any producer's, and read that instead."""
     from streamframe.runtime.sinks import TopicSink
@@ -100,14 +99,10 @@ def copy_table_side(query: Query, node: nodes.Join, topic: str, partitions: int)
     name = f"{query.connection.app_id}-{query.name}-{position}-repartition"
     copy = nodes.KafkaSource((), topic=topic, key_format="bytes", value_format=value_format("bytes"))
     sink = TopicSink(name, value_format("bytes"), key_format="bytes", partitions=partitions)
-    helper = Query(copy, sink, name=f"{query.name}-repartition-{position}",
-                   connection=query.connection, bounded=query.bounded)
+    helper = query.helper(copy, sink, name=f"{query.name}-repartition-{position}")
     query.connection.ensure_topic(name, partitions)  # before this query's reader looks for it
-    if query.bounded:
-        helper.run_here()
-    else:
-        query._helpers.append(helper.start())
-    query._by_topic[name] = query._by_topic.pop(topic)
+    query.add_helper(helper)
+    query.read_instead(topic, name)
 
 
 def join_keys(values: pd.Series, key_format: str) -> np.ndarray:
@@ -142,10 +137,10 @@ def _encode_keys(values: list, key_format: str) -> list:
 
 
 # --- the copy ------------------------------------------------------------------------------------------
-def rekey_stream(query: Query, node: nodes.Join) -> bool:
+def rekey_stream(query, node: nodes.Join) -> bool:
     """Re-key `node`'s stream side through repartition topics for `query` (a bounded query copies first, a
     live one starts the copy beside it) and read those instead; False: the lookup stays in process."""
-    plan = rekey_plan(node, query._by_topic)
+    plan = rekey_plan(node, query.readings)
     if plan is None:
         return False
     on, streams, table = plan
@@ -157,15 +152,11 @@ def rekey_stream(query: Query, node: nodes.Join) -> bool:
         target = f"{conn.app_id}-{query.name}-{tag}-repartition"
         created = _ensure_topic(conn, target, partitions, table.topic)
         helper = RekeyCopy(src, on, table.key_format, target, partitions, name=f"{query.name}-repartition-{tag}",
-                           parent=query)
-        if query.bounded:
-            if not created:  # an earlier run's copy: this run reads its own only
-                delete_records(conn, {(target, p): OFFSET_END for p in range(partitions)})
-            helper.run_here()
-        else:
-            query._helpers.append(helper.start())
-        query._by_topic[target] = query._by_topic.pop(src.topic)
-        query._rekeyed.add(target)
+                           parent=query).query
+        if query.bounded and not created:  # an earlier run's copy: this run reads its own only
+            delete_records(conn, {(target, p): OFFSET_END for p in range(partitions)})
+        query.add_helper(helper)
+        query.read_instead(src.topic, target, rekeyed=True)
     return True
 
 
@@ -180,30 +171,26 @@ def _ensure_topic(conn, topic: str, partitions: int, table: str) -> bool:
     return existing is None
 
 
-class RekeyCopy(Query):
-    """The helper query: copies a stream's topic into a repartition topic keyed by the join column, in
-    event-time order (see the module docstring). Live, it commits to its own group
+class RekeyCopy:
+    """The helper query (`.query`): copies a stream's topic into a repartition topic keyed by the join
+    column, in event-time order (see the module docstring). Live, it commits to its own group
     `{app_id}.{query}-repartition-{position}`."""
 
     def __init__(self, stream: nodes.KafkaSource, on: str, key_format: str, topic: str, partitions: int, *,
-                 name: str, parent: Query):
+                 name: str, parent):
         source = nodes.KafkaSource((), topic=stream.topic, key_format="bytes", value_format=value_format("bytes"))
-        super().__init__(source, RekeySink(topic, partitions), name=name, connection=parent.connection,
-                         bounded=parent.bounded, timeout=parent.timeout, batch_size=parent.batch_size,
-                         commit_interval=parent.commit_interval, poll_timeout=parent.poll_timeout,
-                         state="memory", changelog=False)
+        self.query = parent.helper(source, RekeySink(topic, partitions), name=name, timeout=parent.timeout,
+                                   batch_size=parent.batch_size, commit_interval=parent.commit_interval,
+                                   poll_timeout=parent.poll_timeout, state="memory", changelog=False,
+                                   merge=True, hold=self.records, on_checkpoint=self.purge)
         # The stream's own decoding (format, event time), on a node of its own: a format keeps counters.
         self.decoder = DecodeSource(dataclasses.replace(stream, value_format=copy.copy(stream.value_format)))
         self.on, self.key_format = on, key_format
-        self.merger = TimeMerger({source.id: 1})
+        self.topic = topic
         self.reader_group = parent.group_id  # whose committed offsets say what can be deleted
         self._purged_at = time.monotonic()
 
-    def _push_raw(self, topic: str, raw: RawBatch) -> None:
-        for src in self._by_topic[topic]:
-            self.merger.add(src.id, raw.materialized(), self._records(raw))
-
-    def _records(self, raw: RawBatch) -> pd.DataFrame:
+    def records(self, raw: RawBatch) -> pd.DataFrame:
         """Every record of the batch, with its new key and its event time (the record's timestamp when
         it does not decode: the query dead-letters it, the copy only carries it)."""
         decoded, _ = self.decoder.decode(raw)
@@ -226,14 +213,15 @@ class RekeyCopy(Query):
         frame["_offset"] = np.asarray(raw.offsets, dtype="int64")
         return frame
 
-    def _checkpoint(self) -> None:
-        super()._checkpoint()
-        if not self.bounded and time.monotonic() - self._purged_at >= PURGE_INTERVAL:
+    def purge(self) -> None:
+        """After a live copy's checkpoint, now and then: delete what the query's group has consumed."""
+        query = self.query
+        if not query.bounded and time.monotonic() - self._purged_at >= PURGE_INTERVAL:
             self._purged_at = time.monotonic()
-            purge_consumed(self.connection, self.sink.topic, self.reader_group)
+            purge_consumed(query.connection, self.topic, self.reader_group)
 
 
-class RekeySink:
+class RekeySink(SinkProtocol):
     """Writes RekeyCopy's records: new key, value bytes, the record's timestamp and headers, plus its own
     key in a last header where it differs; a null new key goes to the record's own partition number
     (mod the count)."""

@@ -23,6 +23,7 @@ import pandas as pd
 from streamframe.errors import ConfigError
 from streamframe.plan.nodes import KafkaSource
 from streamframe.records import META, RawBatch
+from streamframe.runtime.protocols import SinkProtocol
 from streamframe.runtime.query import Query
 from streamframe.runtime.sinks import CollectSink, TableSink
 from streamframe.serde import encode_keys, value_format
@@ -39,7 +40,7 @@ def _encode_value(value, fmt: str):
     raise ConfigError(f"pipe a {fmt} record as str or bytes, got {type(value).__name__}")
 
 
-class _Both:
+class _Both(SinkProtocol):
     """Feeds the changelog to a collector (output()) and, for tables, to a materialized view (table())."""
 
     def __init__(self, collect, table):
@@ -63,12 +64,13 @@ class TestDriver:
     def __init__(self, frame, partitions: int = 1):
         self.frame = frame
         self.sink = CollectSink()
-        self.table_sink = TableSink(frame.index_names) if hasattr(type(frame), "index_names") else None  # not hasattr(frame): any name is a column
-        self.query = Query(frame._node, _Both(self.sink, self.table_sink), name="test-driver",
-                           connection=None, bounded=True)
+        # A TableFrame (frames sit above the runtime): on type(frame), as any name on a frame is a column.
+        is_table = hasattr(type(frame), "index_names")
+        self.table_sink = TableSink(frame.index_names) if is_table else None
         self._wall = 0.0
-        self.query.clock = lambda: self._wall
-        self.query.merger = None  # records are processed in the order they are piped, as in TopologyTestDriver
+        # merge=False: records are processed in the order they are piped, as in TopologyTestDriver
+        self.query = Query(frame._node, _Both(self.sink, self.table_sink), name="test-driver",
+                           connection=None, bounded=True, clock=lambda: self._wall, merge=False)
         self.query.open_topology(partitions)
         self._offsets: collections.Counter = collections.Counter()
         self._time = 0
@@ -76,7 +78,7 @@ class TestDriver:
     def advance_wall_clock(self, seconds: float) -> None:
         """Move the wall clock on and let operators act on it (close_after), as an idle poll would."""
         self._wall += seconds
-        self.query._deliver(self.query.topology.idle())
+        self.query.idle()
 
     def table(self) -> pd.DataFrame:
         """A table frame's current rows, indexed by its keys (window_start, window_end if windowed)."""

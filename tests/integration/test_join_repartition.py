@@ -130,13 +130,13 @@ def test_live_join_on_a_column_gives_the_same_result(shop, conn, bootstrap, monk
     try:
         wait_until(lambda: q.metrics["records_out"] >= N_ORDERS or q.status == "failed", timeout=90)
         assert q.status == "running", q.exception
-        assert len(q._helpers) == 1 and q._helpers[0].status == "running"
+        assert len(q.helpers) == 1 and q.helpers[0].status == "running"
         _same(q.sink.result(), _expected(shop))
         [topic] = _repartition_topics(conn)
         wait_until(lambda: sum(_low_watermarks(bootstrap, topic, 2)) == N_ORDERS)  # consumed, committed, deleted
     finally:
         q.stop()
-    assert q.status == "stopped" and q._helpers[0].status == "stopped"
+    assert q.status == "stopped" and q.helpers[0].status == "stopped"
     assert list(_repartition_topics(conn).values()) == [2]
     # Restarted under its name, the copy and the join resume where their groups committed.
     more = [{"order_id": N_ORDERS + i, "customer_id": f"c{i:02d}", "amount": i} for i in range(5)]

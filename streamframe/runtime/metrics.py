@@ -1,0 +1,44 @@
+"""A query's counters, for `query.metrics`, the live view and its status line."""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+
+
+class Metrics:
+    """Counters of a query, safe to read from any thread."""
+
+    def __init__(self):
+        self.records_in = self.records_out = self.errors = self.dead_letters = self.skipped = self.batches = 0
+        self.late_drops = 0
+        self.lag = 0
+        self.rate = 0.0
+        self.stream_time: int | None = None
+        self.started = time.time()
+        self._rate_mark = (time.monotonic(), 0)
+
+    def tick(self) -> None:
+        now, before = time.monotonic(), self._rate_mark
+        if now - before[0] >= 1.0:
+            self.rate = (self.records_in - before[1]) / (now - before[0])
+            self._rate_mark = (now, self.records_in)
+
+    def snapshot(self, status: str, last_error: str | None) -> dict:
+        stream_time = None if self.stream_time is None else pd.Timestamp(self.stream_time, unit="ms", tz="UTC")
+        return {
+            "status": status,
+            "records_in": self.records_in,
+            "records_out": self.records_out,
+            "records_per_s": round(self.rate, 1),
+            "lag": self.lag,
+            "errors": self.errors,
+            "dead_letters": self.dead_letters,
+            "skipped": self.skipped,
+            "late_drops": self.late_drops,
+            "batches": self.batches,
+            "stream_time": stream_time,
+            "uptime_s": round(time.time() - self.started, 1),
+            "last_error": last_error,
+        }
