@@ -24,7 +24,7 @@ class DeadLetterRouting:
         self.letters = MemoryDeadLetters()
 
     def to_topics(self, letters) -> None:
-        """Send dead letters to their topics from now on (a KafkaDeadLetters, once the query has a producer)."""
+        """Send dead letters to their topics from now on (a KafkaDeadLetters, once there is a producer)."""
         self.letters = letters
 
     def route(self, src, raw, errors: dict[int, str]) -> None:

@@ -25,7 +25,8 @@ def _changes(frame: pd.DataFrame, with_op: bool) -> tuple[pd.DataFrame, pd.Serie
     values = frame[[c for c in frame.columns if c not in META]].copy()
     for c in values.columns:
         if isinstance(values[c].dtype, pd.DatetimeTZDtype):
-            values[c] = values[c].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ").str.replace(r"\d{3}Z$", "Z", regex=True)
+            text = values[c].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            values[c] = text.str.replace(r"\d{3}Z$", "Z", regex=True)
     if with_op:
         values["op"] = tomb.map({True: "delete", False: "upsert"}).to_numpy()
     return values, tomb
@@ -35,6 +36,7 @@ class SqliteSink(SinkProtocol):
     def __init__(self, path: str, table: str, pk: list[str]):
         self.path, self.table, self.pk = str(path), table, list(pk)
         self.query = None
+        self.db: sqlite_utils.Database | None = None  # opened with the query
         self._lock = threading.Lock()
 
     def open(self, query) -> None:
@@ -68,7 +70,8 @@ class SqliteSink(SinkProtocol):
                         pass
             if offsets and not self.query.bounded:
                 self.db[OFFSETS].upsert_all(
-                    [{"query": self.query.name, "topic": t, "partition": p, "next": n} for (t, p), n in offsets.items()],
+                    [{"query": self.query.name, "topic": t, "partition": p, "next": n}
+                     for (t, p), n in offsets.items()],
                     pk=("query", "topic", "partition"))
         return len(frame)
 
@@ -101,7 +104,8 @@ class FileSink(SinkProtocol):
                     if f.tell() == 0:
                         writer.writerow(self._columns)
                 values = values.reindex(columns=self._columns)
-                writer.writerows(values.astype(object).where(values.notna(), "").itertuples(index=False, name=None))
+                cells = values.astype(object).where(values.notna(), "")
+                writer.writerows(cells.itertuples(index=False, name=None))
         return len(frame)
 
     def __repr__(self) -> str:

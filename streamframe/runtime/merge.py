@@ -111,8 +111,8 @@ class TimeMerger:
         # each partition's rows keep their offset order.
         order = np.flatnonzero(due & ~is_free)
         if len(order):
-            prio = np.repeat(np.array([self.priority.get(entries[i]["src"], 1) for i in active], dtype="int8"),
-                             sizes)
+            prio = np.repeat(np.array([self.priority.get(entries[i]["src"], 1) for i in active],
+                                      dtype="int8"), sizes)
             order = order[np.lexsort((row[order], entry[order], prio[order], keys[order]))]
         if free:
             # The free source's rows by batch and row, each slotted in after every merged row with a

@@ -26,7 +26,8 @@ class Metrics:
             self._rate_mark = (now, self.records_in)
 
     def snapshot(self, status: str, last_error: str | None) -> dict:
-        stream_time = None if self.stream_time is None else pd.Timestamp(self.stream_time, unit="ms", tz="UTC")
+        ms = self.stream_time
+        stream_time = None if ms is None else pd.Timestamp(ms, unit="ms", tz="UTC")
         return {
             "status": status,
             "records_in": self.records_in,

@@ -93,7 +93,8 @@ class Query:
         return self.loop.routing.letters
 
     def start(self) -> Query:
-        self._thread = threading.Thread(target=self._run_guarded, name=f"streamframe-{self.name}", daemon=True)
+        self._thread = threading.Thread(target=self._run_guarded, name=f"streamframe-{self.name}",
+                                        daemon=True)
         self.status = "running"
         self._thread.start()
         return self

@@ -31,8 +31,8 @@ before it copies the stream, so it reads this run's copy only.
 Not re-keyed (the lookup stays in process, which is only right while one process reads every
 partition, or when the stream is already keyed by the column; decided by plan/rekey.py, which
 explain() shows too): `join(..., repartition=False)` (the user's word that it is); `on=` the record key
-or several columns; a table side that is not one `sf.table` topic; a stream side that is not only Kafka topics,
-or whose topic another part of the query also reads; an operator between the source and the join that
+or several columns; a table side that is not one `sf.table` topic; a stream side that is not only Kafka
+topics, or whose topic another part of the query also reads; an operator between the source and the join that
 may change the `on` column (an `assign`/`rename`/`astype`/`fillna`/`explode` of it, `map`, another
 join or an aggregation) — the column must be as the source decoded it.
 """
@@ -60,7 +60,8 @@ from streamframe.time.extract import datetime_to_ms, ms_to_datetime
 
 log = logging.getLogger("streamframe.repartition")
 HEADER = "streamframe.key"  # the record's own key, put back when the query reads the copy
-PURGE_INTERVAL = 30.0  # s between deletions of consumed records (Kafka Streams' repartition.purge.interval.ms)
+# s between deletions of consumed records (Kafka Streams' repartition.purge.interval.ms)
+PURGE_INTERVAL = 30.0
 
 
 # --- co-partitioning of joins --------------------------------------------------------------------------
@@ -151,8 +152,8 @@ def rekey_stream(query, node: nodes.Join) -> bool:
         tag = str(position) if len(streams) == 1 else f"{position}-{i}"
         target = f"{conn.app_id}-{query.name}-{tag}-repartition"
         created = _ensure_topic(conn, target, partitions, table.topic)
-        helper = RekeyCopy(src, on, table.key_format, target, partitions, name=f"{query.name}-repartition-{tag}",
-                           parent=query).query
+        helper = RekeyCopy(src, on, table.key_format, target, partitions,
+                           name=f"{query.name}-repartition-{tag}", parent=query).query
         if query.bounded and not created:  # an earlier run's copy: this run reads its own only
             delete_records(conn, {(target, p): OFFSET_END for p in range(partitions)})
         query.add_helper(helper)
@@ -166,8 +167,8 @@ def _ensure_topic(conn, topic: str, partitions: int, table: str) -> bool:
     found = existing or conn.ensure_topic(topic, partitions, {"retention.ms": "-1"})
     if found != partitions:
         raise ConfigError(f"repartition topic {topic!r} has {found} partitions, the table topic {table!r} "
-                          f"{partitions}: delete {topic!r} (it is a copy of the stream, rebuilt when missing) "
-                          "or give the query another name")
+                          f"{partitions}: delete {topic!r} (it is a copy of the stream, rebuilt when "
+                          "missing) or give the query another name")
     return existing is None
 
 
@@ -178,7 +179,8 @@ class RekeyCopy:
 
     def __init__(self, stream: nodes.KafkaSource, on: str, key_format: str, topic: str, partitions: int, *,
                  name: str, parent):
-        source = nodes.KafkaSource((), topic=stream.topic, key_format="bytes", value_format=value_format("bytes"))
+        source = nodes.KafkaSource((), topic=stream.topic, key_format="bytes",
+                                   value_format=value_format("bytes"))
         self.query = parent.helper(source, RekeySink(topic, partitions), name=name, timeout=parent.timeout,
                                    batch_size=parent.batch_size, commit_interval=parent.commit_interval,
                                    poll_timeout=parent.poll_timeout, state="memory", changelog=False,
@@ -235,11 +237,12 @@ class RekeySink(SinkProtocol):
 
     def write(self, frame: pd.DataFrame) -> int:
         keys = frame["key"].tolist()
-        partitions = np.where(frame["key"].isna(), frame["_partition"].to_numpy() % self.partitions, -1).tolist()
+        own_partition = frame["_partition"].to_numpy() % self.partitions
+        partitions = np.where(frame["key"].isna(), own_partition, -1).tolist()
         stamps = np.maximum(frame["record_ts"].to_numpy(), 0).tolist()  # no timestamp (-1): now
         produce, topic = self.output.producer.produce, self.topic
-        for key, value, own, ts, headers, part in zip(keys, frame["value"].tolist(), frame["record_key"].tolist(),
-                                                      stamps, frame["headers"].tolist(), partitions):
+        values, owns, all_headers = (frame[c].tolist() for c in ("value", "record_key", "headers"))
+        for key, value, own, ts, headers, part in zip(keys, values, owns, stamps, all_headers, partitions):
             if own != key:  # a stream already keyed by the column carries no extra header
                 headers = [*(headers or ()), (HEADER, own)]
             try:

@@ -74,7 +74,8 @@ class TopicSink(SinkProtocol):
 
         query.connection.ensure_topic(self.topic, partitions=self.partitions or query.input_partitions())
         # a JSON key {keys..., window_start} comes out of table_record_keys already encoded
-        key_format = "bytes" if self.table_keys and (self.windowed or len(self.table_keys) > 1) else self.key_format
+        encoded = self.table_keys and (self.windowed or len(self.table_keys) > 1)
+        key_format = "bytes" if encoded else self.key_format
         self._writer = TopicWriter(query.output, self.topic, self.fmt, key_format, self.key)
 
     def write(self, frame: pd.DataFrame) -> int:
@@ -134,8 +135,9 @@ class TableSink(SinkProtocol):
         with self._lock:
             rows = self._rows
         if rows is None:
-            return pd.DataFrame(index=pd.MultiIndex.from_arrays([[]] * len(self.index_names), names=self.index_names)
-                                if len(self.index_names) > 1 else pd.Index([], name=self.index_names[0]))
+            names = self.index_names
+            return pd.DataFrame(index=pd.MultiIndex.from_arrays([[]] * len(names), names=names)
+                                if len(names) > 1 else pd.Index([], name=names[0]))
         rows = rows.sort_index()
         if not metadata:
             rows = rows[[c for c in rows.columns if c not in META]]

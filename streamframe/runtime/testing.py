@@ -95,7 +95,8 @@ class TestDriver:
     def metrics(self) -> dict:
         return self.query.metrics
 
-    def pipe(self, topic: str, values, *, keys=None, timestamps=None, partition: int = 0, headers=None) -> None:
+    def pipe(self, topic: str, values, *, keys=None, timestamps=None, partition: int = 0,
+             headers=None) -> None:
         """Feed records to `topic` as one batch. Values are dicts (JSON), str or bytes; None is a
         tombstone. Timestamps are epoch ms (default: one ms after the previous record)."""
         sources = [s for s in self.frame._node.sources() if isinstance(s, KafkaSource) and s.topic == topic]

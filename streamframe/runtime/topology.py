@@ -90,7 +90,8 @@ class Topology:
             self._push(self.sources[source_id], frame, result)
         return result
 
-    def _push(self, op: Operator, batch: pd.DataFrame, result: BatchResult, sender: Operator | None = None) -> None:
+    def _push(self, op: Operator, batch: pd.DataFrame, result: BatchResult,
+              sender: Operator | None = None) -> None:
         if op.by_side:  # a join: which input the batch comes from matters
             side = [p.id for p in op.node.parents].index(sender.node.id)
             out = _run_isolating(op, batch, result.errors, lambda b: op.process_side(side, b))
@@ -119,7 +120,8 @@ def _run_isolating(op: Operator, batch: pd.DataFrame, errors: dict[int, str], fn
                 errors[int(label)] = reason
             return None
     mid = len(batch) // 2
-    parts = [_run_isolating(op, batch.iloc[:mid], errors, fn), _run_isolating(op, batch.iloc[mid:], errors, fn)]
+    parts = [_run_isolating(op, batch.iloc[:mid], errors, fn),
+             _run_isolating(op, batch.iloc[mid:], errors, fn)]
     parts = [p for p in parts if p is not None and len(p)]
     if not parts:
         return None
