@@ -29,7 +29,7 @@ def _positions(n: int) -> pd.RangeIndex:
     return pd.RangeIndex(n)
 
 
-# A batch at least this large is parsed by Arrow in blocks on its thread pool: 1.8x faster on two cores.
+# A batch at least this large is parsed by Arrow in blocks on its thread pool, which beats one block.
 PARALLEL_JSON_BYTES = 1 << 20
 
 
