@@ -63,8 +63,13 @@ class SessionAggregateOp(AggregateOp):
                 if x["start"] != start:
                     deletes.add(key + (x["start"],))
                 upserts.pop(key + (x["start"],), None)
-            new = {"start": start, "end": end, "state": state, "ts": max([t] + [x["ts"] for x in overlapping]),
-                   "task": p}
+            new = {
+                "start": start,
+                "end": end,
+                "state": state,
+                "ts": max([t] + [x["ts"] for x in overlapping]),
+                "task": p,
+            }
             for old in [x for x in mine if x["start"] == start]:
                 # A session already final (too old to merge into) that starts where the new one does:
                 # Kafka Streams keys sessions by start and end and emitted it when it closed; the
@@ -82,8 +87,14 @@ class SessionAggregateOp(AggregateOp):
         self.late_drops += late
         if late_labels and self.node.late == "dead_letter":
             for label in late_labels:
-                self.rejected[int(label)] = f"{self.name}: late record (its session ended before stream time - grace)"
-        removed = self.store.frame.loc[self.store.frame.index.isin(list(deletes))] if deletes and len(self.store) else None
+                self.rejected[int(label)] = (
+                    f"{self.name}: late record (its session ended before stream time - grace)"
+                )
+        removed = (
+            self.store.frame.loc[self.store.frame.index.isin(list(deletes))]
+            if deletes and len(self.store)
+            else None
+        )
         self.store.delete(pd.MultiIndex.from_tuples(list(deletes)) if deletes else [])
         changed = self._to_frame(upserts)
         if len(changed):
@@ -106,10 +117,16 @@ class SessionAggregateOp(AggregateOp):
             return sessions
         for idx, row in zip(frame.index, frame.to_dict("records")):
             idx = idx if isinstance(idx, tuple) else (idx,)
-            sessions.setdefault(idx[:-1], []).append({
-                "start": int(idx[-1]), "end": int(row[WE]), "ts": int(row[TS]), "task": int(row[TASK]),
-                "emitted": bool(row.get(EMITTED, False)),
-                "state": {c: row[c] for c in self.columns}})
+            sessions.setdefault(idx[:-1], []).append(
+                {
+                    "start": int(idx[-1]),
+                    "end": int(row[WE]),
+                    "ts": int(row[TS]),
+                    "task": int(row[TASK]),
+                    "emitted": bool(row.get(EMITTED, False)),
+                    "state": {c: row[c] for c in self.columns},
+                }
+            )
         return sessions
 
     def _to_frame(self, upserts: dict) -> pd.DataFrame:

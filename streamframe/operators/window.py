@@ -214,7 +214,11 @@ class AggregateOp(Operator):
             out[WS] = ms_to_datetime(out[WS].to_numpy())
             out.insert(out.columns.get_loc(WS) + 1, WE, ms_to_datetime(state[WE].to_numpy()))
         keys = out[self.keys]
-        out["_key"] = keys.iloc[:, 0].to_numpy() if len(self.keys) == 1 else list(keys.itertuples(index=False, name=None))
+        out["_key"] = (
+            keys.iloc[:, 0].to_numpy()
+            if len(self.keys) == 1
+            else list(keys.itertuples(index=False, name=None))
+        )
         out["_timestamp"] = ms_to_datetime(state[TS].to_numpy(dtype="int64"))
         out["_partition"] = state[TASK].to_numpy(dtype="int64")
         out["_offset"] = -1
@@ -255,8 +259,9 @@ class AggregateOp(Operator):
 def _single_key(keys: pd.DataFrame) -> pd.Series:
     if keys.shape[1] == 1:
         return keys.iloc[:, 0]
-    return pd.Series(["\x1f".join(map(str, row)) for row in keys.itertuples(index=False, name=None)],
-                     index=keys.index)
+    return pd.Series(
+        ["\x1f".join(map(str, row)) for row in keys.itertuples(index=False, name=None)], index=keys.index
+    )
 
 
 def _without(n: int, kept: np.ndarray) -> np.ndarray:
