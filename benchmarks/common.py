@@ -77,7 +77,9 @@ def unique_topic(prefix: str) -> str:
 
 
 def create_topic(bootstrap: str, name: str, partitions: int) -> str:
-    futures = admin(bootstrap).create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+    futures = admin(bootstrap).create_topics(
+        [NewTopic(name, num_partitions=partitions, replication_factor=1)]
+    )
     futures[name].result(timeout=30)
     deadline = time.monotonic() + 30  # metadata reaches every client a moment after creation
     while len(admin(bootstrap).list_topics(name, timeout=10).topics[name].partitions) != partitions:
@@ -135,11 +137,14 @@ class InputInfo:
         return [self.topic]
 
     def describe(self) -> str:
-        return f"{self.records:,} JSON records of {self.bytes_per_record:.0f} B in {self.partitions} partitions"
+        return (
+            f"{self.records:,} JSON records of {self.bytes_per_record:.0f} B in {self.partitions} partitions"
+        )
 
 
-def produce_trades(bootstrap: str, topic: str, records: int, partitions: int, seed: int = 42,
-                   chunk: int = 100_000, keep=None) -> InputInfo:
+def produce_trades(
+    bootstrap: str, topic: str, records: int, partitions: int, seed: int = 42, chunk: int = 100_000, keep=None
+) -> InputInfo:
     """`records` generated trades as JSON (~100 bytes each), keyed by symbol, record time = `ts`,
     spread round-robin over the partitions so every partition holds the same number of records.
     `keep`: a function of a chunk's DataFrame giving a boolean mask; the records it keeps are counted."""
@@ -157,12 +162,14 @@ def produce_trades(bootstrap: str, topic: str, records: int, partitions: int, se
         stamps = df["ts"].tolist()
         parts = ((np.arange(first, first + n)) % partitions).tolist()
         total_bytes += produce_records(bootstrap, topic, values, keys, stamps, parts)
-    return InputInfo(topic, records, partitions, total_bytes, time.perf_counter() - t0,
-                     kept if keep is not None else None)
+    return InputInfo(
+        topic, records, partitions, total_bytes, time.perf_counter() - t0, kept if keep is not None else None
+    )
 
 
-def produce_records(bootstrap: str, topic: str, values: list, keys: list, timestamps: list,
-                    partitions: list | None = None) -> int:
+def produce_records(
+    bootstrap: str, topic: str, values: list, keys: list, timestamps: list, partitions: list | None = None
+) -> int:
     """Produce prepared records (one produce() each, streamframe's producer settings); returns bytes.
     `partitions=None` lets the producer's partitioner (Java's murmur2) place each record by its key."""
     producer = Producer(producer_config(bootstrap))
@@ -191,7 +198,9 @@ def watermarks(consumer: Consumer, topic: str) -> dict[int, int]:
     return end
 
 
-def assign_from_beginning(consumer: Consumer, topic: str, end: dict[int, int] | None = None) -> dict[int, int]:
+def assign_from_beginning(
+    consumer: Consumer, topic: str, end: dict[int, int] | None = None
+) -> dict[int, int]:
     """Assign every non-empty partition of `topic` from its beginning; returns {partition: end offset}
     (what a hand-written bounded loop does first)."""
     end = watermarks(consumer, topic) if end is None else end
@@ -288,8 +297,9 @@ def compare(name_a: str, a: Output, name_b: str, b: Output) -> None:
     if a.records != b.records:
         problems.append(f"record count: {name_a} wrote {a.records:,}, {name_b} wrote {b.records:,}")
     if len(a.by_id) != a.records or len(b.by_id) != b.records:
-        problems.append(f"duplicate trade ids: {name_a} {a.records - len(a.by_id)}, "
-                        f"{name_b} {b.records - len(b.by_id)}")
+        problems.append(
+            f"duplicate trade ids: {name_a} {a.records - len(a.by_id)}, {name_b} {b.records - len(b.by_id)}"
+        )
     if a.qty_sum != b.qty_sum:
         problems.append(f"sum of qty: {name_a} {a.qty_sum}, {name_b} {b.qty_sum}")
     if not np.isclose(a.notional_sum, b.notional_sum, rtol=1e-12, atol=0):
@@ -297,7 +307,9 @@ def compare(name_a: str, a: Output, name_b: str, b: Output) -> None:
     differing = [i for i in a.by_id if a.by_id[i] != b.by_id.get(i)]
     if differing:
         i = differing[0]
-        problems.append(f"{len(differing):,} records differ; first, trade_id {i}: "
-                        f"{name_a} {a.by_id[i]!r} vs {name_b} {b.by_id.get(i)!r}")
+        problems.append(
+            f"{len(differing):,} records differ; first, trade_id {i}: "
+            f"{name_a} {a.by_id[i]!r} vs {name_b} {b.by_id.get(i)!r}"
+        )
     if problems:
         raise SystemExit("OUTPUTS DIFFER — the benchmark is invalid:\n  " + "\n  ".join(problems))

@@ -89,38 +89,44 @@ class Input:
         return self.value_bytes / max(self.records, 1)
 
     def describe(self) -> str:
-        return (f"{self.records:,} JSON orders of {self.bytes_per_record:.0f} B joined with a {self.table_keys:,}-key "
-                f"table ({self.table_bytes / max(self.table_keys, 1):.0f} B rows), {self.partitions} partitions, "
-                f"left join, ~{MISS:.0%} misses")
-
+        return (
+            f"{self.records:,} JSON orders of {self.bytes_per_record:.0f} B joined with a {self.table_keys:,}-key "
+            f"table ({self.table_bytes / max(self.table_keys, 1):.0f} B rows), {self.partitions} partitions, "
+            f"left join, ~{MISS:.0%} misses"
+        )
 
 
 def customers(n: int, seed: int = 11) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     ids = np.arange(n, dtype="int64")
-    return pd.DataFrame({
-        "id": ids,
-        "name": [f"customer {i:06d}" for i in range(n)],
-        "segment": SEGMENTS[rng.integers(0, len(SEGMENTS), n)],
-        "tier": rng.integers(1, 6, n),
-        "credit": np.round(rng.uniform(100.0, 50_000.0, n), 2),
-    })
+    return pd.DataFrame(
+        {
+            "id": ids,
+            "name": [f"customer {i:06d}" for i in range(n)],
+            "segment": SEGMENTS[rng.integers(0, len(SEGMENTS), n)],
+            "tier": rng.integers(1, 6, n),
+            "credit": np.round(rng.uniform(100.0, 50_000.0, n), 2),
+        }
+    )
 
 
 def orders(first: int, n: int, table_keys: int, seed: int = 13) -> pd.DataFrame:
     rng = np.random.default_rng(seed + first)
     ids = np.arange(first, first + n, dtype="int64")
-    return pd.DataFrame({
-        "order_id": ids,
-        "id": rng.integers(0, int(table_keys * (1 + MISS)), n),
-        "qty": rng.integers(1, 100, n),
-        "price": np.round(rng.uniform(1.0, 900.0, n), 2),
-        "ts": START_MS + ids,
-    })
+    return pd.DataFrame(
+        {
+            "order_id": ids,
+            "id": rng.integers(0, int(table_keys * (1 + MISS)), n),
+            "qty": rng.integers(1, 100, n),
+            "price": np.round(rng.uniform(1.0, 900.0, n), 2),
+            "ts": START_MS + ids,
+        }
+    )
 
 
-def prepare(bootstrap: str, records: int, partitions: int, table_keys: int = TABLE_KEYS,
-            chunk: int = 250_000) -> Input:
+def prepare(
+    bootstrap: str, records: int, partitions: int, table_keys: int = TABLE_KEYS, chunk: int = 250_000
+) -> Input:
     from streamframe.serde.json_encode import encode_json_rows
 
     table = common.create_topic(bootstrap, common.unique_topic("bench-customers"), partitions)
@@ -128,14 +134,23 @@ def prepare(bootstrap: str, records: int, partitions: int, table_keys: int = TAB
     t0 = time.perf_counter()
     df = customers(table_keys)
     # Every table row is older than every order: the join sees the whole table, whatever its order.
-    table_bytes = common.produce_records(bootstrap, table, encode_json_rows(df),
-                                         [str(i).encode() for i in df["id"].tolist()],
-                                         (START_MS - 3_600_000 + df["id"]).tolist())
+    table_bytes = common.produce_records(
+        bootstrap,
+        table,
+        encode_json_rows(df),
+        [str(i).encode() for i in df["id"].tolist()],
+        (START_MS - 3_600_000 + df["id"]).tolist(),
+    )
     total = 0
     for first in range(0, records, chunk):
         df = orders(first, min(chunk, records - first), table_keys)
-        total += common.produce_records(bootstrap, stream, encode_json_rows(df),
-                                        [str(i).encode() for i in df["id"].tolist()], df["ts"].tolist())
+        total += common.produce_records(
+            bootstrap,
+            stream,
+            encode_json_rows(df),
+            [str(i).encode() for i in df["id"].tolist()],
+            df["ts"].tolist(),
+        )
     return Input(stream, table, records, table_keys, partitions, total, table_bytes, time.perf_counter() - t0)
 
 
@@ -199,8 +214,9 @@ def run_hand_written(bootstrap: str, inp: Input, out: str) -> Run:
 def _run(bootstrap: str, inp: Input, out: str, table_kind, repartition=None, **options) -> Run:
     t0 = time.perf_counter()
     sf.connect(bootstrap)
-    enriched = sf.stream(inp.stream).join(table_kind(inp.table, key="id"), on="id", how="left",
-                                          repartition=repartition)
+    enriched = sf.stream(inp.stream).join(
+        table_kind(inp.table, key="id"), on="id", how="left", repartition=repartition
+    )
     query = enriched.to_topic(out, until="end", **options)
     elapsed = time.perf_counter() - t0
     m = query.metrics
@@ -229,7 +245,9 @@ def run_streamframe_live(bootstrap: str, inp: Input, out: str, app_id: str | Non
     try:
         t0 = time.perf_counter()
         sf.connect(bootstrap, app_id=app_id)
-        enriched = sf.stream(inp.stream).join(sf.table(inp.table, key="id"), on="id", how="left", repartition=False)
+        enriched = sf.stream(inp.stream).join(
+            sf.table(inp.table, key="id"), on="id", how="left", repartition=False
+        )
         query = enriched.to_topic(out, name="enrich", state_dir=state_dir, **options)
         # records_in counts records when they are read; a join writes them after its time merge
         while query.metrics_.records_out < inp.records:
@@ -254,8 +272,11 @@ def _state_dir(app_id: str) -> Path:
     return Path(tempfile.gettempdir()) / f"streamframe-bench-state-{app_id}"
 
 
-CHILD = {"streamframe": run_streamframe, "streamframe re-keyed": run_streamframe_rekeyed,
-         "streamframe live": run_streamframe_live}
+CHILD = {
+    "streamframe": run_streamframe,
+    "streamframe re-keyed": run_streamframe_rekeyed,
+    "streamframe live": run_streamframe_live,
+}
 
 
 def capped(name: str):
@@ -267,11 +288,23 @@ def capped(name: str):
 
     def run(bootstrap: str, inp: Input, out: str) -> Run:
         app_id = f"bench-{uuid.uuid4().hex[:8]}"
-        args = [sys.executable, "-m", "benchmarks.enrich", name, bootstrap, json.dumps(dataclasses.asdict(inp)),
-                out, app_id]
+        args = [
+            sys.executable,
+            "-m",
+            "benchmarks.enrich",
+            name,
+            bootstrap,
+            json.dumps(dataclasses.asdict(inp)),
+            out,
+            app_id,
+        ]
         t0 = time.perf_counter()
-        with subprocess.Popen(args, cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL) as child:
+        with subprocess.Popen(
+            args,
+            cwd=Path(__file__).resolve().parent.parent,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        ) as child:
             try:
                 stdout, _ = child.communicate(timeout=TIMEOUT_S)
             except subprocess.TimeoutExpired:
@@ -298,7 +331,9 @@ def run_streamframe_global_short_polls(bootstrap: str, inp: Input, out: str) -> 
 
 def run_kafka_streams(bootstrap: str, inp: Input, out: str) -> Run:
     """Kafka Streams: KStream-KTable left join, its default RocksDB store (the table's topic as changelog)."""
-    return kstreams.run("Enrich", bootstrap, stream=inp.stream, table=inp.table, output=out, expected=inp.records)
+    return kstreams.run(
+        "Enrich", bootstrap, stream=inp.stream, table=inp.table, output=out, expected=inp.records
+    )
 
 
 TIMEOUT_S = 90.0
@@ -357,16 +392,24 @@ def check(bootstrap: str, outputs: dict[str, str], inp: Input, runs: dict[str, l
     base = read[base_name]
     invalid, notes = {}, []
     if base.records != inp.records:
-        raise SystemExit(f"the benchmark is invalid: {base_name} wrote {base.records:,} records for "
-                         f"{inp.records:,} orders")
+        raise SystemExit(
+            f"the benchmark is invalid: {base_name} wrote {base.records:,} records for {inp.records:,} orders"
+        )
     for name, d in read.items():
         if (d.records, d.values, d.matched) != (base.records, base.values, base.matched):
-            invalid[name] = (f"{d.records:,} vs {base.records:,} records, checksum {d.values:016x} vs "
-                             f"{base.values:016x}, {d.matched:,} vs {base.matched:,} matched a customer")
+            invalid[name] = (
+                f"{d.records:,} vs {base.records:,} records, checksum {d.values:016x} vs "
+                f"{base.values:016x}, {d.matched:,} vs {base.matched:,} matched a customer"
+            )
         elif d.exact != base.exact:
-            differ = sorted(f"{f}: {t} {d.types[(f, t)]:,} vs {base.types[(f, t)]:,}"
-                            for f, t in set(d.types) | set(base.types) if d.types[(f, t)] != base.types[(f, t)])
-            notes.append(f"{name} writes numbers differently from {base_name} (same values): " + "; ".join(differ))
+            differ = sorted(
+                f"{f}: {t} {d.types[(f, t)]:,} vs {base.types[(f, t)]:,}"
+                for f, t in set(d.types) | set(base.types)
+                if d.types[(f, t)] != base.types[(f, t)]
+            )
+            notes.append(
+                f"{name} writes numbers differently from {base_name} (same values): " + "; ".join(differ)
+            )
     return {
         "invalid": invalid,
         "output_records": base.records,
@@ -374,7 +417,7 @@ def check(bootstrap: str, outputs: dict[str, str], inp: Input, runs: dict[str, l
         "checksum": f"{base.values:016x}",
         "notes": notes,
         "summary": f"{len(read) - len(invalid)} of {len(read)} wrote {base.records:,} records ({base.matched:,} matched a customer), content checksum "
-                   f"{base.values:016x} equal (key, timestamp, every field)",
+        f"{base.values:016x} equal (key, timestamp, every field)",
     }
 
 

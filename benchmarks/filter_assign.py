@@ -94,18 +94,33 @@ def run_streamframe(bootstrap: str, topic: str, out: str) -> float:
 def _kept(inp: common.InputInfo) -> int:
     """What a peer stops on: the records the filter keeps (it would wait forever for a first one)."""
     if not inp.kept:
-        raise SystemExit(f"no input record has qty > {QTY_ABOVE}: nothing for Kafka Streams or Quix to stop on")
+        raise SystemExit(
+            f"no input record has qty > {QTY_ABOVE}: nothing for Kafka Streams or Quix to stop on"
+        )
     return inp.kept
 
 
 def run_quix_streams(bootstrap: str, inp: common.InputInfo, out: str) -> common.Run:
-    return quix.run("filter_assign", bootstrap=bootstrap, input=inp.topic, output=out, expected=_kept(inp),
-                    qty_above=QTY_ABOVE)
+    return quix.run(
+        "filter_assign",
+        bootstrap=bootstrap,
+        input=inp.topic,
+        output=out,
+        expected=_kept(inp),
+        qty_above=QTY_ABOVE,
+    )
 
 
 def run_kafka_streams(bootstrap: str, inp: common.InputInfo, out: str, threads: int) -> common.Run:
-    return kstreams.run("FilterAssign", bootstrap, input=inp.topic, output=out, expected=_kept(inp),
-                        qty_above=QTY_ABOVE, threads=threads)
+    return kstreams.run(
+        "FilterAssign",
+        bootstrap,
+        input=inp.topic,
+        output=out,
+        expected=_kept(inp),
+        qty_above=QTY_ABOVE,
+        threads=threads,
+    )
 
 
 CONTESTANTS = {
@@ -126,5 +141,5 @@ def check(bootstrap: str, outputs: dict[str, str], inp, runs) -> dict:
     return {
         "output_records": expected.records,
         "summary": f"{len(outputs)} of {len(outputs)} wrote {expected.records:,} records, every one equal "
-                   f"(key, timestamp, fields); sum of notional {expected.notional_sum:,.2f}",
+        f"(key, timestamp, fields); sum of notional {expected.notional_sum:,.2f}",
     }

@@ -66,8 +66,11 @@ def summary(stats_path: Path, top: int = 20) -> str:
 def cumulative(stats_path: Path, pattern: str = "streamframe", top: int = 25) -> str:
     """streamframe's own functions by cumulative time (what each step costs, callees included)."""
     stats = pstats.Stats(str(stats_path))
-    rows = [(ct, tt, nc, _where(f, line, func)) for (f, line, func), (cc, nc, tt, ct, _) in stats.stats.items()
-            if pattern in f]
+    rows = [
+        (ct, tt, nc, _where(f, line, func))
+        for (f, line, func), (cc, nc, tt, ct, _) in stats.stats.items()
+        if pattern in f
+    ]
     out = io.StringIO()
     out.write("    streamframe functions by cumulative time (cumulative s, own s, calls):\n")
     for ct, tt, nc, where in sorted(rows, reverse=True)[:top]:

@@ -42,13 +42,22 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="input records (default: 1,000,000 for workload 1, 2,000,000 for 2 and 3)")
     p.add_argument("--partitions", type=int, default=8, help="input partitions (default 8)")
     p.add_argument("--rounds", type=int, default=2, help="runs of each contestant, alternating; best is kept")
-    p.add_argument("--keys", type=int, default=windowed.KEYS, help="workload 2: distinct keys (default 10,000)")
-    p.add_argument("--table-keys", type=int, default=enrich.TABLE_KEYS,
-                   help="workload 3: table keys (default 100,000)")
-    p.add_argument("--contestants", help="run only these (comma-separated names; the hand-written loop always runs)")
-    p.add_argument("--profile", type=Path, metavar="DIR",
-                   help="after the timed rounds, run each streamframe contestant once more under cProfile, "
-                        "print a summary and save the .prof files in DIR")
+    p.add_argument(
+        "--keys", type=int, default=windowed.KEYS, help="workload 2: distinct keys (default 10,000)"
+    )
+    p.add_argument(
+        "--table-keys", type=int, default=enrich.TABLE_KEYS, help="workload 3: table keys (default 100,000)"
+    )
+    p.add_argument(
+        "--contestants", help="run only these (comma-separated names; the hand-written loop always runs)"
+    )
+    p.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="after the timed rounds, run each streamframe contestant once more under cProfile, "
+        "print a summary and save the .prof files in DIR",
+    )
     p.add_argument("--bootstrap", help="an existing broker (default: start an isolated local one)")
     p.add_argument("--json", type=Path, help="also write the results to this file")
     p.add_argument("--keep-topics", action="store_true", help="do not delete the benchmark's topics")
@@ -58,8 +67,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         if value is not None and value < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
     try:
-        args.workloads = sorted(WORKLOADS) if args.workload == "all" else \
-            sorted({int(w) for w in args.workload.split(",")})
+        args.workloads = (
+            sorted(WORKLOADS)
+            if args.workload == "all"
+            else sorted({int(w) for w in args.workload.split(",")})
+        )
     except ValueError:
         p.error(f"--workload takes 1, 2, 3, a list such as 2,3, or all; got {args.workload!r}")
     if not set(args.workloads) <= set(WORKLOADS):
@@ -95,8 +107,10 @@ def run_workload(number: int, bootstrap: str, args, console: Console) -> dict:
         wanted = {c.strip() for c in args.contestants.split(",")} | {BASELINE}
         contestants = {n: f for n, f in contestants.items() if n in wanted}
     options = {2: {"keys": args.keys}, 3: {"table_keys": args.table_keys}}.get(number, {})
-    console.print(f"\n[bold]workload {number} {mod.TITLE}[/bold]: producing {records:,} records "
-                  f"({args.partitions} partitions) ...")
+    console.print(
+        f"\n[bold]workload {number} {mod.TITLE}[/bold]: producing {records:,} records "
+        f"({args.partitions} partitions) ..."
+    )
     started = time.monotonic()
     inp = mod.prepare(bootstrap, records, args.partitions, **options)
     topics = list(inp.topics)
@@ -111,7 +125,7 @@ def run_workload(number: int, bootstrap: str, args, console: Console) -> dict:
         outputs: dict[str, str] = {}
         names = list(contestants)
         for r in range(args.rounds):
-            for name in names[r % len(names):] + names[: r % len(names)]:  # each round starts with the next
+            for name in names[r % len(names) :] + names[: r % len(names)]:  # each round starts with the next
                 if any(_timed_out(x) for x in runs[name]):
                     continue  # stopped once already: another run would only stop again
                 out = common.create_topic(bootstrap, common.unique_topic("bench-out"), args.partitions)
@@ -122,16 +136,24 @@ def run_workload(number: int, bootstrap: str, args, console: Console) -> dict:
                 seconds = _seconds(result)
                 if _timed_out(result):
                     written = result.notes["records_out"]
-                    console.print(f"  round {r + 1}: {name:<28} [red]stopped after {seconds:.0f} s[/red], "
-                                  f"{written:,} output records written by then (~{written / seconds:,.0f}/s)")
+                    console.print(
+                        f"  round {r + 1}: {name:<28} [red]stopped after {seconds:.0f} s[/red], "
+                        f"{written:,} output records written by then (~{written / seconds:,.0f}/s)"
+                    )
                     continue
                 outputs.setdefault(name, out)
-                console.print(f"  round {r + 1}: {name:<28} {seconds:6.2f} s  {records / seconds:>12,.0f} records/s"
-                              f"{_notes(result)}")
+                console.print(
+                    f"  round {r + 1}: {name:<28} {seconds:6.2f} s  {records / seconds:>12,.0f} records/s"
+                    f"{_notes(result)}"
+                )
         console.print("checking that the contestants wrote the same records ...")
         finished = [n for n in names if n in outputs]
-        checked = mod.check(bootstrap, {n: outputs[n] for n in finished},
-                            inp, {n: [x for x in runs[n] if not _timed_out(x)] for n in finished})
+        checked = mod.check(
+            bootstrap,
+            {n: outputs[n] for n in finished},
+            inp,
+            {n: [x for x in runs[n] if not _timed_out(x)] for n in finished},
+        )
         console.print(f"  {checked['summary']}")
         for name, why in checked.get("invalid", {}).items():
             console.print(f"  [bold red]{name} WROTE OTHER RESULTS[/bold red] than the {BASELINE}: {why}")
@@ -143,8 +165,11 @@ def run_workload(number: int, bootstrap: str, args, console: Console) -> dict:
         console.print(f"  workload {number} took {time.monotonic() - started:.0f} s in all")
         seconds = {name: [_seconds(x) for x in rs] for name, rs in runs.items()}
         invalid = checked.get("invalid", {})
-        best = {name: min(_seconds(x) for x in rs if not _timed_out(x)) for name, rs in runs.items()
-                if name in outputs and name not in invalid}
+        best = {
+            name: min(_seconds(x) for x in rs if not _timed_out(x))
+            for name, rs in runs.items()
+            if name in outputs and name not in invalid
+        }
         return {
             "workload": f"{number} {mod.TITLE}",
             "number": number,
@@ -196,8 +221,10 @@ def profile(number, mod, contestants, bootstrap, inp, topics, args, console) -> 
 
 
 def report(result: dict, console: Console) -> None:
-    console.print(f"\n[bold]workload {result['workload']}[/bold]: {result['input']} → "
-                  f"{result['output_records']:,} output records")
+    console.print(
+        f"\n[bold]workload {result['workload']}[/bold]: {result['input']} → "
+        f"{result['output_records']:,} output records"
+    )
     table = Table()
     table.add_column("contestant")
     table.add_column("records/s (best)", justify="right")
@@ -214,11 +241,18 @@ def report(result: dict, console: Console) -> None:
         ratio = "1.00x" if name == BASELINE else f"{result['ratio'][name]:.2f}x"
         table.add_row(name, f"{result['records_per_s'][name]:,.0f}", ratio, each)
     console.print(table)
-    ratios = ", ".join([f"{name} {r:.2f}x" for name, r in result["ratio"].items()] +
-                       [f"{name} {'wrote wrong output' if name in result['invalid'] else 'did not finish'}"
-                        for name in result["seconds"] if name not in result["records_per_s"]])
-    console.print(f"[bold]workload {result['workload']}: {ratios} {BASELINE}[/bold] "
-                  f"(best of {result['rounds']} alternating runs each; same broker, same input)")
+    ratios = ", ".join(
+        [f"{name} {r:.2f}x" for name, r in result["ratio"].items()]
+        + [
+            f"{name} {'wrote wrong output' if name in result['invalid'] else 'did not finish'}"
+            for name in result["seconds"]
+            if name not in result["records_per_s"]
+        ]
+    )
+    console.print(
+        f"[bold]workload {result['workload']}: {ratios} {BASELINE}[/bold] "
+        f"(best of {result['rounds']} alternating runs each; same broker, same input)"
+    )
 
 
 def environment(bootstrap: str, args) -> dict:
@@ -227,7 +261,9 @@ def environment(bootstrap: str, args) -> dict:
     from streamframe.local import KAFKA_VERSION
 
     return {
-        "broker": bootstrap if args.bootstrap else f"{bootstrap} (isolated local Apache Kafka {KAFKA_VERSION})",
+        "broker": bootstrap
+        if args.bootstrap
+        else f"{bootstrap} (isolated local Apache Kafka {KAFKA_VERSION})",
         "python": platform.python_version(),
         "confluent_kafka": confluent_kafka.__version__,
         "librdkafka": confluent_kafka.libversion()[0],
@@ -243,14 +279,18 @@ def main(argv=None) -> int:
     results = []
     with common.broker(args.bootstrap) as bootstrap:
         env = environment(bootstrap, args)
-        console.print(f"broker {env['broker']}; Python {env['python']}, confluent-kafka {env['confluent_kafka']} "
-                      f"(librdkafka {env['librdkafka']}); {env['cpus']} CPUs, shared with the broker")
+        console.print(
+            f"broker {env['broker']}; Python {env['python']}, confluent-kafka {env['confluent_kafka']} "
+            f"(librdkafka {env['librdkafka']}); {env['cpus']} CPUs, shared with the broker"
+        )
         for number in args.workloads:
             results.append(run_workload(number, bootstrap, args, console))
     for result in results:
         report(result, console)
     if args.json:
-        args.json.write_text(json.dumps({"environment": env, "workloads": results}, indent=2, default=str) + "\n")
+        args.json.write_text(
+            json.dumps({"environment": env, "workloads": results}, indent=2, default=str) + "\n"
+        )
         console.print(f"results written to {args.json}")
     return 1 if any(r["invalid"] for r in results) else 0
 

@@ -290,16 +290,18 @@ def check(bootstrap: str, outputs: dict[str, str], inp: Input, runs: dict[str, l
         missing, extra = base.keys() - got.keys(), got.keys() - base.keys()
         differ = [w for w in base.keys() & got.keys() if base[w] != got[w]]
         first = differ[0] if differ else None
-        invalid[name] = (f"{len(got):,} windows vs {len(base):,}; {len(missing):,} missing, {len(extra):,} extra, "
-                         f"{len(differ):,} with other values" + (f" (first {first}: {got[first]} vs {base[first]})"
-                                                                  if first else "")
-                         + f"; late records dropped {sorted(lates[name])} vs {late}")
+        invalid[name] = (
+            f"{len(got):,} windows vs {len(base):,}; {len(missing):,} missing, {len(extra):,} extra, "
+            f"{len(differ):,} with other values"
+            + (f" (first {first}: {got[first]} vs {base[first]})" if first else "")
+            + f"; late records dropped {sorted(lates[name])} vs {late}"
+        )
     n = sum(c for c, _ in base.values())
     return {
         "invalid": invalid,
         "output_records": len(base),
         "late_drops": late,
         "summary": f"{len(read) - len(invalid)} of {len(read)} wrote the same {len(base):,} final windows (key, "
-                   f"window_start, count, sum) covering {n:,} records; {late:,} late records dropped by each; "
-                   f"sum of qty {sum(s for _, s in base.values()):,}",
+        f"window_start, count, sum) covering {n:,} records; {late:,} late records dropped by each; "
+        f"sum of qty {sum(s for _, s in base.values()):,}",
     }

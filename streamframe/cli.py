@@ -30,7 +30,9 @@ def _local(args) -> int:
     if args.action == "start":
         print(f"fetching/starting Apache Kafka {local.KAFKA_VERSION} ...", file=sys.stderr)
         broker = local.start(port=args.port)
-        print(f"Kafka {local.KAFKA_VERSION} running at {broker.bootstrap} (pid {broker.pid}, home {broker.home})")
+        print(
+            f"Kafka {local.KAFKA_VERSION} running at {broker.bootstrap} (pid {broker.pid}, home {broker.home})"
+        )
         if args.connect:
             print(f"starting Kafka Connect {local.KAFKA_VERSION} ...", file=sys.stderr)
             worker = local.start_connect()
@@ -126,7 +128,9 @@ def _install_kernel(args) -> int:
             raise ConfigError(f"--env takes KEY=VALUE, not {item!r}")
         env[key] = value
     prefix = sys.prefix if args.sys_prefix else args.prefix
-    dest = install_kernel(args.name, user=prefix is None, prefix=prefix, display_name=args.display_name, env=env)
+    dest = install_kernel(
+        args.name, user=prefix is None, prefix=prefix, display_name=args.display_name, env=env
+    )
     print(f"installed kernel {args.name!r} ({kernel_spec(args.display_name)['display_name']}) in {dest}")
     return 0
 
@@ -153,8 +157,11 @@ def _run(args) -> int:
         session.stop_all()
     for q in session.queries():
         m = q.metrics
-        print(f"query {q.name}: {m['status']}, {m['records_in']:,} records in, {m['records_out']:,} out, "
-              f"{m['errors']:,} errors", flush=True)
+        print(
+            f"query {q.name}: {m['status']}, {m['records_in']:,} records in, {m['records_out']:,} out, "
+            f"{m['errors']:,} errors",
+            flush=True,
+        )
     failed = [q for q in session.queries() if q.status == "failed"]
     for q in failed:
         print(f"query {q.name} failed: {q.exception}", file=sys.stderr)
@@ -162,7 +169,9 @@ def _run(args) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="streamframe", description="pandas-style stream processing on Apache Kafka")
+    p = argparse.ArgumentParser(
+        prog="streamframe", description="pandas-style stream processing on Apache Kafka"
+    )
     sub = p.add_subparsers(dest="command", required=True)
     loc = sub.add_parser("local", help="the embedded Apache Kafka broker")
     loc.add_argument("action", choices=["start", "stop", "status", "logs", "fetch"])
@@ -181,13 +190,17 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("script")
     run.add_argument("args", nargs=argparse.REMAINDER)
     run.set_defaults(fn=_run)
-    kern = sub.add_parser("install-kernel", help="install a Jupyter kernel that preloads `%%load_ext streamframe`")
+    kern = sub.add_parser(
+        "install-kernel", help="install a Jupyter kernel that preloads `%%load_ext streamframe`"
+    )
     where = kern.add_mutually_exclusive_group()
     where.add_argument("--user", action="store_true", help="for the current user (the default)")
     where.add_argument("--sys-prefix", action="store_true", help=f"into this Python's prefix ({sys.prefix})")
     where.add_argument("--prefix", default=None, help="under PREFIX/share/jupyter/kernels")
     kern.add_argument("--name", default="streamframe", help="the kernel's name (default streamframe)")
-    kern.add_argument("--display-name", default=None, help="the name Jupyter shows (default 'Python 3 (streamframe)')")
+    kern.add_argument(
+        "--display-name", default=None, help="the name Jupyter shows (default 'Python 3 (streamframe)')"
+    )
     kern.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                       help="an environment variable for the kernel, e.g. STREAMFRAME_BOOTSTRAP=host:9092")  # fmt: skip
     kern.set_defaults(fn=_install_kernel)

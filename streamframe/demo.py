@@ -43,7 +43,12 @@ class _View:
             f"  errors {m['errors']}  dead letters {m['dead_letters']}",
         )
         table = Table(title="big trades (qty > 100) by symbol, running totals", expand=False)
-        for col, justify in (("symbol", "left"), ("trades", "right"), ("qty", "right"), ("notional", "right")):
+        for col, justify in (
+            ("symbol", "left"),
+            ("trades", "right"),
+            ("qty", "right"),
+            ("notional", "right"),
+        ):
             table.add_column(col, justify=justify)
         with self.lock:
             top = self.totals.sort_values("notional", ascending=False).head(8)
@@ -54,8 +59,15 @@ class _View:
         for col in ("trade_id", "symbol", "sector", "side", "qty", "price", "notional"):
             last.add_column(col, justify="left" if col in ("symbol", "sector", "side") else "right")
         for _, r in latest.iterrows():
-            last.add_row(str(r.trade_id), r.symbol, str(r.get("sector", "")), r.side, str(r.qty), f"{r.price:.2f}",
-                         f"{r.notional:,.2f}")
+            last.add_row(
+                str(r.trade_id),
+                r.symbol,
+                str(r.get("sector", "")),
+                r.side,
+                str(r.qty),
+                f"{r.price:.2f}",
+                f"{r.notional:,.2f}",
+            )
         parts = [status, table, last]
         if vwap_query is not None:
             parts.append(_vwap_table(vwap_query))
@@ -65,8 +77,10 @@ class _View:
 def _vwap_table(query) -> Table:
     m = query.metrics
     snap = query.sink.result()
-    title = (f"10-second VWAP per symbol (tumbling windows, event time; {m['records_in']:,} in, "
-             f"late drops {m['late_drops']})")
+    title = (
+        f"10-second VWAP per symbol (tumbling windows, event time; {m['records_in']:,} in, "
+        f"late drops {m['late_drops']})"
+    )
     table = Table(title=title, expand=False)
     for col in ("symbol", "window", "trades", "volume", "VWAP"):
         table.add_column(col, justify="left" if col in ("symbol", "window") else "right")
@@ -80,10 +94,28 @@ def _vwap_table(query) -> Table:
     return table
 
 
-SECTORS = {"AAPL": "tech", "MSFT": "tech", "NVDA": "semis", "AMZN": "retail", "GOOG": "tech", "META": "media",
-           "TSLA": "autos", "AVGO": "semis", "JPM": "banks", "V": "payments", "XOM": "energy", "UNH": "health",
-           "MA": "payments", "HD": "retail", "PG": "staples", "COST": "retail", "NFLX": "media", "AMD": "semis",
-           "CRM": "software", "ORCL": "software"}
+SECTORS = {
+    "AAPL": "tech",
+    "MSFT": "tech",
+    "NVDA": "semis",
+    "AMZN": "retail",
+    "GOOG": "tech",
+    "META": "media",
+    "TSLA": "autos",
+    "AVGO": "semis",
+    "JPM": "banks",
+    "V": "payments",
+    "XOM": "energy",
+    "UNH": "health",
+    "MA": "payments",
+    "HD": "retail",
+    "PG": "staples",
+    "COST": "retail",
+    "NFLX": "media",
+    "AMD": "semis",
+    "CRM": "software",
+    "ORCL": "software",
+}
 
 
 def _write_reference(conn, topic: str) -> None:
@@ -102,7 +134,9 @@ def _write_reference(conn, topic: str) -> None:
 def run_demo(duration: float = 20.0, rate: float = 2000.0) -> int:
     console = Console()
     conn = sf.connect(app_id="streamframe-demo")
-    console.print(f"[bold]streamframe demo[/] — Kafka at {conn.bootstrap}; {rate:,.0f} trades/s for {duration:g}s")
+    console.print(
+        f"[bold]streamframe demo[/] — Kafka at {conn.bootstrap}; {rate:,.0f} trades/s for {duration:g}s"
+    )
     stamp = time.strftime("%Y%m%d-%H%M%S")
     source, sink = f"demo.trades.{stamp}", f"demo.big-trades.{stamp}"
     conn.ensure_topic(source, partitions=4)
@@ -112,24 +146,32 @@ def run_demo(duration: float = 20.0, rate: float = 2000.0) -> int:
     trades = sf.stream(source, value="json", timestamp="ts")
     companies = sf.table(reference, key="symbol")  # a changelog table, joined as of each trade's time
     view = _View()
-    big = (trades[trades.qty > 100]
-           .assign(notional=(trades.qty * trades.price).round(2))
-           .join(companies, on="symbol", how="left")
-           .peek(view.update))
+    big = (
+        trades[trades.qty > 100]
+        .assign(notional=(trades.qty * trades.price).round(2))
+        .join(companies, on="symbol", how="left")
+        .peek(view.update)
+    )
     console.print(big.explain())
-    vwap = (trades.assign(notional=trades.qty * trades.price)
-            .groupby("symbol").window(tumbling="10s", grace="2s")
-            .agg(trades=("qty", "count"), volume=("qty", "sum"), notional=("notional", "sum")))
+    vwap = (
+        trades.assign(notional=trades.qty * trades.price)
+        .groupby("symbol")
+        .window(tumbling="10s", grace="2s")
+        .agg(trades=("qty", "count"), volume=("qty", "sum"), notional=("notional", "sum"))
+    )
     console.print(vwap.explain())
     producer = RateProducer(conn, source, rate=rate, duration=duration, jitter_ms=500).start()
     query = big.to_topic(sink, name=f"demo-{stamp}")
     vwap_query = vwap.start(name=f"demo-vwap-{stamp}", state="memory")
     started = time.monotonic()
-    with Live(view.render(query, producer, started, vwap_query), console=console, refresh_per_second=4) as live:
+    with Live(
+        view.render(query, producer, started, vwap_query), console=console, refresh_per_second=4
+    ) as live:
         while time.monotonic() - started < duration + 15:
             live.update(view.render(query, producer, started, vwap_query))
             drained = not producer._thread.is_alive() and all(
-                q.metrics["records_in"] >= producer.produced for q in (query, vwap_query))
+                q.metrics["records_in"] >= producer.produced for q in (query, vwap_query)
+            )
             if any(q.status == "failed" for q in (query, vwap_query)) or producer.error or drained:
                 break
             time.sleep(0.25)
@@ -144,9 +186,13 @@ def run_demo(duration: float = 20.0, rate: float = 2000.0) -> int:
             console.print(f"[red]query {q.name} failed:[/] {q.exception}")
             return 1
     m = query.metrics
-    console.print(f"done: {m['records_in']:,} records read (trades and companies), {m['records_out']:,} big trades written to {sink!r}, "
-                  f"{m['errors']} errors; {len(vwap_query.sink.result()):,} VWAP windows "
-                  f"({vwap_query.metrics['late_drops']} late records dropped).")
-    console.print(f"The broker keeps running at {conn.bootstrap} (`streamframe local status`; "
-                  "`streamframe local stop` stops it).")
+    console.print(
+        f"done: {m['records_in']:,} records read (trades and companies), {m['records_out']:,} big trades written to {sink!r}, "
+        f"{m['errors']} errors; {len(vwap_query.sink.result()):,} VWAP windows "
+        f"({vwap_query.metrics['late_drops']} late records dropped)."
+    )
+    console.print(
+        f"The broker keeps running at {conn.bootstrap} (`streamframe local status`; "
+        "`streamframe local stop` stops it)."
+    )
     return 0

@@ -9,6 +9,9 @@
 In a notebook the same is `%kafka_source feed connector.class=generator schema=orders topic=orders ...`;
 `%connectors` shows them all. Classes: file, pandas, sqlite, generator (sources and sinks where it makes
 sense) and topic (copy).
+
+May import frames and every layer below (session, runtime, local, kafka, ...); not display, magics,
+testing or cli, and no confluent_kafka (DESIGN §7, pyproject [tool.importlinter]).
 """
 
 from streamframe.connectors.base import Connector, ConnectorError, Context, SinkConnector, SourceConnector

@@ -14,6 +14,9 @@ already runs (`frame.start()` returns the running one, so a consumer is never st
 displays one view. The view's mimebundle carries the widget plus a static HTML/text snapshot, so front
 ends without widgets (nbval, nbconvert, a terminal) show the snapshot. `explain_html(text_or_node)`
 draws a topology.
+
+May import connectors and every layer below (frames, session, runtime, ...); not magics, testing or
+cli, and no confluent_kafka (DESIGN §7, pyproject [tool.importlinter]).
 """
 
 from __future__ import annotations

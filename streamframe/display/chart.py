@@ -60,7 +60,11 @@ def plot_spec(plot, keys, columns=None, top: int = 5) -> PlotSpec:
 def default_y(rows: pd.DataFrame, spec: PlotSpec) -> str | None:
     skip = {spec.x, "window_end", *spec.by}
     for col in rows.columns:
-        if col not in skip and pd.api.types.is_numeric_dtype(rows[col]) and not pd.api.types.is_bool_dtype(rows[col]):
+        if (
+            col not in skip
+            and pd.api.types.is_numeric_dtype(rows[col])
+            and not pd.api.types.is_bool_dtype(rows[col])
+        ):
             return col
     return None
 
@@ -73,12 +77,13 @@ def series(rows: pd.DataFrame, spec: PlotSpec) -> tuple[str | None, list[tuple[s
     by = [c for c in spec.by if c in rows.columns]
     data = rows[[spec.x, y, *by]].dropna(subset=[spec.x, y])
     xs = pd.Index(data[spec.x].unique()).sort_values()
-    data = data[data[spec.x].isin(xs[-spec.points:])]
+    data = data[data[spec.x].isin(xs[-spec.points :])]
     label = pd.Series("", index=data.index)
     for i, col in enumerate(by):
         label = (label + " / " if i else label) + data[col].astype(str)
-    data = pd.DataFrame({"x": data[spec.x].to_numpy(), "y": data[y].astype(float).to_numpy(),
-                         "key": label.to_numpy()})
+    data = pd.DataFrame(
+        {"x": data[spec.x].to_numpy(), "y": data[y].astype(float).to_numpy(), "key": label.to_numpy()}
+    )
     groups = dict(tuple(data.groupby("key", sort=True)))
     totals = {k: g["y"].sum() for k, g in groups.items()}
     ranked = sorted(totals, key=lambda k: (-totals[k], k))[: spec.top]  # ties: by name, stable
@@ -90,15 +95,22 @@ def chart_svg(rows: pd.DataFrame, spec: PlotSpec, width: int = WIDTH, height: in
     lines while there are no rows, or when the plot names a column the table does not have."""
     y, lines = series(rows, spec)
     title = f"{y or '?'} by {', '.join(spec.by) or 'row'} over {spec.x}"
-    head = (f'<svg xmlns="http://www.w3.org/2000/svg" class="sf-chart" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">'
-            f"<title>{html.escape(title)}</title>")
+    head = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="sf-chart" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">'
+        f"<title>{html.escape(title)}</title>"
+    )
     missing = [c for c in (spec.x, spec.y, *spec.by) if c is not None and len(rows.columns) and c not in rows]
     if missing or not lines:
-        note = (f"plot: no column {', '.join(missing)}; columns are {', '.join(map(str, rows.columns))}"
-                if missing else "waiting for data")
-        return (head + f'<text x="{width / 2:.0f}" y="{height / 2:.0f}" text-anchor="middle" fill="#757575">'
-                       f"{html.escape(note)}</text></svg>")
+        note = (
+            f"plot: no column {', '.join(missing)}; columns are {', '.join(map(str, rows.columns))}"
+            if missing
+            else "waiting for data"
+        )
+        return (
+            head + f'<text x="{width / 2:.0f}" y="{height / 2:.0f}" text-anchor="middle" fill="#757575">'
+            f"{html.escape(note)}</text></svg>"
+        )
     allx = pd.concat([s["x"] for _, s in lines])
     ally = pd.concat([s["y"] for _, s in lines])
     x0, x1 = _num(allx.min()), _num(allx.max())
@@ -111,23 +123,29 @@ def chart_svg(rows: pd.DataFrame, spec: PlotSpec, width: int = WIDTH, height: in
     def py(v) -> float:
         return TOP + ph - (0.0 if y1 == y0 else (v - y0) / (y1 - y0) * ph)
 
-    out = [head,
-           f'<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="none" stroke="#e0e0e0"/>',
-           _label(LEFT - 6, TOP + 4, _fmt(y1), "end"),
-           _label(LEFT - 6, TOP + ph, _fmt(y0), "end"),
-           _label(LEFT, height - 10, _xlabel(allx.min()), "start"),
-           _label(LEFT + pw, height - 10, _xlabel(allx.max(), allx.min()), "end"),
-           f'<text x="{LEFT + pw / 2:.0f}" y="{height - 10}" text-anchor="middle" fill="#757575">'
-           f"{html.escape(spec.x)}</text>"]
+    out = [
+        head,
+        f'<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="none" stroke="#e0e0e0"/>',
+        _label(LEFT - 6, TOP + 4, _fmt(y1), "end"),
+        _label(LEFT - 6, TOP + ph, _fmt(y0), "end"),
+        _label(LEFT, height - 10, _xlabel(allx.min()), "start"),
+        _label(LEFT + pw, height - 10, _xlabel(allx.max(), allx.min()), "end"),
+        f'<text x="{LEFT + pw / 2:.0f}" y="{height - 10}" text-anchor="middle" fill="#757575">'
+        f"{html.escape(spec.x)}</text>",
+    ]
     for i, (key, points) in enumerate(lines):
         color = PALETTE[i % len(PALETTE)]
         coords = " ".join(f"{px(a):.1f},{py(b):.1f}" for a, b in zip(points["x"], points["y"]))
         last_x, last_y = points["x"].iloc[-1], points["y"].iloc[-1]
-        out.append(f'<g class="sf-series" data-key="{html.escape(key, quote=True)}">'
-                   f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{coords}"/>'
-                   f'<circle cx="{px(last_x):.1f}" cy="{py(last_y):.1f}" r="2.5" fill="{color}"/></g>')
-        out.append(f'<text x="{LEFT + pw + 10}" y="{TOP + 10 + 14 * i}" fill="{color}">'
-                   f"{html.escape(_short(key or y))}</text>")
+        out.append(
+            f'<g class="sf-series" data-key="{html.escape(key, quote=True)}">'
+            f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{coords}"/>'
+            f'<circle cx="{px(last_x):.1f}" cy="{py(last_y):.1f}" r="2.5" fill="{color}"/></g>'
+        )
+        out.append(
+            f'<text x="{LEFT + pw + 10}" y="{TOP + 10 + 14 * i}" fill="{color}">'
+            f"{html.escape(_short(key or y))}</text>"
+        )
     out.append("</svg>")
     return "".join(out)
 

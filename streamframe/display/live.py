@@ -60,13 +60,17 @@ class LiveView(widgets.VBox):
         self._rows = pd.DataFrame()
         self._sampler: Sampler | None = None
         self._quiet = False  # set while the view changes its own controls
-        self._preferred = "window_start" if self.windowed else None  # newest windows first, until the user sorts
+        self._preferred = (
+            "window_start" if self.windowed else None
+        )  # newest windows first, until the user sorts
 
         self.status = widgets.HTML()
-        self.sort_by = widgets.Dropdown(options=[NO_SORT], value=NO_SORT, description="sort by",
-                                        layout=widgets.Layout(width="auto"))
-        self.descending = widgets.Checkbox(value=self.windowed, description="descending", indent=False,
-                                           layout=widgets.Layout(width="auto"))
+        self.sort_by = widgets.Dropdown(
+            options=[NO_SORT], value=NO_SORT, description="sort by", layout=widgets.Layout(width="auto")
+        )
+        self.descending = widgets.Checkbox(
+            value=self.windowed, description="descending", indent=False, layout=widgets.Layout(width="auto")
+        )
         self.table = widgets.HTML()
         self.chart = widgets.HTML() if self.spec is not None else None
         parts = [self.status, widgets.HBox([self.sort_by, self.descending]), self.table]
@@ -97,8 +101,18 @@ class LiveView(widgets.VBox):
         """Sample the query now and push what changed (one batch of widget messages)."""
         with self._lock:
             metrics = self.query.metrics
-            mark = tuple(metrics.get(k) for k in ("status", "records_in", "records_out", "late_drops", "errors",
-                                                   "dead_letters", "stream_time"))
+            mark = tuple(
+                metrics.get(k)
+                for k in (
+                    "status",
+                    "records_in",
+                    "records_out",
+                    "late_drops",
+                    "errors",
+                    "dead_letters",
+                    "stream_time",
+                )
+            )
             now = time.monotonic()
             # re-read on any change, and now and then regardless (a restored table fills its sink
             # without moving a counter)
@@ -136,7 +150,9 @@ class LiveView(widgets.VBox):
 
     def _shown(self) -> pd.DataFrame:
         sort_by = None if self.sort_by.value == NO_SORT else self.sort_by.value
-        return static.top_rows(self._rows, sort_by, self.descending.value, self.rows, latest=not self.is_table)
+        return static.top_rows(
+            self._rows, sort_by, self.descending.value, self.rows, latest=not self.is_table
+        )
 
     def _sync_sort_options(self) -> None:
         options = [NO_SORT] + [str(c) for c in self._rows.columns]
@@ -177,8 +193,10 @@ class LiveView(widgets.VBox):
     def snapshot_text(self) -> str:
         with self._lock:
             metrics = self.query.metrics
-            lines = [static.status_text(self.query.name, metrics, self.query.exception, self.unstable),
-                     static.table_text(self._shown(), len(self._rows))]
+            lines = [
+                static.status_text(self.query.name, metrics, self.query.exception, self.unstable),
+                static.table_text(self._shown(), len(self._rows)),
+            ]
         return "\n".join(lines)
 
     def snapshot_html(self) -> str:
@@ -192,7 +210,10 @@ class LiveView(widgets.VBox):
         data = {"text/plain": self.snapshot_text(), "text/html": self.snapshot_html()}
         if self.comm is not None and self._view_name is not None:
             data["application/vnd.jupyter.widget-view+json"] = {
-                "version_major": 2, "version_minor": 0, "model_id": self.model_id}
+                "version_major": 2,
+                "version_minor": 0,
+                "model_id": self.model_id,
+            }
         return data
 
     def __repr__(self) -> str:

@@ -90,7 +90,9 @@ def top_rows(rows: pd.DataFrame, sort_by: str | None = None, descending: bool = 
         try:
             rows = rows.sort_values(sort_by, ascending=not descending, kind="stable", na_position="last")
         except TypeError:  # mixed types in an object column: sort by their text
-            rows = rows.sort_values(sort_by, ascending=not descending, kind="stable", key=lambda c: c.astype(str))
+            rows = rows.sort_values(
+                sort_by, ascending=not descending, kind="stable", key=lambda c: c.astype(str)
+            )
         return rows.head(limit)
     return rows.tail(limit) if latest else rows.head(limit)
 
@@ -100,8 +102,10 @@ def table_html(shown: pd.DataFrame, total: int) -> str:
         return '<div class="sf-table"><i>no rows yet</i></div>'
     table = shown.to_html(index=False, border=0, classes="sf-rows", na_rep="", escape=True)
     more = f"{len(shown):,} of {total:,} rows" if total > len(shown) else f"{total:,} rows"
-    return (f'<div class="sf-table" style="max-height:32em;overflow:auto">{table}'
-            f'<div class="sf-count" style="color:#616161;font-size:smaller">{more}</div></div>')
+    return (
+        f'<div class="sf-table" style="max-height:32em;overflow:auto">{table}'
+        f'<div class="sf-count" style="color:#616161;font-size:smaller">{more}</div></div>'
+    )
 
 
 def table_text(shown: pd.DataFrame, total: int) -> str:

@@ -113,7 +113,7 @@ class GroupBy:
         name = column or "value"
         return self._build((), fold=agg.Fold(None, fn, column), fold_name=name)
 
-    def aggregate(self, init, add, subtract=None, name: str = "value"):
+    def aggregate(self, init, add, name: str = "value"):
         """Fold each group: starts from init() and applies add(aggregate, row) per record (rows as
         dicts, or the selected column's values). A dict aggregate becomes columns."""
         if not callable(init) or not callable(add):

@@ -15,6 +15,9 @@ and optionally a Kafka Connect worker (distributed mode) beside it.
 Jars: ``${STREAMFRAME_CACHE:-${XDG_CACHE_HOME:-~/.cache}/streamframe}/kafka-<version>/libs`` (Connect: ``connect-libs``).
 State: ``${STREAMFRAME_HOME:-${XDG_STATE_HOME:-~/.local/state}/streamframe}/kafka``.
 Nothing here prints; failures raise BrokerError with the cause and the tail of the log.
+
+May import kafka, plan and the layers below them; not runtime (its neighbour), nothing above, and no
+confluent_kafka (DESIGN §7, pyproject [tool.importlinter]).
 """
 
 from __future__ import annotations

@@ -172,7 +172,9 @@ def start(
             )  # fmt: skip
         CHILDREN[proc.pid] = proc
         started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        worker = ConnectWorker(f"http://127.0.0.1:{port}", proc.pid, port, bootstrap, home, log_path, started_at)
+        worker = ConnectWorker(
+            f"http://127.0.0.1:{port}", proc.pid, port, bootstrap, home, log_path, started_at
+        )
         _write_state(worker)
         try:
             _wait_ready(worker, timeout)
@@ -211,7 +213,7 @@ def write_connect_properties(
     text = _PROPERTIES.format(bootstrap=bootstrap, group_id=GROUP_ID, port=port)
     if plugin_path:
         dirs = ",".join(str(Path(p).expanduser().absolute()).replace("\\", "\\\\") for p in plugin_path)
-        text += f"plugin.path={dirs}\n"  # default discovery (hybrid_warn): third-party plugins may lack manifests
+        text += f"plugin.path={dirs}\n"
     else:  # connect-file has ServiceLoader manifests: no classpath scan, and no warning asking for this
         text += "plugin.discovery=service_load\n"
     props = home / "connect.properties"
@@ -272,7 +274,9 @@ def _wait_ready(worker: ConnectWorker, timeout: float) -> None:
                 return
             last = missing
         if time.monotonic() > deadline:
-            cause = f"the Kafka Connect worker did not become ready at {worker.url} within {timeout:g} s ({last})"
+            cause = (
+                f"the Kafka Connect worker did not become ready at {worker.url} within {timeout:g} s ({last})"
+            )
             raise ConnectWorkerError(_with_tail(cause, worker.log_path))
         time.sleep(0.25)
 

@@ -118,8 +118,14 @@ def ensure_connect_jars() -> Path:
     """Return the directory of the Kafka Connect worker's jars (connect-runtime, connect-file and their
     dependencies), running Maven first if they are not cached. Same guarantees as ``ensure_jars``.
     """
-    return _ensure("Kafka Connect", connect_libs_dir(), CONNECT_MARKER, f"connect-runtime-{KAFKA_VERSION}.jar",
-                   _CONNECT_POM, f"org.apache.kafka:connect-runtime:{KAFKA_VERSION}")
+    return _ensure(
+        "Kafka Connect",
+        connect_libs_dir(),
+        CONNECT_MARKER,
+        f"connect-runtime-{KAFKA_VERSION}.jar",
+        _CONNECT_POM,
+        f"org.apache.kafka:connect-runtime:{KAFKA_VERSION}",
+    )
 
 
 def mvn_command(mvn: str, pom: Path, dest: Path) -> list[str]:
@@ -147,9 +153,7 @@ def _copy_dependencies(
                 timeout=1800,
             )
         except subprocess.TimeoutExpired as exc:
-            raise BrokerError(
-                f"mvn did not finish fetching {what} in 30 minutes"
-            ) from exc
+            raise BrokerError(f"mvn did not finish fetching {what} in 30 minutes") from exc
         if proc.returncode != 0:
             tail = _tail((proc.stdout or "") + (proc.stderr or ""), 30)
             raise BrokerError(

@@ -10,6 +10,9 @@
 
 Every magic takes `--help`; bad arguments and expected failures (unknown topic, broker unreachable, bad
 connector settings) end in one `UsageError` line, never a traceback.
+
+May import connectors and every layer below; not display, testing or cli, and no confluent_kafka
+(DESIGN §7, pyproject [tool.importlinter]).
 """
 
 from __future__ import annotations

@@ -93,3 +93,40 @@ def finalize(state: pd.DataFrame, specs) -> pd.DataFrame:
                 values = values.astype("int64")
             out[spec.out] = values
     return pd.DataFrame(out, index=state.index)
+
+
+def one(kind: str, value):
+    """A single record's contribution to one state column."""
+    missing = value is None or (isinstance(value, float) and value != value)
+    if kind in ("count", "n"):
+        return 0 if missing else 1
+    if kind == "size":
+        return 1
+    if kind == "sum":
+        return 0 if missing else value
+    if kind == "nunique":
+        return set() if missing else {value}
+    if kind == "values":
+        return [] if missing else [value]
+    return None if missing else value  # min, max, first, last
+
+
+def merge(kind: str, a, b):
+    """Combine two state values, `a` from the earlier session."""
+    if a is None or (isinstance(a, float) and a != a):
+        return b
+    if b is None or (isinstance(b, float) and b != b):
+        return a
+    if kind in ("count", "n", "size", "sum"):
+        return a + b
+    if kind == "min":
+        return min(a, b)
+    if kind == "max":
+        return max(a, b)
+    if kind == "first":
+        return a
+    if kind == "last":
+        return b
+    if kind == "nunique":
+        return a | b
+    return a + b  # values

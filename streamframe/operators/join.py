@@ -107,7 +107,9 @@ class StreamTableJoinOp(Operator):
             if batch.empty:
                 return None
         table = self.table.store.frame
-        right_cols = [c for c in table.columns if c not in META and c not in node.right_keys] if len(table) else []
+        right_cols = (
+            [c for c in table.columns if c not in META and c not in node.right_keys] if len(table) else []
+        )
         on = node.on if node.on is not None else "_key"
         on = [on] if isinstance(on, str) else list(on)
         keys = batch[on[0]] if len(on) == 1 else pd.MultiIndex.from_frame(batch[on])
@@ -116,7 +118,9 @@ class StreamTableJoinOp(Operator):
             # a take per column: -1 (no row) gives NaN, the column's type widened as reindex does.
             where = table.index.get_indexer(keys)
             found = where >= 0
-            matched = pd.DataFrame({c: _take(table[c].array, where, found) for c in right_cols}, index=batch.index)
+            matched = pd.DataFrame(
+                {c: _take(table[c].array, where, found) for c in right_cols}, index=batch.index
+            )
         else:
             matched = pd.DataFrame(index=batch.index)
             found = np.zeros(len(batch), dtype=bool)
@@ -154,16 +158,26 @@ class TableTableJoinOp(Operator):
     def _rows(self, keys: pd.Index, batch: pd.DataFrame) -> pd.DataFrame:
         node = self.node
         left = self.left.store.get(keys)
-        in_left = keys.isin(self.left.store.frame.index) if len(self.left.store.frame) else np.zeros(len(keys), bool)
+        in_left = (
+            keys.isin(self.left.store.frame.index)
+            if len(self.left.store.frame)
+            else np.zeros(len(keys), bool)
+        )
         if node.left_on is None:
             right = self.right.store.get(keys)
-            in_right = keys.isin(self.right.store.frame.index) if len(self.right.store.frame) else \
-                np.zeros(len(keys), bool)
+            in_right = (
+                keys.isin(self.right.store.frame.index)
+                if len(self.right.store.frame)
+                else np.zeros(len(keys), bool)
+            )
         else:
             fk = left[node.left_on] if node.left_on in left else pd.Series(np.nan, index=keys)
             right = self.right.store.get(pd.Index(fk)).set_axis(keys)
-            in_right = pd.Index(fk).isin(self.right.store.frame.index) if len(self.right.store.frame) else \
-                np.zeros(len(keys), bool)
+            in_right = (
+                pd.Index(fk).isin(self.right.store.frame.index)
+                if len(self.right.store.frame)
+                else np.zeros(len(keys), bool)
+            )
         in_left, in_right = np.asarray(in_left), np.asarray(in_right)
         keep = {"inner": in_left & in_right, "left": in_left, "outer": in_left | in_right}[node.how]
         left_vals = left[[c for c in left.columns if c not in META and c not in node.left_keys]]
@@ -173,8 +187,11 @@ class TableTableJoinOp(Operator):
         ts = [s for s in (left.get("_timestamp"), right.get("_timestamp")) if s is not None]
         stamp = pd.concat(ts, axis=1).max(axis=1) if ts else None
         out["_tombstone"] = ~keep
-        out["_key"] = out[node.left_keys[0]].to_numpy() if len(node.left_keys) == 1 else \
-            list(out[list(node.left_keys)].itertuples(index=False, name=None))
+        out["_key"] = (
+            out[node.left_keys[0]].to_numpy()
+            if len(node.left_keys) == 1
+            else list(out[list(node.left_keys)].itertuples(index=False, name=None))
+        )
         if stamp is not None and stamp.notna().any():
             fill = batch["_timestamp"].max()
             out["_timestamp"] = stamp.fillna(fill).to_numpy()
@@ -228,8 +245,15 @@ class AsofJoinOp(Operator):
         right = right.sort_values("_ts", kind="stable")
         rcols = [c for c in right.columns if c not in (by or []) and c != "_ts"]
         right = right.rename(columns={c: f"{c}{node.suffixes[1]}" for c in rcols if c in left.columns})
-        merged = pd.merge_asof(left.sort_values("_ts", kind="stable"), right, on="_ts", by=by,
-                               tolerance=node.tolerance, direction="backward", allow_exact_matches=True)
+        merged = pd.merge_asof(
+            left.sort_values("_ts", kind="stable"),
+            right,
+            on="_ts",
+            by=by,
+            tolerance=node.tolerance,
+            direction="backward",
+            allow_exact_matches=True,
+        )
         merged = merged.sort_values("_order").set_axis(batch.index)
         if node.how == "inner":
             present = [c for c in right.columns if c not in (by or []) and c != "_ts"]

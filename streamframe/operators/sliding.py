@@ -28,7 +28,7 @@ import copy
 import pandas as pd
 
 from streamframe.operators import aggregate as agg
-from streamframe.operators.window import EMITTED, FOLD, TASK, TS, WE, AggregateOp, _merge, _one
+from streamframe.operators.window import EMITTED, FOLD, TASK, TS, WE, AggregateOp
 
 
 class SlidingAggregateOp(AggregateOp):
@@ -99,10 +99,10 @@ class SlidingAggregateOp(AggregateOp):
         columns, sources = self.columns, self.sources
 
         def add_named(i):
-            one = {c: _one("size" if kind == "count" and col is None else kind, values[c][i])
+            one = {c: agg.one("size" if kind == "count" and col is None else kind, values[c][i])
                    for c, (col, kind) in sources.items()}
             return lambda state: dict(one) if state is None else \
-                {c: _merge(sources[c][1], state[c], one[c]) for c in columns}
+                {c: agg.merge(sources[c][1], state[c], one[c]) for c in columns}
         return add_named
 
     def _load(self, keys: set) -> dict:

@@ -37,11 +37,19 @@ def _event_times(ts, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict[
         return np.full(len(frame), -1, dtype="int64"), np.zeros(len(frame), dtype=bool), {}
     except Exception as exc:  # noqa: BLE001 - user code: attribute the failure to its rows
         if len(frame) == 1:
-            return np.full(1, -1, dtype="int64"), np.zeros(1, dtype=bool), {0: f": {type(exc).__name__}: {exc}"}
+            return (
+                np.full(1, -1, dtype="int64"),
+                np.zeros(1, dtype=bool),
+                {0: f": {type(exc).__name__}: {exc}"},
+            )
     mid = len(frame) // 2
     ms1, ok1, why1 = _event_times(ts, frame.iloc[:mid])
     ms2, ok2, why2 = _event_times(ts, frame.iloc[mid:])
-    return np.concatenate([ms1, ms2]), np.concatenate([ok1, ok2]), {**why1, **{i + mid: w for i, w in why2.items()}}
+    return (
+        np.concatenate([ms1, ms2]),
+        np.concatenate([ok1, ok2]),
+        {**why1, **{i + mid: w for i, w in why2.items()}},
+    )
 
 
 class DecodeSource(Operator):
@@ -55,8 +63,11 @@ class DecodeSource(Operator):
 
     def decode(self, raw: RawBatch) -> tuple[pd.DataFrame, dict[int, str]]:
         node, late, projection = self.node, self.late, self.projection
-        decoded = None if projection is None else \
-            node.value_format.decode_fields(raw.values, projection.reads, projection.appends)
+        decoded = (
+            None
+            if projection is None
+            else node.value_format.decode_fields(raw.values, projection.reads, projection.appends)
+        )
         self.projected = decoded is not None
         if decoded is None:
             decoded = node.value_format.decode(raw.values)
@@ -66,7 +77,9 @@ class DecodeSource(Operator):
 
         frame = frame.copy() if not full else frame
         if "_key" not in late:
-            frame["_key"] = decode_keys(raw.keys if full else raw.rows(pos).keys, node.key_format, frame.index)
+            frame["_key"] = decode_keys(
+                raw.keys if full else raw.rows(pos).keys, node.key_format, frame.index
+            )
         ts = node.timestamp
         if "_timestamp" in late:
             pass
@@ -120,7 +133,9 @@ class DecodeSource(Operator):
         """`frame` (an output of a batch decoded by its projection) with each row's record as consumed
         in place of the fields decoded from it: what is left are the fields to append."""
         frame = frame.drop(columns=[c for c in self.projection.reads if c in frame.columns])
-        frame[RECORD_BYTES] = pd.Series(take(raw.values, frame.index.to_numpy()), index=frame.index, dtype=object)
+        frame[RECORD_BYTES] = pd.Series(
+            take(raw.values, frame.index.to_numpy()), index=frame.index, dtype=object
+        )
         return frame
 
     def process(self, batch):
@@ -137,7 +152,9 @@ class PandasSourceOp(DecodeSource):
         frame.index = pd.RangeIndex(len(frame))
         errors = {}
         key = node.key
-        frame["_key"] = frame[key].astype(str).astype(object) if key else pd.Series([None] * len(frame), dtype=object)
+        frame["_key"] = (
+            frame[key].astype(str).astype(object) if key else pd.Series([None] * len(frame), dtype=object)
+        )
         if _record_time(node.timestamp):
             ms, ok, why = np.asarray(raw.timestamps, dtype="int64"), np.ones(len(frame), dtype=bool), {}
         else:

@@ -124,8 +124,18 @@ class StreamStreamJoinOp(Operator):
                     heapq.heapify(task.expiry[side])
         frame = self.outer_store.frame
         if len(frame):
-            rows = sorted(zip(frame.index, frame["task"], frame["side"], frame["kb"], frame["key"], frame["ts"],
-                              frame["vals"]), key=lambda r: int(r[0]))
+            rows = sorted(
+                zip(
+                    frame.index,
+                    frame["task"],
+                    frame["side"],
+                    frame["kb"],
+                    frame["key"],
+                    frame["ts"],
+                    frame["vals"],
+                ),
+                key=lambda r: int(r[0]),
+            )
             for rid, p, side, kb, key, ts, vals in rows:
                 task = self._task(int(p))
                 okey = (int(ts), _SIDE_BYTE[int(side)], kb)
@@ -142,7 +152,10 @@ class StreamStreamJoinOp(Operator):
         return task
 
     def _save(self) -> None:
-        for store, added, removed in ((self.window_store, *self._changes[:2]), (self.outer_store, *self._changes[2:])):
+        for store, added, removed in (
+            (self.window_store, *self._changes[:2]),
+            (self.outer_store, *self._changes[2:]),
+        ):
             if removed:
                 store.delete(pd.Index(list(removed), name="_id"))
             if added:
@@ -150,8 +163,11 @@ class StreamStreamJoinOp(Operator):
             added.clear()
             removed.clear()
         self.window_store.meta.update(
-            seq=self.seq, left_columns=list(self.columns[0]), right_columns=list(self.columns[1]),
-            tasks={p: t.meta() for p, t in self.tasks.items()})
+            seq=self.seq,
+            left_columns=list(self.columns[0]),
+            right_columns=list(self.columns[1]),
+            tasks={p: t.meta() for p, t in self.tasks.items()},
+        )
 
     def _removed(self, which: int, rid: int) -> None:
         added, removed = self._changes[2 * which], self._changes[2 * which + 1]
@@ -191,8 +207,9 @@ class StreamStreamJoinOp(Operator):
             p = self._task_of[kb] = partition_for(kb, self._partitions)
         return p
 
-    def _record(self, task: _JoinTask, side: int, i: int, key, kb, t: int, vals: dict, null_value: bool,
-                out: list) -> None:
+    def _record(
+        self, task: _JoinTask, side: int, i: int, key, kb, t: int, vals: dict, null_value: bool, out: list
+    ) -> None:
         """KStreamKStreamJoinProcessor#process for one record, then KStreamJoinWindow's put."""
         task.stream_time = max(task.stream_time, t)
         if kb is None:
@@ -229,8 +246,14 @@ class StreamStreamJoinOp(Operator):
                     task.outer[okey] = [key, []]
                     bisect.insort(task.order, okey)
                 task.outer[okey][1].append((rid, vals))
-                self._changes[2][rid] = {"task": task.p, "side": side, "kb": kb, "key": key,
-                                         "ts": t, "vals": vals}
+                self._changes[2][rid] = {
+                    "task": task.p,
+                    "side": side,
+                    "kb": kb,
+                    "key": key,
+                    "ts": t,
+                    "vals": vals,
+                }
         bisect.insort(task.windows[side].setdefault(kb, []), (t, rid, vals), key=lambda e: e[:2])
         heapq.heappush(task.expiry[side], (t, rid, kb))
         task.max_ts[side] = max(task.max_ts[side], t)
@@ -301,7 +324,9 @@ class StreamStreamJoinOp(Operator):
         order = [c for c in self.columns[0] if c in present]
         if on is not None and on not in order:
             order.insert(0, on)
-        order += [c for c in (rename[c] for c in self.columns[1] if c != on) if c in present and c not in order]
+        order += [
+            c for c in (rename[c] for c in self.columns[1] if c != on) if c in present and c not in order
+        ]
         pos = np.array([o[0] for o in out])
         data = {c: [row.get(c, np.nan) for row in rows] for c in order}
         keys = np.empty(len(out), dtype=object)

@@ -18,7 +18,9 @@ def _tombstones(batch: pd.DataFrame) -> np.ndarray:
     return batch["_tombstone"].fillna(False).astype(bool).to_numpy()
 
 
-def _key_index(batch: pd.DataFrame, keys: list[str], tomb: np.ndarray, like: pd.Index | None = None) -> pd.Index:
+def _key_index(
+    batch: pd.DataFrame, keys: list[str], tomb: np.ndarray, like: pd.Index | None = None
+) -> pd.Index:
     if keys == ["_key"]:
         return pd.Index(batch["_key"], name="_key")
     frame = batch.reindex(columns=keys)  # a batch of tombstones only has no value columns at all
@@ -27,8 +29,11 @@ def _key_index(batch: pd.DataFrame, keys: list[str], tomb: np.ndarray, like: pd.
         # key column's type so that "42" deletes the row keyed 42.
         record_keys = pd.Series(batch["_key"].to_numpy(dtype=object), index=batch.index)
         values = frame[keys[0]]
-        numeric = pd.api.types.is_numeric_dtype(values[~tomb].dtype) if (~tomb).any() else \
-            like is not None and pd.api.types.is_numeric_dtype(like.dtype)
+        numeric = (
+            pd.api.types.is_numeric_dtype(values[~tomb].dtype)
+            if (~tomb).any()
+            else like is not None and pd.api.types.is_numeric_dtype(like.dtype)
+        )
         if numeric:
             record_keys = pd.to_numeric(record_keys, errors="coerce")
         frame[keys[0]] = np.where(tomb, record_keys.to_numpy(dtype=object), values.to_numpy(dtype=object))
@@ -66,10 +71,16 @@ class TableFromStreamOp(Operator):
     def process(self, batch):
         tomb = _tombstones(batch)
         index = _key_index(batch, self.keys, tomb, self.store.frame.index if len(self.store) else None)
-        missing = index.isna() if not isinstance(index, pd.MultiIndex) else index.to_frame().isna().any(axis=1).to_numpy()
+        missing = (
+            index.isna()
+            if not isinstance(index, pd.MultiIndex)
+            else index.to_frame().isna().any(axis=1).to_numpy()
+        )
         if np.any(missing):
             for label in batch.index[np.asarray(missing)]:
-                self.rejected[int(label)] = f"{self.name}: table record without a key ({', '.join(self.keys)})"
+                self.rejected[int(label)] = (
+                    f"{self.name}: table record without a key ({', '.join(self.keys)})"
+                )
             keep = ~np.asarray(missing)
             batch, index, tomb = batch[keep], index[keep], tomb[keep]
         if batch.empty:
@@ -123,8 +134,11 @@ class TableAggregateOp(Operator):
 
     def _recompute(self, groups: set, changed: pd.DataFrame) -> pd.DataFrame:
         table = self.input.frame
-        mask = np.array([g in groups for g in _group_tuples(table, self.keys)], dtype=bool) if len(table) else \
-            np.zeros(0, dtype=bool)
+        mask = (
+            np.array([g in groups for g in _group_tuples(table, self.keys)], dtype=bool)
+            if len(table)
+            else np.zeros(0, dtype=bool)
+        )
         members = table[mask].reset_index(drop=True)
         if len(members):
             grouped = members.groupby(self.keys, sort=False)
@@ -143,8 +157,11 @@ class TableAggregateOp(Operator):
             dead = pd.DataFrame(gone, columns=self.keys)
             dead["_tombstone"] = True
             out = pd.concat([out, dead], ignore_index=True)
-        out["_key"] = out[self.keys[0]].to_numpy() if len(self.keys) == 1 else \
-            list(out[self.keys].itertuples(index=False, name=None))
+        out["_key"] = (
+            out[self.keys[0]].to_numpy()
+            if len(self.keys) == 1
+            else list(out[self.keys].itertuples(index=False, name=None))
+        )
         out["_timestamp"] = ms_to_datetime(np.full(len(out), ts))
         out["_partition"], out["_offset"], out["_headers"] = 0, -1, None
         return out
@@ -156,8 +173,11 @@ class TableAggregateOp(Operator):
         if fold.column is not None:
             rows = [r[fold.column] for r in rows]
         result = fold.run(groups, rows, {})
-        index = pd.MultiIndex.from_tuples(list(result), names=self.keys) if len(self.keys) > 1 else \
-            pd.Index([g[0] for g in result], name=self.keys[0])
+        index = (
+            pd.MultiIndex.from_tuples(list(result), names=self.keys)
+            if len(self.keys) > 1
+            else pd.Index([g[0] for g in result], name=self.keys[0])
+        )
         values = list(result.values())
         if values and all(isinstance(v, dict) for v in values):
             return pd.DataFrame(values, index=index)

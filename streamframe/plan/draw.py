@@ -74,31 +74,39 @@ def explain_html(topology) -> str:
         span = len(row) * BOX_W + (len(row) - 1) * GAP_X
         for i, op in enumerate(row):
             where[op.name] = ((width - span) / 2 + i * (BOX_W + GAP_X), PAD + d * (BOX_H + GAP_Y))
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="sf-topology" width="{width:.0f}" height="{height:.0f}" '
-           f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="sans-serif" font-size="11">',
-           '<defs><marker id="sf-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
-           'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#616161"/></marker></defs>']
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="sf-topology" width="{width:.0f}" height="{height:.0f}" '
+        f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="sans-serif" font-size="11">',
+        '<defs><marker id="sf-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
+        'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#616161"/></marker></defs>',
+    ]
     for op in ops:
         x, y = where[op.name]
         for child in op.children:
             cx, cy = where[child]
-            out.append(f'<line x1="{x + BOX_W / 2:.1f}" y1="{y + BOX_H:.1f}" x2="{cx + BOX_W / 2:.1f}" y2="{cy:.1f}" '
-                       'stroke="#616161" marker-end="url(#sf-arrow)"/>')
+            out.append(
+                f'<line x1="{x + BOX_W / 2:.1f}" y1="{y + BOX_H:.1f}" x2="{cx + BOX_W / 2:.1f}" y2="{cy:.1f}" '
+                'stroke="#616161" marker-end="url(#sf-arrow)"/>'
+            )
     for op in ops:
         x, y = where[op.name]
         sink = op.kind == "Sink"
         fill, stroke = ("#f5f5f5", "#9e9e9e") if sink else ("#e3f2fd", "#1565c0")
-        out.append(f'<g class="sf-op" data-name="{html.escape(op.name, quote=True)}">'
-                   f"<title>{html.escape(f'{op.name} {op.kind} {op.detail}'.strip())}</title>"
-                   f'<rect x="{x:.1f}" y="{y:.1f}" width="{BOX_W}" height="{BOX_H}" rx="6" fill="{fill}" '
-                   f'stroke="{stroke}"/>'
-                   f'<text x="{x + 8:.1f}" y="{y + 17:.1f}" font-weight="bold">{html.escape(op.kind)}'
-                   f'<tspan dx="6" font-weight="normal" fill="#616161">{html.escape(op.name)}</tspan></text>'
-                   f'<text x="{x + 8:.1f}" y="{y + 34:.1f}" fill="#424242">{html.escape(_short(op.detail))}</text>'
-                   "</g>")
+        out.append(
+            f'<g class="sf-op" data-name="{html.escape(op.name, quote=True)}">'
+            f"<title>{html.escape(f'{op.name} {op.kind} {op.detail}'.strip())}</title>"
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{BOX_W}" height="{BOX_H}" rx="6" fill="{fill}" '
+            f'stroke="{stroke}"/>'
+            f'<text x="{x + 8:.1f}" y="{y + 17:.1f}" font-weight="bold">{html.escape(op.kind)}'
+            f'<tspan dx="6" font-weight="normal" fill="#616161">{html.escape(op.name)}</tspan></text>'
+            f'<text x="{x + 8:.1f}" y="{y + 34:.1f}" fill="#424242">{html.escape(_short(op.detail))}</text>'
+            "</g>"
+        )
     out.append("</svg>")
-    return (f'<div class="sf-explain">{"".join(out)}'
-            f"<details><summary>as text</summary><pre>{html.escape(text)}</pre></details></div>")
+    return (
+        f'<div class="sf-explain">{"".join(out)}'
+        f"<details><summary>as text</summary><pre>{html.escape(text)}</pre></details></div>"
+    )
 
 
 def _short(text: str, limit: int = 48) -> str:

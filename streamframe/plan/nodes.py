@@ -66,8 +66,11 @@ class KafkaSource(Node):
     kind = "Source"
 
     def detail(self):
-        ts = "record" if self.timestamp is None or (isinstance(self.timestamp, str) and self.timestamp == "record") \
+        ts = (
+            "record"
+            if self.timestamp is None or (isinstance(self.timestamp, str) and self.timestamp == "record")
             else describe(self.timestamp)
+        )
         return f"topic: {self.topic}, key: {self.key_format}, value: {self.value_format}, timestamp: {ts}"
 
     @property
@@ -248,8 +251,8 @@ class Join(Node):
     within: int | None = None  # ms, stream-stream
     grace: int = 0
     suffixes: tuple = ("", "_right")
-    repartition: bool | None = None  # True: copy the right side of a key join whose inputs differ in partition
-                                     # count through a topic; False: no re-key of a join on a column either
+    repartition: bool | None = None
+    # count through a topic; False: no re-key of a join on a column either
 
     kind = "Join"
 

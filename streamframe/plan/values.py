@@ -50,8 +50,13 @@ def value_projection(root: nodes.Node, splice: bool = True) -> dict[int, Project
         node = node.parents[0]
     source = node
     fmt = source.value_format
-    if (source.table or source.global_table or getattr(fmt, "name", None) != "json" or fmt.schema is not None
-            or callable(source.timestamp)):
+    if (
+        source.table
+        or source.global_table
+        or getattr(fmt, "name", None) != "json"
+        or fmt.schema is not None
+        or callable(source.timestamp)
+    ):
         return {}
     reads = set()
     if isinstance(source.timestamp, Expr):
@@ -88,7 +93,9 @@ def _into_aggregate(source, chain: list, aggregate: nodes.Aggregate, reads: set)
                 if got is None or not isinstance(name, str):
                     return {}
                 r |= got
-            needed = (needed - {name for name, _ in node.columns}) | r  # a field it overwrites need not be read
+            needed = (
+                needed - {name for name, _ in node.columns}
+            ) | r  # a field it overwrites need not be read
         else:
             return {}
     return {source.id: Projection(tuple(sorted((needed | reads) - set(META))), (), splice=False)}
@@ -107,7 +114,9 @@ def _spliced(source, chain: list, reads: set) -> dict[int, Projection]:
                 if got is None or not isinstance(name, str) or name in META or name in reads or name in r:
                     return {}
                 r |= got
-            appends += [name for name, _ in node.columns if name not in appends]  # pandas keeps a column's place
+            appends += [
+                name for name, _ in node.columns if name not in appends
+            ]  # pandas keeps a column's place
         else:
             return {}
         if r is None or r & set(appends):  # reading a new column: fine for pandas, but keep it simple

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streamframe.operators import join, sliding, source, stateless, stream_join, table, window
+from streamframe.operators import join, session, sliding, source, stateless, stream_join, table, window
 from streamframe.operators.base import Operator
 from streamframe.operators.window_columnar import WindowAggregateOp
 from streamframe.plan import nodes
@@ -35,7 +35,7 @@ def _operator(node: nodes.Node) -> Operator:
         if node.from_table:
             return table.TableAggregateOp(node)
         if node.window is not None and node.window.kind == "session":
-            return window.SessionAggregateOp(node)
+            return session.SessionAggregateOp(node)
         if node.window is not None and node.window.kind == "sliding":
             return sliding.SlidingAggregateOp(node)
         if columnar(node):

@@ -8,6 +8,9 @@ exactly those records and keep every good one.
     >>> decoded = fmt.decode([b'{"a": 1}', b'not json'])
     >>> decoded.frame["a"].tolist(), list(decoded.errors), decoded.errors[1][:12]
     ([1], [1], 'invalid JSON')
+
+May import errors and records only; never IPython, ipywidgets or confluent_kafka (DESIGN §7,
+pyproject [tool.importlinter]).
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ def _positions(n: int) -> pd.RangeIndex:
     return pd.RangeIndex(n)
 
 
-# A batch at least this large is parsed by Arrow in blocks on its thread pool: 1.8x faster on two cores.
+# A batch at least this large is parsed by Arrow in blocks on its thread pool, which beats one block.
 PARALLEL_JSON_BYTES = 1 << 20
 
 
@@ -47,7 +47,10 @@ def _struct_decoder(fields: tuple, absent: tuple):
     value: a record holding one fails to decode."""
     spec = [(f"f{i}", _PROJECTED[t][0]) for i, (_, t) in enumerate(fields)]
     spec += [(f"a{i}", msgspec.UnsetType, msgspec.UNSET) for i in range(len(absent))]
-    rename = {**{f"f{i}": name for i, (name, _) in enumerate(fields)}, **{f"a{i}": name for i, name in enumerate(absent)}}
+    rename = {
+        **{f"f{i}": name for i, (name, _) in enumerate(fields)},
+        **{f"a{i}": name for i, name in enumerate(absent)},
+    }
     return msgspec.json.Decoder(msgspec.defstruct("Projected", spec, rename=rename, gc=False)).decode
 
 
@@ -110,7 +113,9 @@ class JsonFormat(Format):
         frame = table.to_pandas()
         frame.index = _positions(n)
         nested = [f.name for f in table.schema if pa.types.is_nested(f.type)]
-        if nested:  # objects and lists as written: Arrow adds absent keys as null and float-casts ints in them
+        if (
+            nested
+        ):  # objects and lists as written: Arrow adds absent keys as null and float-casts ints in them
             objs = [orjson.loads(v) for v in records]
             for name in nested:
                 frame[name] = pd.Series([o.get(name) for o in objs], index=frame.index, dtype=object)
@@ -129,8 +134,12 @@ class JsonFormat(Format):
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, orjson.JSONDecodeError):
                 table, first = None, None
             names = list(first) if isinstance(first, dict) else []
-            if (table is not None and len(names) == table.num_columns and set(names) == set(table.column_names)
-                    and not any(_has_struct(t) for t in table.schema.types)):
+            if (
+                table is not None
+                and len(names) == table.num_columns
+                and set(names) == set(table.column_names)
+                and not any(_has_struct(t) for t in table.schema.types)
+            ):
                 self._parallel_misses = 0
                 return table if names == table.column_names else table.select(names)
             self._parallel_misses += 1
@@ -162,7 +171,9 @@ class JsonFormat(Format):
             for i, f in enumerate(fields):
                 dtype = _PROJECTED[types[f]][1]
                 got = map(attrgetter(f"f{i}"), structs)
-                columns[f] = pa.array(list(got), pa.string()) if dtype is None else np.fromiter(got, dtype, count=n)
+                columns[f] = (
+                    pa.array(list(got), pa.string()) if dtype is None else np.fromiter(got, dtype, count=n)
+                )
         except (msgspec.DecodeError, msgspec.ValidationError, TypeError, OverflowError):
             return None  # TypeError: a tombstone (None); OverflowError: an integer beyond int64
         for x in columns.values():
@@ -189,7 +200,9 @@ class JsonFormat(Format):
                 continue
             rows.append(obj if isinstance(obj, dict) else {"value": obj})
             index.append(i)
-        frame = pd.DataFrame.from_records(rows, index=pd.Index(index, dtype="int64")) if rows else pd.DataFrame()
+        frame = (
+            pd.DataFrame.from_records(rows, index=pd.Index(index, dtype="int64")) if rows else pd.DataFrame()
+        )
         if not rows:
             frame.index = pd.Index([], dtype="int64")
         return self.fit_schema(frame, errors)
@@ -282,7 +295,9 @@ class TextFormat(Format):
 
     def encode(self, frame: pd.DataFrame) -> list[bytes]:
         col = _single_column(frame, "text")
-        return [None if v is None or (isinstance(v, float) and v != v) else str(v).encode() for v in col.tolist()]
+        return [
+            None if v is None or (isinstance(v, float) and v != v) else str(v).encode() for v in col.tolist()
+        ]
 
 
 class BytesFormat(Format):
@@ -291,7 +306,9 @@ class BytesFormat(Format):
     name = "bytes"
 
     def decode(self, values: list) -> Decoded:
-        return Decoded(pd.DataFrame({"value": pd.Series(values, dtype=object)}, index=_positions(len(values))))
+        return Decoded(
+            pd.DataFrame({"value": pd.Series(values, dtype=object)}, index=_positions(len(values)))
+        )
 
     def encode(self, frame: pd.DataFrame) -> list[bytes]:
         col = _single_column(frame, "bytes")

@@ -140,8 +140,7 @@ class Changes:
 def records(rows: pd.DataFrame) -> list[dict]:
     """`rows.to_dict("records")`, the same values in the same dicts, built a column at a time: NumPy
     numbers and strings by `tolist()`, every other column as pandas builds it (its iteration, then its
-    boxing of object and extension values), instead of a tuple per row: a quarter of the time (a
-    100,000-row table's checkpoint spent 0.76 s in to_dict under cProfile)."""
+    boxing of object and extension values), instead of a tuple per row, which is slower."""
     names = rows.columns.tolist()
     if _box is None or not rows.columns.is_unique or not names:
         return rows.to_dict("records")
@@ -150,7 +149,7 @@ def records(rows: pd.DataFrame) -> list[dict]:
         col = rows.iloc[:, i]
         if isinstance(col.dtype, np.dtype) and col.dtype.kind in "iufb":
             columns.append(col.to_numpy().tolist())
-        elif isinstance(col.dtype, pd.StringDtype):  # its list is its iteration, a tenth of the time
+        elif isinstance(col.dtype, pd.StringDtype):  # tolist() yields what iterating it does, quicker
             columns.append(list(map(_box, col.tolist())) if col.hasnans else col.tolist())
         elif col.dtype == object or isinstance(col.dtype, ExtensionDtype):
             columns.append(list(map(_box, col)))

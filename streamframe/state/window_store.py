@@ -143,8 +143,11 @@ class WindowStore(TableStore):
         old = where >= 0
         seq = self._next_seq + np.arange(len(codes), dtype=np.int64)
         self._next_seq += len(codes)
-        if self._cols and list(rows.columns) == list(self._cols) and all(
-                isinstance(v, np.ndarray) and rows[c].dtype == v.dtype for c, v in self._cols.items()):
+        if (
+            self._cols
+            and list(rows.columns) == list(self._cols)
+            and all(isinstance(v, np.ndarray) and rows[c].dtype == v.dtype for c, v in self._cols.items())
+        ):
             self._write_in_place(codes, rows, where, old, seq)
         else:
             self._write_concat(codes, rows, where, old, seq)
@@ -245,6 +248,7 @@ class WindowStore(TableStore):
         def renumber(codes):
             part = (codes >> shift) & LOW
             return codes - (part << shift) + (new_id[part] << shift)
+
         self._code = renumber(self._code)
         self._log = [(renumber(c), d) for c, d in self._log]
         self._changed()
@@ -278,16 +282,25 @@ class _Interner:
         codes, uniques = _factorize_rows(columns)
         if self.width == 1 and isinstance(uniques[0], np.ndarray) and uniques[0].dtype == object:
             # object keys (strings): looked up in the id dict, without making a str Index of them
-            ids = np.fromiter(map(self._ids.get, uniques[0].tolist(), repeat(-1)), dtype=np.intp,
-                              count=len(uniques[0]))
+            ids = np.fromiter(
+                map(self._ids.get, uniques[0].tolist(), repeat(-1)), dtype=np.intp, count=len(uniques[0])
+            )
         else:
             uniques = [pd.Index(u) for u in uniques]
-            ids = self._index().get_indexer(uniques[0] if self.width == 1 else pd.MultiIndex.from_arrays(uniques)) \
-                if self._ids else np.full(len(uniques[0]), -1, dtype=np.intp)
+            ids = (
+                self._index().get_indexer(
+                    uniques[0] if self.width == 1 else pd.MultiIndex.from_arrays(uniques)
+                )
+                if self._ids
+                else np.full(len(uniques[0]), -1, dtype=np.intp)
+            )
         new = np.flatnonzero(ids < 0)
         if create and len(new):
-            keys = uniques[0].take(new).tolist() if self.width == 1 else \
-                list(zip(*(u.take(new).tolist() for u in uniques)))
+            keys = (
+                uniques[0].take(new).tolist()
+                if self.width == 1
+                else list(zip(*(u.take(new).tolist() for u in uniques)))
+            )
             added = []
             for j, k in zip(new.tolist(), keys):
                 if k not in self._ids:

@@ -41,7 +41,9 @@ def to_ms(value, what: str) -> int | None:
         try:
             ms = int(pd.Timedelta(value).total_seconds() * 1000)
         except (ValueError, TypeError):
-            raise ConfigError(f"{what} must be a duration such as '10s', '1min' or milliseconds, got {value!r}") from None
+            raise ConfigError(
+                f"{what} must be a duration such as '10s', '1min' or milliseconds, got {value!r}"
+            ) from None
     if ms < 0:
         raise ConfigError(f"{what} must not be negative, got {value!r}")
     return ms
@@ -56,12 +58,23 @@ class Window:
     retention: int
 
     @classmethod
-    def parse(cls, tumbling=None, hopping=None, every=None, sliding=None, session=None, grace=None,
-              retention=None) -> Window:
-        given = {k: v for k, v in (("tumbling", tumbling), ("hopping", hopping), ("sliding", sliding),
-                                   ("session", session)) if v is not None}
+    def parse(
+        cls, tumbling=None, hopping=None, every=None, sliding=None, session=None, grace=None, retention=None
+    ) -> Window:
+        given = {
+            k: v
+            for k, v in (
+                ("tumbling", tumbling),
+                ("hopping", hopping),
+                ("sliding", sliding),
+                ("session", session),
+            )
+            if v is not None
+        }
         if len(given) != 1:
-            raise ConfigError("window() takes exactly one of tumbling=, hopping= (with every=), sliding=, session=")
+            raise ConfigError(
+                "window() takes exactly one of tumbling=, hopping= (with every=), sliding=, session="
+            )
         kind, value = given.popitem()
         size = to_ms(value, kind)
         if size <= 0:
@@ -69,7 +82,9 @@ class Window:
         advance = size
         if kind == "hopping":
             if every is None:
-                raise ConfigError("hopping windows need every= (the advance), e.g. hopping='1min', every='10s'")
+                raise ConfigError(
+                    "hopping windows need every= (the advance), e.g. hopping='1min', every='10s'"
+                )
             advance = to_ms(every, "every")
             if not 0 < advance <= size:
                 raise ConfigError(f"every= must be positive and at most the window size, got {every!r}")
@@ -92,7 +107,9 @@ class Window:
     def windows_for(self, ts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(record index, window start, window end) for each window each timestamp falls in."""
         if self.kind == "sliding":
-            raise ConfigError("sliding windows depend on the other records of the key; see operators/sliding.py")
+            raise ConfigError(
+                "sliding windows depend on the other records of the key; see operators/sliding.py"
+            )
         ts = np.asarray(ts, dtype="int64")
         if self.kind == "tumbling":
             start = ts - ts % self.size

@@ -31,12 +31,21 @@ ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "01-quickstart.ipynb"
 OUTPUT = Path(__file__).with_name("output")
 CHROMIUM = os.environ.get("STREAMFRAME_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
 # JupyterLab settings for a quiet, fully rendered notebook: no news toast, every cell in the DOM.
 LAB_SETTINGS = {
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false",
-                                                                         "checkForUpdates": False},
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+        "fetchNews": "false",
+        "checkForUpdates": False,
+    },
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
 }
 # Seconds to let the chart grow before the screenshot of the view (docs/live-view.png is one, taken longer).
@@ -61,7 +70,9 @@ def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60.
                     return
         except OSError:
             time.sleep(0.2)
-    raise AssertionError(f"JupyterLab did not answer at {url} within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+    raise AssertionError(
+        f"JupyterLab did not answer at {url} within {timeout:.0f} s:\n{log.read_text()[-3000:]}"
+    )
 
 
 @pytest.fixture
@@ -76,17 +87,37 @@ def lab(bootstrap, tmp_path):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
     port, token = _free_port(), os.urandom(12).hex()
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_DATA_DIR": str(home / "data"),
-           "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "JUPYTERLAB_SETTINGS_DIR": str(settings),
-           "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"), "STREAMFRAME_BOOTSTRAP": bootstrap}
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(home / "config"),
+        "JUPYTER_DATA_DIR": str(home / "data"),
+        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+        "JUPYTERLAB_SETTINGS_DIR": str(settings),
+        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+        "STREAMFRAME_BOOTSTRAP": bootstrap,
+    }
     log = tmp_path / "jupyterlab.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-             f"--ServerApp.root_dir={work}", f"--IdentityProvider.token={token}",
-             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-             "--ServerApp.open_browser=False", "--ServerApp.allow_root=True"],
-            cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "jupyterlab",
+                "--no-browser",
+                "--ip=127.0.0.1",
+                f"--port={port}",
+                f"--ServerApp.root_dir={work}",
+                f"--IdentityProvider.token={token}",
+                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+                "--ServerApp.open_browser=False",
+                "--ServerApp.allow_root=True",
+            ],
+            cwd=work,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_http(f"{base}/api/status?token={token}", proc, log)
@@ -163,7 +194,10 @@ def _wait_executed(page, upto: int, timeout: float = 90.0) -> None:
                     const p = c.querySelector('.jp-InputPrompt');
                     return p && /\\[\\d+\\]/.test(p.textContent);
                 });
-            }""", arg=upto, timeout=timeout * 1000)
+            }""",
+            arg=upto,
+            timeout=timeout * 1000,
+        )
     except Exception:
         page.screenshot(path=str(OUTPUT / "cells-not-executed.png"), full_page=True)
         raise
@@ -176,15 +210,21 @@ def _errors(page) -> list[str]:
 
 @pytest.mark.timeout(240)
 def test_the_quickstart_live_view_renders_and_updates_in_chromium(lab):
-    assert Path(CHROMIUM).exists(), f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium (as root)"
+    assert Path(CHROMIUM).exists(), (
+        f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium (as root)"
+    )
     from playwright.sync_api import sync_playwright
 
     OUTPUT.mkdir(exist_ok=True)
     live_index, cells = _live_cell_index()
     with sync_playwright() as pw:
         browser = pw.chromium.launch_persistent_context(
-            str(lab["work"].parent / "chromium-profile"), executable_path=CHROMIUM, headless=True,
-            args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 1000})
+            str(lab["work"].parent / "chromium-profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": 1000},
+        )
         try:
             page = browser.pages[0] if browser.pages else browser.new_page()
             page.goto(lab["url"])
@@ -202,10 +242,13 @@ def test_the_quickstart_live_view_renders_and_updates_in_chromium(lab):
             status, table = view.locator(".sf-status"), view.locator(".sf-table")
             page.wait_for_function(
                 "(sel) => /running/.test(document.querySelector(sel + ' .sf-status')?.textContent || '')",
-                arg=VIEW, timeout=30_000)
+                arg=VIEW,
+                timeout=30_000,
+            )
             # the table fills, then its values change while the generator writes
-            page.wait_for_function("(sel) => !!document.querySelector(sel + ' table.sf-rows')", arg=VIEW,
-                                   timeout=30_000)
+            page.wait_for_function(
+                "(sel) => !!document.querySelector(sel + ' table.sf-rows')", arg=VIEW, timeout=30_000
+            )
             first_table, first_status = table.inner_text(), status.inner_text()
             page.screenshot(path=str(OUTPUT / "quickstart-live-1.png"), full_page=False)
             changed = False
@@ -217,8 +260,10 @@ def test_the_quickstart_live_view_renders_and_updates_in_chromium(lab):
             assert status.inner_text() != first_status
             # the chart draws one line per symbol over window_start
             page.wait_for_function(
-                "(sel) => document.querySelectorAll(sel + ' svg.sf-chart polyline').length >= 2", arg=VIEW,
-                timeout=30_000)
+                "(sel) => document.querySelectorAll(sel + ' svg.sf-chart polyline').length >= 2",
+                arg=VIEW,
+                timeout=30_000,
+            )
             page.wait_for_timeout(1000 * LINGER)  # a few more windows, for the picture
             view.screenshot(path=str(OUTPUT / "live-view.png"))
             page.screenshot(path=str(OUTPUT / "quickstart-live-2.png"), full_page=False)
@@ -232,7 +277,9 @@ def test_the_quickstart_live_view_renders_and_updates_in_chromium(lab):
             _wait_executed(page, cells)
             page.wait_for_function(
                 "(sel) => /stopped/.test(document.querySelector(sel + ' .sf-status')?.textContent || '')",
-                arg=VIEW, timeout=30_000)
+                arg=VIEW,
+                timeout=30_000,
+            )
             page.screenshot(path=str(OUTPUT / "quickstart-end.png"), full_page=True)
             assert _errors(page) == []
         finally:

@@ -55,21 +55,36 @@ def _committed(conn, group: str, topic: str, partitions: int) -> int:
         c.close()
 
 
-def test_sigkill_at_several_points_then_restart_gives_the_uninterrupted_result(bootstrap, conn, topic_name, tmp_path):
+def test_sigkill_at_several_points_then_restart_gives_the_uninterrupted_result(
+    bootstrap, conn, topic_name, tmp_path
+):
     df = _input()
     create_topic(bootstrap, topic_name, partitions=2)
     produce(bootstrap, topic_name, [orjson.dumps(r) for r in df.to_dict("records")], keys=df["k"].tolist())
     out = f"{topic_name}-out"
     app_id = f"fault-{uuid.uuid4().hex[:6]}"
-    env = {**os.environ, "SF_TOPIC": topic_name, "SF_OUT": out, "SF_APP_ID": app_id,
-           "SF_STATE_DIR": str(tmp_path / "state"), "STREAMFRAME_BOOTSTRAP": bootstrap}
+    env = {
+        **os.environ,
+        "SF_TOPIC": topic_name,
+        "SF_OUT": out,
+        "SF_APP_ID": app_id,
+        "SF_STATE_DIR": str(tmp_path / "state"),
+        "STREAMFRAME_BOOTSTRAP": bootstrap,
+    }
     group = f"{app_id}.fault-app"
     # Kill once the app has checkpointed past each mark (plus a little more work), so every kill
     # lands mid-stream whatever the machine's speed.
-    progress = _kill_at_marks(APP, env, lambda: _committed(conn, group, topic_name, 2), len(df),
-                              ((0.1, 0.25), (0.3, 0.1), (0.5, 0.4), (0.75, 0.2)))
+    progress = _kill_at_marks(
+        APP,
+        env,
+        lambda: _committed(conn, group, topic_name, 2),
+        len(df),
+        ((0.1, 0.25), (0.3, 0.1), (0.5, 0.4), (0.75, 0.2)),
+    )
     assert progress[-1] < len(df), "the last kill should land mid-stream"
-    proc = subprocess.Popen([sys.executable, str(APP)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, str(APP)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     try:
         deadline = time.monotonic() + 180
         while _committed(conn, group, topic_name, 2) < len(df):
@@ -81,11 +96,17 @@ def test_sigkill_at_several_points_then_restart_gives_the_uninterrupted_result(b
         proc.wait(10)
     # The oracle: the same topology, uninterrupted, in one bounded run.
     s = sf.stream(topic_name, timestamp="ts")
-    expected = (s.groupby("_key").window(tumbling="1s", grace="200ms")
-                .agg(n=("amount", "count"), total=("amount", "sum")).emit("final").run())
+    expected = (
+        s.groupby("_key")
+        .window(tumbling="1s", grace="200ms")
+        .agg(n=("amount", "count"), total=("amount", "sum"))
+        .emit("final")
+        .run()
+    )
     got = _final(consume_all(bootstrap, out))
-    want = {(k, int(ws.value // 1_000_000)): (int(r.n), int(r.total))
-            for (k, ws, _), r in expected.iterrows()}
+    want = {
+        (k, int(ws.value // 1_000_000)): (int(r.n), int(r.total)) for (k, ws, _), r in expected.iterrows()
+    }
     assert len(progress) == 4 and len(want) > 20
     assert {key: (v["n"], v["total"]) for key, v in got.items()} == want
 
@@ -95,7 +116,9 @@ def _kill_at_marks(app, env, committed, total, marks) -> list:
     then `extra` s more work; `committed()`: the records its group has committed); returns the progress."""
     progress = []
     for mark, extra in marks:
-        proc = subprocess.Popen([sys.executable, str(app)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, str(app)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         deadline = time.monotonic() + 120
         while committed() < mark * total:
             assert proc.poll() is None, f"the app exited by itself: {proc.stderr.read().decode()[-2000:]}"
@@ -113,7 +136,9 @@ def _ends(conn, topic: str, partitions: int) -> int:
 
     c = Consumer({"bootstrap.servers": conn.bootstrap, "group.id": "ends"})
     try:
-        return sum(c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(partitions))
+        return sum(
+            c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(partitions)
+        )
     finally:
         c.close()
 
@@ -126,16 +151,35 @@ def test_sigkill_of_a_join_then_restart_gives_the_uninterrupted_result(bootstrap
     create_topic(bootstrap, orders_topic, partitions=2)
     base = 1_700_000_000_000
     # Prices first (older), then orders: each order must see the last price of its symbol.
-    produce(bootstrap, prices_topic, [orjson.dumps({"symbol": s, "price": float(i)}) for i, s in enumerate(symbols[:12])],
-            keys=symbols[:12], timestamps=[base + i for i in range(12)])
+    produce(
+        bootstrap,
+        prices_topic,
+        [orjson.dumps({"symbol": s, "price": float(i)}) for i, s in enumerate(symbols[:12])],
+        keys=symbols[:12],
+        timestamps=[base + i for i in range(12)],
+    )
     n = 6000
     chosen = rng.choice(symbols, n)
-    produce(bootstrap, orders_topic, [orjson.dumps({"order_id": i, "symbol": str(s), "qty": int(q)})
-                                      for i, (s, q) in enumerate(zip(chosen, rng.integers(1, 50, n)))],
-            keys=[str(s) for s in chosen], timestamps=[base + 1000 + i for i in range(n)])
+    produce(
+        bootstrap,
+        orders_topic,
+        [
+            orjson.dumps({"order_id": i, "symbol": str(s), "qty": int(q)})
+            for i, (s, q) in enumerate(zip(chosen, rng.integers(1, 50, n)))
+        ],
+        keys=[str(s) for s in chosen],
+        timestamps=[base + 1000 + i for i in range(n)],
+    )
     app_id = f"fault-join-{uuid.uuid4().hex[:6]}"
-    env = {**os.environ, "SF_ORDERS": orders_topic, "SF_PRICES": prices_topic, "SF_OUT": out, "SF_APP_ID": app_id,
-           "SF_STATE_DIR": str(tmp_path / "state"), "STREAMFRAME_BOOTSTRAP": bootstrap}
+    env = {
+        **os.environ,
+        "SF_ORDERS": orders_topic,
+        "SF_PRICES": prices_topic,
+        "SF_OUT": out,
+        "SF_APP_ID": app_id,
+        "SF_STATE_DIR": str(tmp_path / "state"),
+        "STREAMFRAME_BOOTSTRAP": bootstrap,
+    }
     group = f"{app_id}.fault-join"
     # The join is on a column: the app re-keys the orders by symbol through a repartition topic (a
     # helper query, group `{group}-repartition-{position}`) and the join's group reads that topic.
@@ -151,12 +195,14 @@ def test_sigkill_of_a_join_then_restart_gives_the_uninterrupted_result(bootstrap
     progress = _kill_at_marks(JOIN_APP, env, committed, n, ((0.15, 0.2), (0.4, 0.1), (0.7, 0.3)))
     assert progress[-1] < n, "the last kill should land mid-stream"
     topic = repartition_topic()
-    copy_group = f"{group}-repartition-{topic[len(prefix):-len(suffix)]}"
+    copy_group = f"{group}-repartition-{topic[len(prefix) : -len(suffix)]}"
 
     def done():  # every order copied, every copy joined (a copy may hold an order twice: at least once)
         return _committed(conn, copy_group, orders_topic, 2) >= n and committed() >= _ends(conn, topic, 2)
 
-    proc = subprocess.Popen([sys.executable, str(JOIN_APP)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, str(JOIN_APP)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     try:
         deadline = time.monotonic() + 180
         while not done():
@@ -166,8 +212,13 @@ def test_sigkill_of_a_join_then_restart_gives_the_uninterrupted_result(bootstrap
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
-    expected = (sf.stream(orders_topic).join(sf.table(prices_topic, key="symbol"), on="symbol", how="left")
-                .run().set_index("order_id").sort_index())
+    expected = (
+        sf.stream(orders_topic)
+        .join(sf.table(prices_topic, key="symbol"), on="symbol", how="left")
+        .run()
+        .set_index("order_id")
+        .sort_index()
+    )
     got = {}
     for m in consume_all(bootstrap, out):
         row = orjson.loads(m.value())

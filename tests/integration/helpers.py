@@ -17,7 +17,9 @@ def create_topic(bootstrap: str, topic: str, partitions: int = 1) -> None:
         time.sleep(0.05)  # creation returns before every metadata cache knows the topic
 
 
-def produce(bootstrap: str, topic: str, values, keys=None, timestamps=None, partitions=None, headers=None) -> None:
+def produce(
+    bootstrap: str, topic: str, values, keys=None, timestamps=None, partitions=None, headers=None
+) -> None:
     p = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random"})
     values = list(values)
     for i, v in enumerate(values):
@@ -36,8 +38,13 @@ def produce(bootstrap: str, topic: str, values, keys=None, timestamps=None, part
 
 def consume_all(bootstrap: str, topic: str, expect: int | None = None, timeout: float = 30.0) -> list:
     """Every record of `topic` (all partitions, from the beginning) as confluent Message objects."""
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"check-{uuid.uuid4().hex[:6]}",
-                  "enable.auto.commit": False})
+    c = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"check-{uuid.uuid4().hex[:6]}",
+            "enable.auto.commit": False,
+        }
+    )
     md = c.list_topics(topic, timeout=10)
     tps = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in md.topics[topic].partitions]
     ends = {tp.partition: c.get_watermark_offsets(tp, timeout=10)[1] for tp in tps}

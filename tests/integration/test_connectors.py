@@ -124,8 +124,9 @@ def test_file_source_bad_line_fails_with_its_line_number_or_is_skipped(shell, to
     status = shell.run_line_magic("connectors", "")
     row = status.set_index("name").loc["strict"]
     assert row["state"] == "FAILED" and "line 2" in row["last_error"]
-    shell.run_line_magic("kafka_source", f"lenient connector.class=file file={path} topic={topic_name} "
-                                         "errors.tolerance=all")
+    shell.run_line_magic(
+        "kafka_source", f"lenient connector.class=file file={path} topic={topic_name} errors.tolerance=all"
+    )
     c = finished("lenient")
     assert (c.records, c.skipped) == (2, 1)
 
@@ -134,15 +135,21 @@ def test_sqlite_source_incremental_then_sqlite_sink_upsert(shell, bootstrap, top
     src_db, dst_db = tmp_path / "src.db", tmp_path / "dst.db"
     hostile = 'x"; DROP TABLE t; --'
     with sqlite3.connect(src_db) as db:
-        db.execute(f'CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, "{hostile.replace(chr(34), 2 * chr(34))}" INT)')
+        db.execute(
+            f'CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, "{hostile.replace(chr(34), 2 * chr(34))}" INT)'
+        )
         db.executemany("INSERT INTO users VALUES (?, ?, ?)", [(1, "ann", 10), (2, "bob", 20)])
     with sqlite3.connect(dst_db) as db:  # the sink's table is called t: the hostile name must not drop it
         db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT)")
         db.execute("INSERT INTO t VALUES (99, 'keep')")
-    shell.run_line_magic("kafka_source", f"users-in connector.class=sqlite db={src_db} table=users "
-                                         f"incrementing.column=id topic={topic_name} poll.interval.ms=100")
-    shell.run_line_magic("kafka_sink", f"users-out connector.class=sqlite topics={topic_name} db={dst_db} "
-                                       "table=t pk=id")
+    shell.run_line_magic(
+        "kafka_source",
+        f"users-in connector.class=sqlite db={src_db} table=users "
+        f"incrementing.column=id topic={topic_name} poll.interval.ms=100",
+    )
+    shell.run_line_magic(
+        "kafka_sink", f"users-out connector.class=sqlite topics={topic_name} db={dst_db} table=t pk=id"
+    )
     src, dst = default_registry().get("users-in"), default_registry().get("users-out")
     wait_for(lambda: dst.records == 2, what="the snapshot")
     with sqlite3.connect(src_db) as db:  # new rows after the snapshot, one of them an update of id 1
@@ -169,14 +176,19 @@ def test_sqlite_source_snapshot_is_bounded(shell, topic_name, tmp_path):
     with sqlite3.connect(path) as db:
         db.execute("CREATE TABLE prices (symbol TEXT, price REAL)")
         db.executemany("INSERT INTO prices VALUES (?, ?)", [("AAPL", 1.5), ("MSFT", 2.5), ("GOOG", None)])
-    shell.run_line_magic("kafka_source", f"snap connector.class=sqlite db={path} table=prices topic={topic_name} "
-                                         "key=symbol")
+    shell.run_line_magic(
+        "kafka_source", f"snap connector.class=sqlite db={path} table=prices topic={topic_name} key=symbol"
+    )
     c = finished("snap")
     assert (c.records, c.total) == (3, 3)
     import streamframe as sf
 
     got = sf.stream(topic_name).run(metadata=True)
-    assert got["_key"].tolist() == ["AAPL", "MSFT", "GOOG"] and got["price"].isna().tolist() == [False, False, True]
+    assert got["_key"].tolist() == ["AAPL", "MSFT", "GOOG"] and got["price"].isna().tolist() == [
+        False,
+        False,
+        True,
+    ]
     with pytest.raises(UsageError, match="no such table"):
         shell.run_line_magic("kafka_source", f"nope connector.class=sqlite db={path} table=missing topic=x")
 
@@ -184,13 +196,18 @@ def test_sqlite_source_snapshot_is_bounded(shell, topic_name, tmp_path):
 def test_pandas_source_to_topic_to_pandas_sink_variable(shell, topic_name):
     df = pd.DataFrame({"order_id": range(6), "customer": list("abcabc"), "amount": [1.0, 2, 3, 4, 5, 6.5]})
     shell.user_ns["orders_df"] = df
-    shell.run_line_magic("kafka_source", f"orders-in connector.class=pandas df=orders_df topic={topic_name} "
-                                         "key=customer")
+    shell.run_line_magic(
+        "kafka_source", f"orders-in connector.class=pandas df=orders_df topic={topic_name} key=customer"
+    )
     assert finished("orders-in").records == 6
     shell.run_line_magic("kafka_sink", f"orders-live connector.class=pandas topics={topic_name} var=live")
-    shell.run_line_magic("kafka_sink", f"orders-last connector.class=pandas topics={topic_name} var=last "
-                                       "pk=customer metadata=true")
-    wait_for(lambda: len(shell.user_ns["live"]) == 6 and len(shell.user_ns["last"]) == 3, what="the variables")
+    shell.run_line_magic(
+        "kafka_sink",
+        f"orders-last connector.class=pandas topics={topic_name} var=last pk=customer metadata=true",
+    )
+    wait_for(
+        lambda: len(shell.user_ns["live"]) == 6 and len(shell.user_ns["last"]) == 3, what="the variables"
+    )
     pd.testing.assert_frame_equal(shell.user_ns["live"], df)
     last = shell.user_ns["last"].sort_values("customer")
     assert last["order_id"].tolist() == [3, 4, 5] and last["_key"].tolist() == ["a", "b", "c"]
@@ -205,17 +222,28 @@ def test_pandas_source_to_topic_to_pandas_sink_variable(shell, topic_name):
 def test_topic_copy_keeps_keys_values_timestamps_and_headers(shell, bootstrap, topic_name):
     source, target = topic_name, f"{topic_name}-copy"
     create_topic(bootstrap, source, partitions=2)
-    produce(bootstrap, source, [b'{"n": 1}', b'{"n": 2}', None], keys=[b"a", b"b", b"a"],
-            timestamps=[START_MS, START_MS + 1, START_MS + 2], headers=[[("h", b"1")], None, None])
+    produce(
+        bootstrap,
+        source,
+        [b'{"n": 1}', b'{"n": 2}', None],
+        keys=[b"a", b"b", b"a"],
+        timestamps=[START_MS, START_MS + 1, START_MS + 2],
+        headers=[[("h", b"1")], None, None],
+    )
     shell.run_line_magic("kafka_source", f"mirror connector.class=topic topics={source} topic={target}")
     c = default_registry().get("mirror")
     wait_for(lambda: c.records == 3, what="the copy")
     copied = sorted(consume_all(bootstrap, target, expect=3), key=lambda m: m.timestamp()[1])
     assert [(m.key(), m.value(), m.timestamp()[1]) for m in copied] == [
-        (b"a", b'{"n": 1}', START_MS), (b"b", b'{"n": 2}', START_MS + 1), (b"a", None, START_MS + 2)]
+        (b"a", b'{"n": 1}', START_MS),
+        (b"b", b'{"n": 2}', START_MS + 1),
+        (b"a", None, START_MS + 2),
+    ]
     assert copied[0].headers() == [("h", b"1")]
-    assert len(default_registry().get("mirror").connection.topics()) and \
-        default_registry().get("mirror").connection.topics()[target] == 2  # created like its source
+    assert (
+        len(default_registry().get("mirror").connection.topics())
+        and default_registry().get("mirror").connection.topics()[target] == 2
+    )  # created like its source
 
 
 def test_registering_a_name_twice_fails_like_kafka_connect(shell, topic_name):
@@ -249,10 +277,16 @@ def test_connector_stop_stops_an_unbounded_connector(shell, topic_name, capsys):
 def test_bounded_sink_reports_progress_and_wait(shell, bootstrap, topic_name, tmp_path):
     create_topic(bootstrap, topic_name)
     produce(bootstrap, topic_name, [orjson.dumps({"i": i}) for i in range(50)])
-    shell.run_line_magic("kafka_sink", f"load connector.class=file topics={topic_name} file={tmp_path / 'o.jsonl'} "
-                                       "until=end")
+    shell.run_line_magic(
+        "kafka_sink", f"load connector.class=file topics={topic_name} file={tmp_path / 'o.jsonl'} until=end"
+    )
     status = shell.run_line_magic("connectors", "--wait --timeout 30").set_index("name").loc["load"]
-    assert (status["state"], status["records"], status["total"], status["progress"]) == ("FINISHED", 50, 50, 1.0)
+    assert (status["state"], status["records"], status["total"], status["progress"]) == (
+        "FINISHED",
+        50,
+        50,
+        1.0,
+    )
     detail = shell.run_line_magic("connectors", "load")["value"]
     assert detail["config file"] == str(tmp_path / "o.jsonl") and detail["state"] == "FINISHED"
     with pytest.raises(UsageError, match=r"^%kafka_sink: topic '.*-nope' does not exist .*similar topics"):
@@ -263,8 +297,11 @@ def test_bounded_sink_reports_progress_and_wait(shell, bootstrap, topic_name, tm
 def test_sink_on_undecodable_record_fails_and_secrets_never_show(shell, bootstrap, topic_name, tmp_path):
     create_topic(bootstrap, topic_name)
     produce(bootstrap, topic_name, [b'{"ok": 1}', b"not json"])
-    shell.run_line_magic("kafka_sink", f"fragile connector.class=file topics={topic_name} file={tmp_path / 'x.csv'} "
-                                       "consumer.override.sasl.password=hunter22")
+    shell.run_line_magic(
+        "kafka_sink",
+        f"fragile connector.class=file topics={topic_name} file={tmp_path / 'x.csv'} "
+        "consumer.override.sasl.password=hunter22",
+    )
     c = default_registry().get("fragile")
     wait_for(lambda: c.state == "FAILED", what="the failure")
     assert f"{topic_name}[0]@1" in c.last_error and "not json" in c.last_error

@@ -29,8 +29,12 @@ def wait_for(check, timeout: float = 30.0):
 
 
 def records(symbols: str, first_second: int, n: int) -> list[bytes]:
-    return [orjson.dumps({"symbol": symbols[i % len(symbols)], "qty": 10 + i, "ts": BASE + (first_second + i) * 1000})
-            for i in range(n)]
+    return [
+        orjson.dumps(
+            {"symbol": symbols[i % len(symbols)], "qty": 10 + i, "ts": BASE + (first_second + i) * 1000}
+        )
+        for i in range(n)
+    ]
 
 
 def polylines(v) -> int:
@@ -70,8 +74,9 @@ def test_dead_letters_and_a_failure_show_in_the_status(bootstrap, conn, topic_na
     produce(bootstrap, topic_name, records("A", 0, 3) + [b"not json"])
     lenient = view(sf.stream(topic_name, value="json"), live=True, rate=10)
     # named: the default name does not (yet) tell on_error apart, and would reuse the lenient query
-    strict = view(sf.stream(topic_name, value="json", on_error="fail"), live=True, rate=10,
-                  name=f"strict-{topic_name}")
+    strict = view(
+        sf.stream(topic_name, value="json", on_error="fail"), live=True, rate=10, name=f"strict-{topic_name}"
+    )
     try:
         wait_for(lambda: "dead letters 1" in lenient.status.value)
         assert "running" in lenient.status.value and "3 rows" in lenient.table.value

@@ -40,7 +40,9 @@ def test_malformed_records_go_to_the_dead_letter_topic(mixed_topic, bootstrap):
     assert [m.key() for m in dlq] == [b"k5", b"k12"]
     headers = [dict(m.headers()) for m in dlq]
     assert [h["streamframe.offset"] for h in headers] == [b"5", b"12"]
-    assert all(h["streamframe.partition"] == b"0" and h["streamframe.topic"] == topic.encode() for h in headers)
+    assert all(
+        h["streamframe.partition"] == b"0" and h["streamframe.topic"] == topic.encode() for h in headers
+    )
     assert all(b"invalid JSON" in h["streamframe.error"] for h in headers)
 
 
@@ -99,8 +101,13 @@ def test_unreachable_bootstrap_fails_fast_naming_the_address():
 
 def test_secrets_never_appear_in_reprs_errors_metrics_or_logs(bootstrap, topic_name, caplog, capfd):
     caplog.set_level(logging.DEBUG)
-    config = {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "PLAIN", "sasl.username": "alice",
-              "sasl.password": SENTINEL, "debug": "security,broker"}
+    config = {
+        "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanism": "PLAIN",
+        "sasl.username": "alice",
+        "sasl.password": SENTINEL,
+        "debug": "security,broker",
+    }
     started = time.monotonic()
     with pytest.raises(sf.BrokerUnreachableError) as err:
         sf.connect(bootstrap, config=config)  # a PLAINTEXT broker: the SASL handshake cannot succeed

@@ -49,12 +49,21 @@ def shop(bootstrap, conn, topic_name):
     headers = [[("trace", f"t{i}".encode())] if i % 5 == 0 else None for i in range(N_ORDERS)]
     produce(bootstrap, orders_topic, values, keys=[f"o{i}" for i in range(N_ORDERS)], timestamps=stamps,
             headers=headers)
-    return {"orders": orders_topic, "customers": customers_topic, "orders_df": orders, "customers_df": customers,
-            "values": values, "stamps": stamps, "headers": headers}
+    return {
+        "orders": orders_topic,
+        "customers": customers_topic,
+        "orders_df": orders,
+        "customers_df": customers,
+        "values": values,
+        "stamps": stamps,
+        "headers": headers,
+    }
 
 
 def _joined(shop, how="left"):
-    return sf.stream(shop["orders"]).join(sf.table(shop["customers"], key="customer_id"), on="customer_id", how=how)
+    return sf.stream(shop["orders"]).join(
+        sf.table(shop["customers"], key="customer_id"), on="customer_id", how=how
+    )
 
 
 def _expected(shop, how="left") -> pd.DataFrame:
@@ -69,7 +78,11 @@ def _same(got: pd.DataFrame, want: pd.DataFrame) -> None:
 
 
 def _repartition_topics(conn) -> dict[str, int]:
-    return {t: n for t, n in conn.topics().items() if t.startswith(f"{conn.app_id}-") and t.endswith("-repartition")}
+    return {
+        t: n
+        for t, n in conn.topics().items()
+        if t.startswith(f"{conn.app_id}-") and t.endswith("-repartition")
+    }
 
 
 @pytest.mark.parametrize("how", ["left", "inner"])
@@ -133,15 +146,22 @@ def test_live_join_on_a_column_gives_the_same_result(shop, conn, bootstrap, monk
         assert len(q.helpers) == 1 and q.helpers[0].status == "running"
         _same(q.sink.result(), _expected(shop))
         [topic] = _repartition_topics(conn)
-        wait_until(lambda: sum(_low_watermarks(bootstrap, topic, 2)) == N_ORDERS)  # consumed, committed, deleted
+        wait_until(
+            lambda: sum(_low_watermarks(bootstrap, topic, 2)) == N_ORDERS
+        )  # consumed, committed, deleted
     finally:
         q.stop()
     assert q.status == "stopped" and q.helpers[0].status == "stopped"
     assert list(_repartition_topics(conn).values()) == [2]
     # Restarted under its name, the copy and the join resume where their groups committed.
     more = [{"order_id": N_ORDERS + i, "customer_id": f"c{i:02d}", "amount": i} for i in range(5)]
-    produce(bootstrap, shop["orders"], [orjson.dumps(r) for r in more], keys=[f"o{r['order_id']}" for r in more],
-            timestamps=[BASE + 20_000 + i for i in range(5)])
+    produce(
+        bootstrap,
+        shop["orders"],
+        [orjson.dumps(r) for r in more],
+        keys=[f"o{r['order_id']}" for r in more],
+        timestamps=[BASE + 20_000 + i for i in range(5)],
+    )
     q = _joined(shop).start(name="live-rekey", commit_interval=0.5)
     try:
         wait_until(lambda: q.metrics["records_out"] >= 5 or q.status == "failed", timeout=90)
@@ -177,13 +197,26 @@ def test_each_order_sees_the_customer_as_of_its_own_time(bootstrap, conn, topic_
     orders = [(int(t), c, i) for i, (t, c, k) in enumerate(zip(stamps, who, kinds)) if not k]
     updates.sort()  # each partition's updates in time order: the table as of a time is well defined
     orders.sort(key=lambda o: (o[2] % 2, o[0]))  # each orders partition in time order, not the topic
-    produce(bootstrap, customers_topic, [orjson.dumps({"customer_id": c, "version": i}) for _, c, i in updates],
-            keys=[c for _, c, _ in updates], timestamps=[t for t, _, _ in updates])
-    produce(bootstrap, orders_topic, [orjson.dumps({"order_id": i, "customer_id": c}) for _, c, i in orders],
-            keys=[str(i) for _, _, i in orders], timestamps=[t for t, _, _ in orders],
-            partitions=[i % 2 for _, _, i in orders])
-    got = (sf.stream(orders_topic).join(sf.table(customers_topic, key="customer_id"), on="customer_id", how="left")
-           .run(timeout=120))
+    produce(
+        bootstrap,
+        customers_topic,
+        [orjson.dumps({"customer_id": c, "version": i}) for _, c, i in updates],
+        keys=[c for _, c, _ in updates],
+        timestamps=[t for t, _, _ in updates],
+    )
+    produce(
+        bootstrap,
+        orders_topic,
+        [orjson.dumps({"order_id": i, "customer_id": c}) for _, c, i in orders],
+        keys=[str(i) for _, _, i in orders],
+        timestamps=[t for t, _, _ in orders],
+        partitions=[i % 2 for _, _, i in orders],
+    )
+    got = (
+        sf.stream(orders_topic)
+        .join(sf.table(customers_topic, key="customer_id"), on="customer_id", how="left")
+        .run(timeout=120)
+    )
     left = pd.DataFrame(orders, columns=["ts", "customer_id", "order_id"]).sort_values("ts")
     right = pd.DataFrame(updates, columns=["ts", "customer_id", "version"]).sort_values("ts")
     want = pd.merge_asof(left, right, on="ts", by="customer_id", direction="backward")
@@ -202,7 +235,9 @@ def test_a_column_made_before_the_join_is_looked_up_in_process(shop, conn, boots
         renamed.join(table, on="cid").run()
     same = f"{topic_name}-orders2"
     create_topic(bootstrap, same, partitions=2)
-    produce(bootstrap, same, shop["values"], keys=[f"o{i}" for i in range(N_ORDERS)], timestamps=shop["stamps"])
+    produce(
+        bootstrap, same, shop["values"], keys=[f"o{i}" for i in range(N_ORDERS)], timestamps=shop["stamps"]
+    )
     orders = sf.stream(same)
     got = orders.assign(cid=orders.customer_id).join(table, on="cid", how="left").run(timeout=120)
     assert not _repartition_topics(conn)

@@ -31,7 +31,9 @@ SINK_CLASS = "org.apache.kafka.connect.file.FileStreamSinkConnector"
 def worker(bootstrap, tmp_path_factory):
     previous_url = os.environ.pop(ENV_URL, None)  # the magics must find the worker through local state
     previous_home = os.environ.get("STREAMFRAME_HOME")
-    if local.status() is None:  # STREAMFRAME_BOOTSTRAP named another cluster: the worker's state goes elsewhere
+    if (
+        local.status() is None
+    ):  # STREAMFRAME_BOOTSTRAP named another cluster: the worker's state goes elsewhere
         os.environ["STREAMFRAME_HOME"] = str(tmp_path_factory.mktemp("connect-home"))
     started = time.monotonic()
     worker = local.start_connect(bootstrap=None if local.status() is not None else bootstrap)
@@ -76,7 +78,7 @@ def pipeline(shell, tmp_path_factory):
     source_file, sink_file = data / "in.txt", data / "out.txt"
     # ASCII: FileStreamSourceTask records its position in characters but skips bytes on restart, so a
     # restarted source would re-read part of a non-ASCII file (Kafka's example connector; see the restart test).
-    lines = [f"line {i}: {{\"qty\": {i}, \"symbol\": \"AAPL\"}}" for i in range(300)]
+    lines = [f'line {i}: {{"qty": {i}, "symbol": "AAPL"}}' for i in range(300)]
     source_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
     tag = uuid.uuid4().hex[:6]
     topic, src, sink = f"connect-lines-{tag}", f"file-src-{tag}", f"file-sink-{tag}"
@@ -114,7 +116,10 @@ def test_a_file_goes_through_a_topic_and_back(shell, pipeline):
     assert set(status["state"]) == {"RUNNING"} and set(status["type"]) == {"source"}
 
     listed = shell.run_line_magic("connect", "list").set_index("connector")
-    for name, kind, cls in ((pipeline["src"], "source", SOURCE_CLASS), (pipeline["sink"], "sink", SINK_CLASS)):
+    for name, kind, cls in (
+        (pipeline["src"], "source", SOURCE_CLASS),
+        (pipeline["sink"], "sink", SINK_CLASS),
+    ):
         row = listed.loc[name]
         assert (row["type"], row["class"], row["state"], row["tasks"], row["tasks_running"]) == (
             kind, cls, "RUNNING", 1, 1,
@@ -176,11 +181,15 @@ def test_connect_errors_are_one_line(shell, tmp_path):
     with pytest.raises(UsageError, match=r"^Kafka Connect \(HTTP 400\): Failed to find any class .* Nope"):
         shell.run_cell_magic("connect", "", _payload(name, "Nope"))
 
-    first = shell.run_cell_magic("connect", "--no-wait", _payload(name, SINK_CLASS, topics="t", file=str(tmp_path / "o")))
+    first = shell.run_cell_magic(
+        "connect", "--no-wait", _payload(name, SINK_CLASS, topics="t", file=str(tmp_path / "o"))
+    )
     assert first is None
     try:
         with pytest.raises(UsageError) as err:  # registering the same name twice fails, as in Kafka Connect
-            shell.run_cell_magic("connect", "", _payload(name, SINK_CLASS, topics="t", file=str(tmp_path / "o")))
+            shell.run_cell_magic(
+                "connect", "", _payload(name, SINK_CLASS, topics="t", file=str(tmp_path / "o"))
+            )
         assert str(err.value) == f"Kafka Connect (HTTP 409): Connector {name} already exists"
         # ... unless the configuration is replaced on purpose
         flat = {"connector.class": SINK_CLASS, "tasks.max": "1", "topics": "t2", "file": str(tmp_path / "o")}

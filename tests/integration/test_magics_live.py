@@ -47,14 +47,19 @@ def test_produce_json_lines_then_tail_reads_them(shell, topic_name, bootstrap):
     assert last["order"].tolist() == [2, 3]
     assert last["_key"].tolist() == ["bob", "ann"]
     assert last["_offset"].tolist() == [1, 2] and last["_partition"].tolist() == [0, 0]
-    assert last["_timestamp"].tolist() == list(pd.to_datetime([1700000001000, 1700000002000], unit="ms", utc=True))
+    assert last["_timestamp"].tolist() == list(
+        pd.to_datetime([1700000001000, 1700000002000], unit="ms", utc=True)
+    )
     everything = shell.run_line_magic("kafka_tail", topic_name)
     assert everything["amount"].tolist() == [9.5, 3.0, 1.25]
 
 
 def test_produce_csv_and_text_then_tail_decodes_them(shell, topic_name):
-    shell.run_cell_magic("kafka_produce", f"{topic_name} --format csv --key id --partitions 2",
-                         "id,name,qty\n1,ann,5\n2,\"b, c\",7\n")
+    shell.run_cell_magic(
+        "kafka_produce",
+        f"{topic_name} --format csv --key id --partitions 2",
+        'id,name,qty\n1,ann,5\n2,"b, c",7\n',
+    )
     got = shell.run_line_magic("kafka_tail", f"{topic_name} --format csv --columns id,name,qty")
     assert sorted(got[["id", "name", "qty"]].values.tolist()) == [[1, "ann", 5], [2, "b, c", 7]]
     assert set(got["_partition"]) <= {0, 1}
@@ -77,7 +82,9 @@ def test_tail_of_an_unknown_topic_is_one_usage_line(shell, topic_name):
 def test_tail_follow_shows_records_as_they_arrive(shell, topic_name, bootstrap, monkeypatch, live):
     from streamframe.magics.common import StreamframeMagics
 
-    monkeypatch.setattr(StreamframeMagics, "live", property(lambda self: live))  # kernel: a display updated in place
+    monkeypatch.setattr(
+        StreamframeMagics, "live", property(lambda self: live)
+    )  # kernel: a display updated in place
     create_topic(bootstrap, topic_name)
     produce(bootstrap, topic_name, [b'{"n": 0}'])
 
@@ -93,14 +100,22 @@ def test_tail_follow_shows_records_as_they_arrive(shell, topic_name, bootstrap, 
     shown = out.stdout + "".join(o.data.get("text/plain", "") for o in out.outputs)
     assert "41" in shown and "42" in shown
     if live:  # the table and the status line were displayed once, then updated in place
-        assert "following" in out.outputs[-1].data["text/plain"] and "2 new records" in out.outputs[-1].data["text/plain"]
+        assert (
+            "following" in out.outputs[-1].data["text/plain"]
+            and "2 new records" in out.outputs[-1].data["text/plain"]
+        )
     assert f"stopped following {topic_name!r} after 2 new records" in out.stdout
 
 
 def test_tail_default_is_configurable(shell, topic_name, bootstrap):
     create_topic(bootstrap, topic_name, partitions=3)
-    produce(bootstrap, topic_name, [f'{{"i": {i}}}'.encode() for i in range(20)],
-            timestamps=[1_700_000_000_000 + i for i in range(20)], partitions=[i % 3 for i in range(20)])
+    produce(
+        bootstrap,
+        topic_name,
+        [f'{{"i": {i}}}'.encode() for i in range(20)],
+        timestamps=[1_700_000_000_000 + i for i in range(20)],
+        partitions=[i % 3 for i in range(20)],
+    )
     shell.run_line_magic("config", "KafkaMagics.tail_default = 4")
     got = shell.run_line_magic("kafka_tail", topic_name)
     assert got["i"].tolist() == [16, 17, 18, 19]  # the last over all partitions, by timestamp
@@ -108,7 +123,9 @@ def test_tail_default_is_configurable(shell, topic_name, bootstrap):
 
 def test_kafka_topics_create_list_describe_delete(shell, topic_name):
     with capture_output() as out:
-        shell.run_line_magic("kafka_topics", f"create {topic_name} --partitions 3 --config retention.ms=3600000")
+        shell.run_line_magic(
+            "kafka_topics", f"create {topic_name} --partitions 3 --config retention.ms=3600000"
+        )
     assert out.stdout.strip() == f"created topic {topic_name!r} with 3 partitions"
     listed = shell.run_line_magic("kafka_topics", "")
     assert listed.set_index("name").loc[topic_name, "partitions"] == 3
@@ -163,7 +180,10 @@ def test_source_magic_as_a_cell_with_properties(shell, topic_name, monkeypatch):
     shown = []
     monkeypatch.setattr(StreamframeMagics, "live", property(lambda self: True))
     monkeypatch.setattr(ProgressView, "_ipython_display_", lambda self: shown.append(self))
-    shell.run_cell_magic("kafka_source", "props", f"""
+    shell.run_cell_magic(
+        "kafka_source",
+        "props",
+        f"""
 # a Kafka Connect style properties body
 connector.class=generator
 tasks.max=1
@@ -171,10 +191,11 @@ topic={topic_name}
 schema=orders
 rate=0
 count=25
-""")
+""",
+    )
     status = shell.run_line_magic("connectors", "props --wait --timeout 20")["value"]
     assert status["state"] == "FINISHED" and status["records"] == 25 and status["config schema"] == "orders"
-    (bar, label), = [(bar, label) for _, bar, label in shown[0].rows]  # the load's progress bar
+    ((bar, label),) = [(bar, label) for _, bar, label in shown[0].rows]  # the load's progress bar
     deadline = time.monotonic() + 5
     while bar.bar_style != "success" and time.monotonic() < deadline:
         time.sleep(0.05)

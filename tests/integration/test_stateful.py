@@ -30,8 +30,10 @@ def test_windowed_table_to_topic_keys_and_values(events, bootstrap):
     t = sf.stream(topic, timestamp="ts").groupby("k").window(tumbling="10s").agg(total=("x", "sum"))
     q = t.emit("final").to_topic(f"{topic}-w", until="end")
     records = consume_all(bootstrap, f"{topic}-w", expect=q.metrics["records_out"])
-    got = {(orjson.loads(m.key())["k"], orjson.loads(m.key())["window_start"]): orjson.loads(m.value())["total"]
-           for m in records}
+    got = {
+        (orjson.loads(m.key())["k"], orjson.loads(m.key())["window_start"]): orjson.loads(m.value())["total"]
+        for m in records
+    }
     closed = df[(df.ts - df.ts % 10_000) + 10_000 <= df.ts.max()]  # the windows stream time has closed
     want = closed.assign(ws=closed.ts - closed.ts % 10_000).groupby(["k", "ws"])["x"].sum().to_dict()
     assert got == want and len(records) == len(want)  # final: one record per window
@@ -39,8 +41,12 @@ def test_windowed_table_to_topic_keys_and_values(events, bootstrap):
 
 def test_table_topic_live_lookups_and_tombstones(bootstrap, conn, topic_name):
     create_topic(bootstrap, topic_name)
-    produce(bootstrap, topic_name, [orjson.dumps({"symbol": s, "price": p}) for s, p in
-                                    (("AAPL", 1.0), ("MSFT", 2.0), ("AAPL", 3.0))], keys=[b"AAPL", b"MSFT", b"AAPL"])
+    produce(
+        bootstrap,
+        topic_name,
+        [orjson.dumps({"symbol": s, "price": p}) for s, p in (("AAPL", 1.0), ("MSFT", 2.0), ("AAPL", 3.0))],
+        keys=[b"AAPL", b"MSFT", b"AAPL"],
+    )
     prices = sf.table(topic_name, key="symbol")
     q = prices.start()
     wait_until(lambda: q.metrics["records_in"] == 3)
@@ -82,7 +88,9 @@ def test_live_aggregation_resumes_from_sqlite_then_from_changelog(events, bootst
     time.sleep(0.5)
     q.stop()
     assert q.metrics["records_in"] == 1
-    expected = pd.concat([everything, pd.DataFrame(last)]).groupby("k").agg(n=("x", "count"), total=("x", "sum"))
+    expected = (
+        pd.concat([everything, pd.DataFrame(last)]).groupby("k").agg(n=("x", "count"), total=("x", "sum"))
+    )
     pd.testing.assert_frame_equal(q.sink.result(), expected, check_dtype=False)
     assert any(name.endswith("-changelog") for name in conn.topics())
 
@@ -131,19 +139,37 @@ def test_joining_topics_with_different_partition_counts_is_a_clear_error(bootstr
     with pytest.raises(sf.ConfigError, match=r"not co-partitioned .*-s has 2, .*-t has 3 partitions"):
         joined.run()
     # Or the user's choice: the table goes through a repartition topic with the stream's partition count.
-    produce(bootstrap, f"{topic_name}-t", [orjson.dumps({"k": k, "v": i}) for i, k in enumerate("abc")],
-            keys=list("abc"))
+    produce(
+        bootstrap,
+        f"{topic_name}-t",
+        [orjson.dumps({"k": k, "v": i}) for i, k in enumerate("abc")],
+        keys=list("abc"),
+    )
     time.sleep(0.01)  # the orders come after the table's rows in time (record timestamps: now)
-    produce(bootstrap, f"{topic_name}-s", [orjson.dumps({"k": k, "n": i}) for i, k in enumerate("abcab")],
-            keys=list("abcab"))
+    produce(
+        bootstrap,
+        f"{topic_name}-s",
+        [orjson.dumps({"k": k, "n": i}) for i, k in enumerate("abcab")],
+        keys=list("abcab"),
+    )
     repartitioned = sf.stream(f"{topic_name}-s").join(sf.table(f"{topic_name}-t"), repartition=True)
     got = repartitioned.run().sort_values("n")
-    assert got[["k", "n", "v"]].values.tolist() == [["a", 0, 0], ["b", 1, 1], ["c", 2, 2], ["a", 3, 0], ["b", 4, 1]]
-    assert {n for t, n in conn.topics().items() if t.startswith(conn.app_id) and t.endswith("-repartition")} == {2}
+    assert got[["k", "n", "v"]].values.tolist() == [
+        ["a", 0, 0],
+        ["b", 1, 1],
+        ["c", 2, 2],
+        ["a", 3, 0],
+        ["b", 4, 1],
+    ]
+    assert {
+        n for t, n in conn.topics().items() if t.startswith(conn.app_id) and t.endswith("-repartition")
+    } == {2}
     # On a column of the stream, the stream is re-keyed by it through a topic partitioned like the table.
     on_column = sf.stream(f"{topic_name}-s").join(sf.table(f"{topic_name}-t", key="k"), on="k").run()
     assert on_column.sort_values("n")[["k", "n", "v"]].values.tolist() == got[["k", "n", "v"]].values.tolist()
-    assert {n for t, n in conn.topics().items() if t.startswith(conn.app_id) and t.endswith("-repartition")} == {2, 3}
+    assert {
+        n for t, n in conn.topics().items() if t.startswith(conn.app_id) and t.endswith("-repartition")
+    } == {2, 3}
     # A global table needs no co-partitioning.
     glob = sf.stream(f"{topic_name}-s").join(sf.global_table(f"{topic_name}-t", key="k"), on="k").run()
     assert len(glob) == 5

@@ -62,7 +62,9 @@ def test_metadata_filled_in_late_equals_metadata_built_while_decoding(trades_top
     pd.testing.assert_frame_equal(got, expected)
 
 
-def test_records_written_with_appended_fields_read_as_records_decoded_and_encoded_whole(bootstrap, conn, topic_name):
+def test_records_written_with_appended_fields_read_as_records_decoded_and_encoded_whole(
+    bootstrap, conn, topic_name
+):
     """Filters and new columns from JSON to JSON decode only the fields they read and write each record's
     own bytes with the new fields appended (plan/values.py); a function filter decodes and encodes whole
     records. Read back, both outputs must hold the same records — except that the whole path writes a
@@ -70,7 +72,12 @@ def test_records_written_with_appended_fields_read_as_records_decoded_and_encode
     create_topic(bootstrap, topic_name)
     values = []
     for i in range(400):
-        record = {"id": i, "qty": i % 250, "price": round(1.1 * i + 0.25, 2), "sym": ["A", "B\"q", "\u00e9"][i % 3]}
+        record = {
+            "id": i,
+            "qty": i % 250,
+            "price": round(1.1 * i + 0.25, 2),
+            "sym": ["A", 'B"q', "\u00e9"][i % 3],
+        }
         if i % 7 == 0:
             record["nested"] = {"a": [i, i + 1], "b": {"c": None}}
         if i % 11 == 0:
@@ -81,13 +88,17 @@ def test_records_written_with_appended_fields_read_as_records_decoded_and_encode
     values[170] = b'{"id":170,"qty":170,"price":3.5,"notional":1}'  # has the new field: decoded whole
     produce(bootstrap, topic_name, values)
     s = sf.stream(topic_name, value="json")
-    frames = {"projected": s[s.qty > 100].assign(notional=s.qty * s.price),
-              "whole": s[lambda b: b.qty > 100].assign(notional=lambda b: b.qty * b.price)}
+    frames = {
+        "projected": s[s.qty > 100].assign(notional=s.qty * s.price),
+        "whole": s[lambda b: b.qty > 100].assign(notional=lambda b: b.qty * b.price),
+    }
     written = {}
     for name, frame in frames.items():
         q = frame.to_topic(f"{topic_name}-{name}", until="end", batch_size=25)
         assert q.metrics["dead_letters"] == 1
-        written[name] = [m.value() for m in consume_all(bootstrap, f"{topic_name}-{name}", expect=q.metrics["records_out"])]
+        written[name] = [
+            m.value() for m in consume_all(bootstrap, f"{topic_name}-{name}", expect=q.metrics["records_out"])
+        ]
     assert b'{"id": 130, "qty": 150, "price": 1.50,"notional":225.0}' in written["projected"]
     assert written["projected"] != written["whole"]  # the projection was used
 
@@ -116,10 +127,16 @@ def test_record_keys_reach_the_output_topic_as_they_were(bootstrap, conn, topic_
 
 def test_csv_text_bytes_and_headers(bootstrap, conn, topic_name):
     create_topic(bootstrap, topic_name)
-    produce(bootstrap, topic_name, [b"AAPL,10,1.5", b"MSFT,20,2.5"], keys=[b"a", b"b"],
-            headers=[[("src", b"x")], [("src", b"y")]])
-    csv = sf.stream(topic_name, value="csv", schema={"symbol": "str", "qty": "int64", "price": "float64"}).run(
-        metadata=True)
+    produce(
+        bootstrap,
+        topic_name,
+        [b"AAPL,10,1.5", b"MSFT,20,2.5"],
+        keys=[b"a", b"b"],
+        headers=[[("src", b"x")], [("src", b"y")]],
+    )
+    csv = sf.stream(
+        topic_name, value="csv", schema={"symbol": "str", "qty": "int64", "price": "float64"}
+    ).run(metadata=True)
     assert csv[["symbol", "qty", "price"]].values.tolist() == [["AAPL", 10, 1.5], ["MSFT", 20, 2.5]]
     assert [h[0] for h in csv["_headers"]] == [("src", b"x"), ("src", b"y")]
     s = sf.stream(topic_name, value="text")
@@ -195,5 +212,3 @@ def test_start_collects_rows_and_reports_metrics(bootstrap, conn, topic_name):
     assert m["status"] == "running" and m["records_in"] == 30 and m["errors"] == 0
     assert q.sink.result()["x"].tolist() == list(range(0, 30, 3))
     q.stop()
-
-

@@ -42,12 +42,31 @@ def test_notebook_runs_and_matches_its_stored_outputs(notebook, warm_broker, tmp
     env = {**os.environ, "STREAMFRAME_BOOTSTRAP": warm_broker, "PYTHONDONTWRITEBYTECODE": "1"}
     ini = tmp_path / "pytest.ini"  # the child does not read the project's pytest settings
     ini.write_text("[pytest]\n")
-    command = [sys.executable, "-m", "pytest", "-c", str(ini), "--rootdir", str(tmp_path), "-p", "no:cacheprovider",
-               "-q", "--no-header", "--nbval", str(notebook), "--nbval-current-env",
-               "--nbval-sanitize-with", str(SANITIZE), "--nbval-cell-timeout", "120"]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-c",
+        str(ini),
+        "--rootdir",
+        str(tmp_path),
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "--no-header",
+        "--nbval",
+        str(notebook),
+        "--nbval-current-env",
+        "--nbval-sanitize-with",
+        str(SANITIZE),
+        "--nbval-cell-timeout",
+        "120",
+    ]
     started = time.monotonic()
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=540)
     took = time.monotonic() - started
     summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
     print(f"{notebook.name}: {summary} in {took:.1f} s")
-    assert result.returncode == 0, f"nbval failed on {notebook.name}:\n{result.stdout[-12000:]}\n{result.stderr[-3000:]}"
+    assert result.returncode == 0, (
+        f"nbval failed on {notebook.name}:\n{result.stdout[-12000:]}\n{result.stderr[-3000:]}"
+    )

@@ -93,7 +93,11 @@ def stream_stream_join(records, how: str, within: int, grace: int = 0) -> list[t
         hi = max(0, ts + join_after)
         visible_from = task.observed[other_side] - retention + 1
         matches = sorted(
-            (w for w in task.windows[other_side] if w[0] == key and lo <= w[1] <= hi and w[1] >= visible_from),
+            (
+                w
+                for w in task.windows[other_side]
+                if w[0] == key and lo <= w[1] <= hi and w[1] >= visible_from
+            ),
             key=lambda w: (w[1], w[2]),
         )
         for _k, o_ts, _o_seq, o_value in matches:

@@ -275,8 +275,9 @@ def java_command(project: Path, main_class: str, jvm: list[str], args: dict) -> 
 def oracle_command(main_class: str = MAIN_CLASS, project: Path = PROJECT_DIR, **args) -> list[str]:
     """The java command line for an oracle (``args`` are its options, ``size_ms`` → ``--size-ms``):
     a small heap and the quick compiler, for short runs."""
-    return java_command(project, main_class, ["-Xms64m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"],
-                        args)
+    return java_command(
+        project, main_class, ["-Xms64m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"], args
+    )
 
 
 def run_window_oracle(

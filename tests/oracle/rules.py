@@ -290,11 +290,18 @@ class _SlidingTask:
         key, ts, _ = rec
         start = ts + 1
         self._put(key, start, list(agg))
-        self.suppress.process((key, start, start + self.d), start + self.d, self._row(key, start, agg), agg[2])
+        self.suppress.process(
+            (key, start, start + self.d), start + self.d, self._row(key, start, agg), agg[2]
+        )
 
     def _row(self, key, start: int, value: list) -> dict:
-        return {"key": key, "window_start": start, "window_end": start + self.d, "count": value[0],
-                "sum": value[1]}
+        return {
+            "key": key,
+            "window_start": start,
+            "window_end": start + self.d,
+            "count": value[0],
+            "sum": value[1],
+        }
 
     def _reverse(self, rec, close: int) -> None:
         key, ts, _ = rec

@@ -93,7 +93,13 @@ SLIDING = [
 # The window store's retention (2 * 2 + 1 = 5) is counted from the largest window start it holds on the
 # task (b's [32,34]): a:[27,29] (start < 32 - 5 + 1) is invisible when a@30 comes, so a's previous
 # record is not known, no window a:[30,32] is made, and a@30 only meets its closed left window [28,30].
-SLIDING_RETENTION = [("a", 29, 1.0, 0), ("b", 31, 2.0, 0), ("b", 33, 4.0, 0), ("a", 30, 8.0, 0), ("z", 99, 0.0, 0)]
+SLIDING_RETENTION = [
+    ("a", 29, 1.0, 0),
+    ("b", 31, 2.0, 0),
+    ("b", 33, 4.0, 0),
+    ("a", 30, 8.0, 0),
+    ("z", 99, 0.0, 0),
+]
 
 CASES = {
     "tumbling": (TUMBLING, {"window": "tumbling", "size_ms": 10, "grace_ms": 5}),
@@ -236,7 +242,12 @@ def test_rules_sliding_with_grace_by_hand():
 
 def test_rules_sliding_retention_by_hand():
     df = final_windows(_frame(SLIDING_RETENTION), **CASES["sliding-retention"][1])
-    assert _rows(df) == [("a", 27, 29, 1, 1.0), ("b", 29, 31, 1, 2.0), ("b", 31, 33, 2, 6.0), ("b", 32, 34, 1, 4.0)]
+    assert _rows(df) == [
+        ("a", 27, 29, 1, 1.0),
+        ("b", 29, 31, 1, 2.0),
+        ("b", 31, 33, 2, 6.0),
+        ("b", 32, 34, 1, 4.0),
+    ]
     assert df.attrs["dropped_records"] == 1
     # With a store that remembers everything, a@30 would have had the window [30,32].
     df = final_windows(_frame(SLIDING_RETENTION), retention_ms=1000, **CASES["sliding-retention"][1])

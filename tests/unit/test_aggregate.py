@@ -84,13 +84,20 @@ def test_tumbling_final_equals_pandas_on_in_order_input():
     expected = closed.groupby(["k", "window_start"])["qty"].sum()
     got_series = got.assign(window_start=got.window_start.astype("datetime64[ms, UTC]").astype("int64")) \
         .set_index(["k", "window_start"])["q"]
-    pd.testing.assert_series_equal(got_series.sort_index(), expected.rename("q").sort_index(), check_dtype=False)
+    pd.testing.assert_series_equal(
+        got_series.sort_index(), expected.rename("q").sort_index(), check_dtype=False
+    )
     assert driver.metrics["late_drops"] == 0
 
 
 def test_close_after_closes_windows_of_a_quiet_partition_on_wall_clock():
-    t = (sf.stream("in", timestamp="ts").groupby("k").window(tumbling="10s", close_after="30s")
-         .agg(n=("qty", "count")).emit("final"))
+    t = (
+        sf.stream("in", timestamp="ts")
+        .groupby("k")
+        .window(tumbling="10s", close_after="30s")
+        .agg(n=("qty", "count"))
+        .emit("final")
+    )
     driver = TestDriver(t)
     driver.pipe("in", [{"k": "a", "qty": 1, "ts": 1_000}, {"k": "a", "qty": 2, "ts": 2_000}])
     assert driver.output().empty  # stream time 2s: the window [0, 10s) is open
@@ -104,8 +111,12 @@ def test_close_after_closes_windows_of_a_quiet_partition_on_wall_clock():
 
 
 def test_late_records_can_go_to_dead_letters():
-    t = (sf.stream("in", timestamp="ts").groupby("k").window(tumbling=100, late="dead_letter")
-         .agg(n=("qty", "count")))
+    t = (
+        sf.stream("in", timestamp="ts")
+        .groupby("k")
+        .window(tumbling=100, late="dead_letter")
+        .agg(n=("qty", "count"))
+    )
     driver = TestDriver(t)
     driver.pipe("in", [{"k": "a", "qty": 1, "ts": 500}, {"k": "a", "qty": 1, "ts": 50}])
     assert driver.metrics["late_drops"] == 1
@@ -123,8 +134,11 @@ def test_null_group_key_is_dead_lettered_not_dropped_silently():
 def test_table_source_keeps_last_value_and_tombstones_delete():
     t = sf.table("in", key="symbol")
     driver = TestDriver(t)
-    driver.pipe("in", [{"symbol": "A", "p": 1}, {"symbol": "B", "p": 2}, {"symbol": "A", "p": 3}],
-                keys=["A", "B", "A"])
+    driver.pipe(
+        "in",
+        [{"symbol": "A", "p": 1}, {"symbol": "B", "p": 2}, {"symbol": "A", "p": 3}],
+        keys=["A", "B", "A"],
+    )
     driver.pipe("in", [None], keys=["B"])
     assert driver.table()["p"].to_dict() == {"A": 3}
     assert driver.output(metadata=True)["_tombstone"].tolist() == [False, False, True]
@@ -143,11 +157,20 @@ def test_table_regroup_moves_updated_rows_between_groups():
     t = sf.table("in", key="user")
     by_region = t.groupby("region").agg(users=("user", "count"), total=("score", "sum"))
     driver = TestDriver(by_region)
-    driver.pipe("in", [{"user": "u1", "region": "eu", "score": 5}, {"user": "u2", "region": "eu", "score": 7},
-                       {"user": "u3", "region": "us", "score": 1}], keys=["u1", "u2", "u3"])
+    driver.pipe(
+        "in",
+        [
+            {"user": "u1", "region": "eu", "score": 5},
+            {"user": "u2", "region": "eu", "score": 7},
+            {"user": "u3", "region": "us", "score": 1},
+        ],
+        keys=["u1", "u2", "u3"],
+    )
     driver.pipe("in", [{"user": "u2", "region": "us", "score": 8}], keys=["u2"])
     driver.pipe("in", [None], keys=["u1"])
-    final = pd.DataFrame([{"user": "u2", "region": "us", "score": 8}, {"user": "u3", "region": "us", "score": 1}])
+    final = pd.DataFrame(
+        [{"user": "u2", "region": "us", "score": 8}, {"user": "u3", "region": "us", "score": 1}]
+    )
     expected = final.groupby("region").agg(users=("user", "count"), total=("score", "sum"))
     pd.testing.assert_frame_equal(driver.table(), expected, check_dtype=False)
 
@@ -177,9 +200,16 @@ def test_processing_time_stamps_records_with_the_wall_clock():
 
 
 def test_windowed_table_lookups_by_key_and_time_range():
-    df = pd.DataFrame({"k": ["a", "a", "b", "a"], "x": [1, 2, 3, 4],
-                       "ts": pd.to_datetime(["2024-01-01 10:00:05", "2024-01-01 10:00:15", "2024-01-01 10:00:15",
-                                             "2024-01-01 10:00:35"], utc=True)})
+    df = pd.DataFrame(
+        {
+            "k": ["a", "a", "b", "a"],
+            "x": [1, 2, 3, 4],
+            "ts": pd.to_datetime(
+                ["2024-01-01 10:00:05", "2024-01-01 10:00:15", "2024-01-01 10:00:15", "2024-01-01 10:00:35"],
+                utc=True,
+            ),
+        }
+    )
     t = sf.from_pandas(df, timestamp="ts").groupby("k").window(tumbling="10s").agg(total=("x", "sum"))
     every = t.loc["a"]
     assert every["total"].tolist() == [1, 2, 4]

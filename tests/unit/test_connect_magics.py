@@ -54,7 +54,9 @@ def _dead_url() -> str:
 
 def test_magics_tuple_names_the_class_the_loader_registers():
     assert connect_magics.MAGICS == (ConnectMagics,)
-    assert set(ConnectMagics.magics["line"]) == {"connect"} and set(ConnectMagics.magics["cell"]) == {"connect"}
+    assert set(ConnectMagics.magics["line"]) == {"connect"} and set(ConnectMagics.magics["cell"]) == {
+        "connect"
+    }
 
 
 def test_load_ext_streamframe_registers_them(no_worker):
@@ -131,7 +133,9 @@ def test_bad_payloads_fail_before_any_call(shell, cell, expected):
 
 
 def test_no_worker_known_says_how_to_start_one(shell):
-    with pytest.raises(UsageError, match=r"no Kafka Connect worker is known: start one with `streamframe local"):
+    with pytest.raises(
+        UsageError, match=r"no Kafka Connect worker is known: start one with `streamframe local"
+    ):
         shell.run_line_magic("connect", "list")
 
 
@@ -184,7 +188,9 @@ def test_connect_error_messages_become_one_line():
         "PluginDesc{klass=class org.apache.kafka.connect.file.FileStreamSinkConnector, name='x', version='4.3.1', "
         "encodedVersion=4.3.1, type=sink, typeName='sink', location='classpath'}"
     )
-    assert one_line(plugins).endswith("available connectors are: org.apache.kafka.connect.file.FileStreamSinkConnector")
+    assert one_line(plugins).endswith(
+        "available connectors are: org.apache.kafka.connect.file.FileStreamSinkConnector"
+    )
 
 
 # Shapes as the real Kafka Connect 4.3.1 worker answers them.
@@ -192,7 +198,12 @@ STATUS = {
     "name": "lines",
     "connector": {"state": "RUNNING", "worker_id": "127.0.0.1:8083", "version": "4.3.1"},
     "tasks": [
-        {"id": 1, "state": "FAILED", "worker_id": "127.0.0.1:8083", "trace": "org.x.Boom: no file\n\tat a.b(C.java)"},
+        {
+            "id": 1,
+            "state": "FAILED",
+            "worker_id": "127.0.0.1:8083",
+            "trace": "org.x.Boom: no file\n\tat a.b(C.java)",
+        },
         {"id": 0, "state": "RUNNING", "worker_id": "127.0.0.1:8083", "version": "4.3.1"},
     ],
     "type": "source",
@@ -211,7 +222,12 @@ def test_list_frame_rows_per_connector():
     expanded = {
         "lines": {"status": STATUS, "info": {"name": "lines", "config": SOURCE["config"], "type": "source"}},
         "a-sink": {
-            "status": {"name": "a-sink", "connector": {"state": "PAUSED", "worker_id": "w"}, "tasks": [], "type": "sink"},
+            "status": {
+                "name": "a-sink",
+                "connector": {"state": "PAUSED", "worker_id": "w"},
+                "tasks": [],
+                "type": "sink",
+            },
             "info": {"name": "a-sink", "config": {"connector.class": "S"}, "type": "sink"},
         },
     }
@@ -229,17 +245,23 @@ def test_a_rebalance_is_waited_out_and_other_errors_are_not(no_worker):
     import threading
     from http.server import BaseHTTPRequestHandler, HTTPServer
 
-    answers = {"/connectors/a/config": [(409, "Cannot complete request momentarily due to rebalance"),
-                                        (500, "Request cannot be completed because a rebalance is expected"),
-                                        (200, None)],
-               "/connectors/b/config": [(500, "Something else broke"), (200, None)]}
+    answers = {
+        "/connectors/a/config": [
+            (409, "Cannot complete request momentarily due to rebalance"),
+            (500, "Request cannot be completed because a rebalance is expected"),
+            (200, None),
+        ],
+        "/connectors/b/config": [(500, "Something else broke"), (200, None)],
+    }
     asked = []
 
     class Worker(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - http.server's name
             asked.append(self.path)
             status, message = answers[self.path].pop(0)
-            body = json.dumps({"topics": "t"} if status == 200 else {"error_code": status, "message": message})
+            body = json.dumps(
+                {"topics": "t"} if status == 200 else {"error_code": status, "message": message}
+            )
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.end_headers()

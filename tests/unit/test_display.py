@@ -217,15 +217,20 @@ def test_the_bundle_has_the_widget_and_static_fallbacks(own_queries):
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == v.model_id
     name = t.default_name()
     # deterministic (nbval compares it): no records/s, no wall-clock stream time
-    assert bundle["text/plain"] == (f"finished {name} · 3 in · lag 0 · late drops 0 · dead letters 0 · errors 0\n"
-                                    "k  x\na  4\nb  2")
+    assert bundle["text/plain"] == (
+        f"finished {name} · 3 in · lag 0 · late drops 0 · dead letters 0 · errors 0\nk  x\na  4\nb  2"
+    )
     assert "<table" in bundle["text/html"] and "sf-status" in bundle["text/html"]
     assert repr(v) == bundle["text/plain"]
 
 
 def test_an_in_memory_windowed_snapshot_is_complete_and_repeatable(own_queries):
-    t = (sf.from_pandas(trades(60, "ABCD", "2024-03-01"), timestamp="ts")
-         .groupby("symbol").window(tumbling="30s").agg(volume=("qty", "sum")))
+    t = (
+        sf.from_pandas(trades(60, "ABCD", "2024-03-01"), timestamp="ts")
+        .groupby("symbol")
+        .window(tumbling="30s")
+        .agg(volume=("qty", "sum"))
+    )
     expected = t.run()
     v = view(t)
     own_queries.append(v)
@@ -238,8 +243,13 @@ def test_an_in_memory_windowed_snapshot_is_complete_and_repeatable(own_queries):
 # --- the chart ---------------------------------------------------------------------------------------
 def test_the_chart_has_one_polyline_per_top_key():
     starts = pd.date_range("2024-01-01", periods=4, freq="1min", tz="UTC")
-    rows = pd.DataFrame([{"symbol": s, "window_start": w, "volume": v * (i + 1)}
-                         for i, s in enumerate("ABCDEFG") for v, w in enumerate(starts, 1)])
+    rows = pd.DataFrame(
+        [
+            {"symbol": s, "window_start": w, "volume": v * (i + 1)}
+            for i, s in enumerate("ABCDEFG")
+            for v, w in enumerate(starts, 1)
+        ]
+    )
     svg = ET.fromstring(chart_svg(rows, PlotSpec(y="volume", by=("symbol",), top=3)))
     series = svg.findall(f".//{SVG}g[@class='sf-series']")
     assert [g.get("data-key") for g in series] == ["G", "F", "E"]  # the biggest totals
@@ -248,8 +258,12 @@ def test_the_chart_has_one_polyline_per_top_key():
 
 
 def test_plot_chooses_x_y_and_by(own_queries):
-    t = (sf.from_pandas(trades(30, "AB"), timestamp="ts")
-         .groupby("symbol").window(tumbling="10s").agg(volume=("qty", "sum"), trades=("qty", "count")))
+    t = (
+        sf.from_pandas(trades(30, "AB"), timestamp="ts")
+        .groupby("symbol")
+        .window(tumbling="10s")
+        .agg(volume=("qty", "sum"), trades=("qty", "count"))
+    )
     v = view(t, plot=dict(y="trades", by="symbol", top=1), live=False)
     own_queries.append(v)
     svg = ET.fromstring(v.chart.value)
@@ -266,7 +280,7 @@ def test_explain_draws_the_topology():
     frame = s[s.x > 1].assign(y=s.x * 2)
     drawing = frame.explain()._repr_html_()
     assert drawing == explain_html(frame._node)
-    svg = ET.fromstring(drawing[drawing.index("<svg"):drawing.index("</svg>") + 6])
+    svg = ET.fromstring(drawing[drawing.index("<svg") : drawing.index("</svg>") + 6])
     names = [g.get("data-name") for g in svg.findall(f"{SVG}g[@class='sf-op']")]
     assert names == [n.name for n in frame._node.walk()] + ["result"]
     assert len(svg.findall(f"{SVG}line")) == 3  # source -> filter -> assign -> result
@@ -316,8 +330,11 @@ def test_in_a_kernel_the_widget_updates_from_its_sampler_thread():
                     updates.append(value)
                     if len(set(updates)) >= 3:
                         break
-        assert shown is not None and {"application/vnd.jupyter.widget-view+json", "text/plain",
-                                      "text/html"} <= set(shown)
+        assert shown is not None and {
+            "application/vnd.jupyter.widget-view+json",
+            "text/plain",
+            "text/html",
+        } <= set(shown)
         assert len(set(updates)) >= 3
     finally:
         kc.stop_channels()

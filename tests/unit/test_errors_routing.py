@@ -210,6 +210,7 @@ def test_a_failed_batch_never_stops_later_batches(drive):
 
 # --- from_pandas sources -------------------------------------------------------------------------
 
+
 def test_from_pandas_dead_letters_failing_rows_and_returns_the_rest():
     df = pd.DataFrame({"a": ["1", "two", "3"]})
     assert sf.from_pandas(df).astype(int).run()["a"].tolist() == [1, 3]

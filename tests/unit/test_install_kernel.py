@@ -31,7 +31,10 @@ def test_install_into_a_prefix(tmp_path, capsys):
     assert spec["display_name"] == "Python 3 (streamframe)" and spec["language"] == "python"
     assert spec["env"] == {"STREAMFRAME_BOOTSTRAP": "127.0.0.1:9092"}
     assert (kernels / "sf-test" / "logo-64x64.png").exists()
-    assert f"installed kernel 'sf-test' (Python 3 (streamframe)) in {kernels / 'sf-test'}" in capsys.readouterr().out
+    assert (
+        f"installed kernel 'sf-test' (Python 3 (streamframe)) in {kernels / 'sf-test'}"
+        in capsys.readouterr().out
+    )
 
 
 def test_user_install_is_the_default(tmp_path, monkeypatch):

@@ -26,7 +26,9 @@ def test_stream_table_join_equals_merge_with_the_table_as_it_stands(how):
     last = customers.drop_duplicates("cid", keep="last")
     expected = orders.merge(last, on="cid", how=how)
     got = driver.output()
-    pd.testing.assert_frame_equal(got.reset_index(drop=True), expected.reset_index(drop=True), check_dtype=False)
+    pd.testing.assert_frame_equal(
+        got.reset_index(drop=True), expected.reset_index(drop=True), check_dtype=False
+    )
 
 
 def test_stream_record_sees_the_table_as_of_its_position():
@@ -52,8 +54,10 @@ def test_a_left_join_with_misses_keeps_integers_and_booleans():
     driver.pipe("orders", [{"cid": "a", "n": 1}, {"cid": "zz", "n": 2}])
     driver.pipe("orders", [{"cid": "a", "n": 3}])
     assert [v for _, v, _ in driver.records()] == [
-        {"cid": "a", "n": 1, "tier": 3, "vip": True}, {"cid": "zz", "n": 2, "tier": None, "vip": None},
-        {"cid": "a", "n": 3, "tier": 3, "vip": True}]
+        {"cid": "a", "n": 1, "tier": 3, "vip": True},
+        {"cid": "zz", "n": 2, "tier": None, "vip": None},
+        {"cid": "a", "n": 3, "tier": 3, "vip": True},
+    ]
     assert all(type(v["tier"]) is int for _, v, _ in driver.records() if v["tier"] is not None)
 
 
@@ -65,8 +69,16 @@ def test_table_table_join_equals_merge_of_the_final_tables(how):
     t = sf.table("l", key="id").join(sf.table("r", key="id"), how=how)
     driver = TestDriver(t)
     for lo in range(0, 40, 8):  # interleave updates of both sides
-        driver.pipe("l", left.iloc[lo:lo + 8].to_dict("records"), keys=left.id.iloc[lo:lo + 8].astype(str).tolist())
-        driver.pipe("r", right.iloc[lo:lo + 8].to_dict("records"), keys=right.id.iloc[lo:lo + 8].astype(str).tolist())
+        driver.pipe(
+            "l",
+            left.iloc[lo : lo + 8].to_dict("records"),
+            keys=left.id.iloc[lo : lo + 8].astype(str).tolist(),
+        )
+        driver.pipe(
+            "r",
+            right.iloc[lo : lo + 8].to_dict("records"),
+            keys=right.id.iloc[lo : lo + 8].astype(str).tolist(),
+        )
     deleted = int(left.id.iloc[0])
     driver.pipe("l", [None], keys=[str(deleted)])
     final_left = left.drop_duplicates("id", keep="last").set_index("id").drop(index=deleted)
@@ -80,8 +92,11 @@ def test_foreign_key_join_follows_updates_of_either_side():
     orders = sf.table("orders", key="oid")
     users = sf.table("users", key="uid")
     driver = TestDriver(orders.join(users, left_on="uid", how="left"))
-    driver.pipe("orders", [{"oid": "o1", "uid": "u1"}, {"oid": "o2", "uid": "u1"}, {"oid": "o3", "uid": "u2"}],
-                keys=["o1", "o2", "o3"])
+    driver.pipe(
+        "orders",
+        [{"oid": "o1", "uid": "u1"}, {"oid": "o2", "uid": "u1"}, {"oid": "o3", "uid": "u2"}],
+        keys=["o1", "o2", "o3"],
+    )
     driver.pipe("users", [{"uid": "u1", "name": "Ann"}, {"uid": "u2", "name": "Bob"}], keys=["u1", "u2"])
     driver.pipe("users", [{"uid": "u1", "name": "Anne"}], keys=["u1"])
     driver.pipe("orders", [{"oid": "o3", "uid": "u1"}], keys=["o3"])
@@ -94,22 +109,35 @@ def test_foreign_key_join_follows_updates_of_either_side():
 
 def test_merge_asof_equals_pandas_on_the_whole_input():
     rng = np.random.default_rng(3)
-    quotes = pd.DataFrame({"ts": np.sort(rng.integers(0, 1000, 80)), "sym": rng.choice(["A", "B"], 80),
-                           "bid": rng.normal(100, 1, 80).round(2)})
-    trades = pd.DataFrame({"ts": np.sort(rng.integers(0, 1000, 50)), "sym": rng.choice(["A", "B"], 50),
-                           "qty": rng.integers(1, 9, 50)})
-    m = sf.merge_asof(sf.stream("trades", timestamp="ts"), sf.stream("quotes", timestamp="ts"), by="sym",
-                      tolerance=50)
+    quotes = pd.DataFrame(
+        {
+            "ts": np.sort(rng.integers(0, 1000, 80)),
+            "sym": rng.choice(["A", "B"], 80),
+            "bid": rng.normal(100, 1, 80).round(2),
+        }
+    )
+    trades = pd.DataFrame(
+        {
+            "ts": np.sort(rng.integers(0, 1000, 50)),
+            "sym": rng.choice(["A", "B"], 50),
+            "qty": rng.integers(1, 9, 50),
+        }
+    )
+    m = sf.merge_asof(
+        sf.stream("trades", timestamp="ts"), sf.stream("quotes", timestamp="ts"), by="sym", tolerance=50
+    )
     driver = TestDriver(m)
     events = pd.concat([quotes.assign(_side="quotes"), trades.assign(_side="trades")]).sort_values(
-        ["ts", "_side"], kind="stable")  # quotes first on a tie: at or before
+        ["ts", "_side"], kind="stable"
+    )  # quotes first on a tie: at or before
     for _, row in events.iterrows():
         cols = ["ts", "sym", "bid"] if row["_side"] == "quotes" else ["ts", "sym", "qty"]
         driver.pipe(row["_side"], [{c: row[c] for c in cols}])
     got = driver.output().drop(columns=["ts_right"])
     expected = pd.merge_asof(trades, quotes, on="ts", by="sym", tolerance=50, direction="backward")
-    pd.testing.assert_frame_equal(got.reset_index(drop=True), expected[got.columns].reset_index(drop=True),
-                                  check_dtype=False)
+    pd.testing.assert_frame_equal(
+        got.reset_index(drop=True), expected[got.columns].reset_index(drop=True), check_dtype=False
+    )
 
 
 def test_join_arguments_are_checked():

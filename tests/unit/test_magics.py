@@ -116,63 +116,97 @@ def test_hook_registers_magics_of_optional_modules(shell, monkeypatch):
 
 # --- one-line usage errors, with no broker --------------------------------------------------------
 
-@pytest.mark.parametrize("magic, line, expected", [
-    ("kafka_topics", "frob", "invalid choice: 'frob'"),
-    ("kafka_topics", "create", "create takes one topic name"),
-    ("kafka_topics", "describe a b", "describe takes one topic name"),
-    ("kafka_topics", "delete", "delete takes the topic name(s)"),
-    ("kafka_topics", "list --partitions 3", "--partitions and --config go with create"),
-    ("kafka_topics", "create t --partitions x", "invalid int value: 'x'"),
-    ("kafka_tail", "", "the following arguments are required: topic"),
-    ("kafka_tail", "t -n -1", "-n must be 0 or more"),
-    ("kafka_tail", "t --timeout 3", "--timeout goes with --follow"),
-    ("kafka_tail", "t --format xml", "invalid choice: 'xml'"),
-    ("kafka_tail", "'t", "No closing quotation"),
-    ("kafka_produce", "t", "is a cell magic"),
-    ("kafka_source", "", "the following arguments are required: name"),
-    ("kafka_source", "s topic", "expected key=value, got 'topic'"),
-    ("kafka_source", "s topic=t", "missing connector.class=... (known: file, generator, pandas, sqlite, topic)"),
-    ("kafka_source", "s connector.class=kafka topic=t", "unknown connector.class 'kafka'; known: file, generator"),
-    ("kafka_source", "s connector.class=generator", "missing required setting topic="),
-    ("kafka_source", "s connector.class=generator topic=t rat=5", "did you mean 'rate'?"),
-    ("kafka_source", "s connector.class=generator topic=t schema=stocks", "use one of: trades, clicks, orders, iot"),
-    ("kafka_source", "s connector.class=generator topic=t count=-1", "count=-1 must be at least 0"),
-    ("kafka_source", "s connector.class=generator topic=t tasks.max=two", "tasks.max='two'"),
-    ("kafka_source", "s name=other connector.class=generator topic=t", "name=other differs"),
-    ("kafka_source", "s connector.class=FileStreamSinkConnector topics=t file=x", "is a sink connector"),
-    ("kafka_source", "s connector.class=topic topics=a topic=a", "cannot be copied into itself"),
-    ("kafka_source", "s connector.class=file file=x.log topic=t key=id", "a text file has none"),
-    ("kafka_sink", "s connector.class=generator topics=t", "has no sink; sinks: file, pandas, sqlite, topic"),
-    ("kafka_sink", "s connector.class=file file=x.csv", "missing required setting topics="),
-    ("kafka_sink", "s connector.class=file topics=t file=x.csv until=later", "until='later' is not valid"),
-    ("kafka_sink", "s connector.class=pandas topics=t var=not-a-name", "is not a valid Python variable name"),
-    ("kafka_sink", "s connector.class=sqlite topics=t db=x.db", "missing required setting table="),
-    ("kafka_sink", "s connector.class=file topics=t file=x errors.tolerance=some", "use one of: none, all"),
-    ("connectors", "nope", "no connector called 'nope'"),
-    ("connectors", "--timeout 1", "--timeout goes with --wait"),
-    ("connector_stop", "", "name one connector, or use --all"),
-    ("connector_stop", "nope", "no connector called 'nope'"),
-    ("sf_stop", "", "name one query, or use --all"),
-    ("sf_stop", "nope", "no query called 'nope'"),
-    ("sf_queries", "extra", "unrecognized arguments: extra"),
-])
+@pytest.mark.parametrize(
+    "magic, line, expected",
+    [
+        ("kafka_topics", "frob", "invalid choice: 'frob'"),
+        ("kafka_topics", "create", "create takes one topic name"),
+        ("kafka_topics", "describe a b", "describe takes one topic name"),
+        ("kafka_topics", "delete", "delete takes the topic name(s)"),
+        ("kafka_topics", "list --partitions 3", "--partitions and --config go with create"),
+        ("kafka_topics", "create t --partitions x", "invalid int value: 'x'"),
+        ("kafka_tail", "", "the following arguments are required: topic"),
+        ("kafka_tail", "t -n -1", "-n must be 0 or more"),
+        ("kafka_tail", "t --timeout 3", "--timeout goes with --follow"),
+        ("kafka_tail", "t --format xml", "invalid choice: 'xml'"),
+        ("kafka_tail", "'t", "No closing quotation"),
+        ("kafka_produce", "t", "is a cell magic"),
+        ("kafka_source", "", "the following arguments are required: name"),
+        ("kafka_source", "s topic", "expected key=value, got 'topic'"),
+        (
+            "kafka_source",
+            "s topic=t",
+            "missing connector.class=... (known: file, generator, pandas, sqlite, topic)",
+        ),
+        (
+            "kafka_source",
+            "s connector.class=kafka topic=t",
+            "unknown connector.class 'kafka'; known: file, generator",
+        ),
+        ("kafka_source", "s connector.class=generator", "missing required setting topic="),
+        ("kafka_source", "s connector.class=generator topic=t rat=5", "did you mean 'rate'?"),
+        (
+            "kafka_source",
+            "s connector.class=generator topic=t schema=stocks",
+            "use one of: trades, clicks, orders, iot",
+        ),
+        ("kafka_source", "s connector.class=generator topic=t count=-1", "count=-1 must be at least 0"),
+        ("kafka_source", "s connector.class=generator topic=t tasks.max=two", "tasks.max='two'"),
+        ("kafka_source", "s name=other connector.class=generator topic=t", "name=other differs"),
+        ("kafka_source", "s connector.class=FileStreamSinkConnector topics=t file=x", "is a sink connector"),
+        ("kafka_source", "s connector.class=topic topics=a topic=a", "cannot be copied into itself"),
+        ("kafka_source", "s connector.class=file file=x.log topic=t key=id", "a text file has none"),
+        (
+            "kafka_sink",
+            "s connector.class=generator topics=t",
+            "has no sink; sinks: file, pandas, sqlite, topic",
+        ),
+        ("kafka_sink", "s connector.class=file file=x.csv", "missing required setting topics="),
+        (
+            "kafka_sink",
+            "s connector.class=file topics=t file=x.csv until=later",
+            "until='later' is not valid",
+        ),
+        (
+            "kafka_sink",
+            "s connector.class=pandas topics=t var=not-a-name",
+            "is not a valid Python variable name",
+        ),
+        ("kafka_sink", "s connector.class=sqlite topics=t db=x.db", "missing required setting table="),
+        (
+            "kafka_sink",
+            "s connector.class=file topics=t file=x errors.tolerance=some",
+            "use one of: none, all",
+        ),
+        ("connectors", "nope", "no connector called 'nope'"),
+        ("connectors", "--timeout 1", "--timeout goes with --wait"),
+        ("connector_stop", "", "name one connector, or use --all"),
+        ("connector_stop", "nope", "no connector called 'nope'"),
+        ("sf_stop", "", "name one query, or use --all"),
+        ("sf_stop", "nope", "no query called 'nope'"),
+        ("sf_queries", "extra", "unrecognized arguments: extra"),
+    ],
+)
 def test_bad_arguments_are_one_usage_line(shell, magic, line, expected):
     message = usage_error(shell, magic, line)
     assert message.startswith((f"%{magic}: ", f"%%{magic} "))
     assert expected in message
 
 
-@pytest.mark.parametrize("line, cell, expected", [
-    ("t", "   \n", "the cell is empty"),
-    ("t", '{"a": 1}\n{bad\n', "line 2 is not JSON"),
-    ("t", '[{"a": 1}, {"a": ', "the cell is not a JSON array"),
-    ("t --key id", '{"a": 1}', "--key id: the record on line 1 has no field 'id'"),
-    ("t --timestamp ts", '{"ts": "soon"}', "'soon' on line 1 is not a time"),
-    ("t --format csv", "a,b\n1,2,3", "line 2 has 3 fields, the header has 2 (a, b)"),
-    ("t --format csv", "a,b\n", "a CSV header but no records"),
-    ("t --format text --key a", "x", "text records have none"),
-    ("t --format xml", "x", "invalid choice: 'xml'"),
-])
+@pytest.mark.parametrize(
+    "line, cell, expected",
+    [
+        ("t", "   \n", "the cell is empty"),
+        ("t", '{"a": 1}\n{bad\n', "line 2 is not JSON"),
+        ("t", '[{"a": 1}, {"a": ', "the cell is not a JSON array"),
+        ("t --key id", '{"a": 1}', "--key id: the record on line 1 has no field 'id'"),
+        ("t --timestamp ts", '{"ts": "soon"}', "'soon' on line 1 is not a time"),
+        ("t --format csv", "a,b\n1,2,3", "line 2 has 3 fields, the header has 2 (a, b)"),
+        ("t --format csv", "a,b\n", "a CSV header but no records"),
+        ("t --format text --key a", "x", "text records have none"),
+        ("t --format xml", "x", "invalid choice: 'xml'"),
+    ],
+)
 def test_produce_body_errors_are_one_usage_line(shell, line, cell, expected):
     assert expected in usage_error(shell, "kafka_produce", line, cell)
 
@@ -194,10 +228,21 @@ def test_empty_listings_need_no_broker(shell, monkeypatch):
 
 # --- connector settings ---------------------------------------------------------------------------
 
+
 def test_connector_classes_reference(shell):
     ref = shell.run_line_magic("connectors", "--classes")
     generator = ref[ref["class"] == "generator"].set_index("setting")["description"]
-    assert {"schema", "rate", "count", "duration", "skew", "jitter.ms", "topic", "name", "connector.class"} <= set(generator.index)
+    assert {
+        "schema",
+        "rate",
+        "count",
+        "duration",
+        "skew",
+        "jitter.ms",
+        "topic",
+        "name",
+        "connector.class",
+    } <= set(generator.index)
     assert set(ref["class"]) == set(SHORT_NAMES) and set(ref["type"]) == {"source", "sink", "copy"}
 
 
@@ -205,8 +250,15 @@ def test_settings_parsing():
     assert parse_pairs(["a=1", "b=x=y", "c="]) == {"a": "1", "b": "x=y", "c": ""}
     assert parse_properties("# comment\n! also\n\nname = feed\ntopic=t\n") == {"name": "feed", "topic": "t"}
     assert unquote(["'a b'", 'file="my file.csv"', "plain"]) == ["a b", "file=my file.csv", "plain"]
-    s = Settings({"rate": "1_000", "follow": "yes", "duration": "2min", "topics": "a, b", "secret.key": "k3y"})
-    assert (s.integer("rate"), s.flag("follow"), s.duration("duration"), s.items("topics")) == (1000, True, 120, ["a", "b"])
+    s = Settings(
+        {"rate": "1_000", "follow": "yes", "duration": "2min", "topics": "a, b", "secret.key": "k3y"}
+    )
+    assert (s.integer("rate"), s.flag("follow"), s.duration("duration"), s.items("topics")) == (
+        1000,
+        True,
+        120,
+        ["a", "b"],
+    )
     assert s.redacted()["secret.key"] == "********"
 
 
@@ -239,6 +291,7 @@ def test_generator_totals_from_count_and_duration():
 
 # --- synthetic data -------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("schema", ["trades", "clicks", "orders", "iot"])
 def test_synthetic_data_is_reproducible_and_independent_of_batching(schema):
     whole = generate(schema, 5000, seed=3, start_ms=1_000, rate=100, jitter_ms=50)
@@ -259,6 +312,7 @@ def test_key_skew():
 
 # --- the broker-free parts of the connectors ------------------------------------------------------
 
+
 def _file_batches(path, **config) -> list:
     source = FileSource("f", Settings({"file": str(path), "topic": "t", **config}))
     return list(source.batches()), source
@@ -273,7 +327,10 @@ def test_file_source_parses_csv_jsonl_and_text(tmp_path):
     jsonl = tmp_path / "a.jsonl"
     jsonl.write_text('{"id": 1, "u": "a", "ts": 5}\n{"id": 2, "u": "b", "ts": "1970-01-01T00:00:01Z"}')
     [records], _ = _file_batches(jsonl, key="u", timestamp="ts")
-    assert records.values == [b'{"id": 1, "u": "a", "ts": 5}', b'{"id": 2, "u": "b", "ts": "1970-01-01T00:00:01Z"}']
+    assert records.values == [
+        b'{"id": 1, "u": "a", "ts": 5}',
+        b'{"id": 2, "u": "b", "ts": "1970-01-01T00:00:01Z"}',
+    ]
     assert (records.keys, records.timestamps) == ([b"a", b"b"], [5, 1000])
     log = tmp_path / "app.log"
     log.write_text("one\r\ntwo\n")
@@ -303,8 +360,10 @@ def test_sqlite_identifiers_are_quoted_against_injection(tmp_path):
     with sqlite3.connect(db) as con:
         con.row_factory = sqlite3.Row
         rows = [dict(r) for r in con.execute("SELECT * FROM t ORDER BY id")]
-    assert rows == [{"id": 1, "v": "b", HOSTILE: 2.5, "when": "1970-01-01T00:00:00+00:00"},
-                    {"id": 2, "v": None, HOSTILE: None, "when": None}]
+    assert rows == [
+        {"id": 1, "v": "b", HOSTILE: 2.5, "when": "1970-01-01T00:00:00+00:00"},
+        {"id": 2, "v": None, HOSTILE: None, "when": None},
+    ]
     # the source reads a table with a hostile name and column the same way
     with sqlite3.connect(db) as con:
         con.execute(f"CREATE TABLE {quote(HOSTILE)} ({quote(HOSTILE)} INTEGER)")
@@ -325,7 +384,9 @@ def test_sqlite_sink_refuses_a_table_with_another_primary_key(tmp_path):
 
 def test_pandas_sink_keeps_the_latest_rows_or_the_latest_per_key():
     ns: dict = {}
-    sink = PandasSink("p", Settings({"topics": "t", "var": "live", "pk": "k", "max.rows": "2"}), Context(namespace=ns))
+    sink = PandasSink(
+        "p", Settings({"topics": "t", "var": "live", "pk": "k", "max.rows": "2"}), Context(namespace=ns)
+    )
     sink.open_target()
     assert ns["live"].empty
     sink.write(pd.DataFrame({"k": ["a", "b"], "v": [1, 2]}))

@@ -72,10 +72,17 @@ def _frame(slices) -> pd.DataFrame:
     offsets = np.concatenate([np.arange(a, a + len(ts)) for _, a, ts in slices])
     ts = np.concatenate([ts for _, _, ts in slices])
     # a poll batch holds each partition's records together; interleave them as a fetch might
-    order = np.argsort(np.concatenate([np.arange(len(t)) * len(slices) + i for i, (_, _, t) in enumerate(slices)]),
-                       kind="stable")
-    return pd.DataFrame({"_timestamp": pd.to_datetime(ts[order], unit="ms", utc=True),
-                         "_partition": parts[order].astype("int32"), "_offset": offsets[order]})
+    order = np.argsort(
+        np.concatenate([np.arange(len(t)) * len(slices) + i for i, (_, _, t) in enumerate(slices)]),
+        kind="stable",
+    )
+    return pd.DataFrame(
+        {
+            "_timestamp": pd.to_datetime(ts[order], unit="ms", utc=True),
+            "_partition": parts[order].astype("int32"),
+            "_offset": offsets[order],
+        }
+    )
 
 
 def _run(topics, batches, ahead: bool):
@@ -108,8 +115,9 @@ def _reference(topics, batches):
     running: dict = {}
     for b, (src, slices) in enumerate(batches):
         frame = _frame(slices)
-        for r, (t, p, o) in enumerate(zip(datetime_to_ms(frame["_timestamp"]), frame["_partition"],
-                                          frame["_offset"])):
+        for r, (t, p, o) in enumerate(
+            zip(datetime_to_ms(frame["_timestamp"]), frame["_partition"], frame["_offset"])
+        ):
             k = running[(src, int(p))] = max(running.get((src, int(p)), -1), int(t))
             rows.append((k, 0 if src == TABLE else 1, b, r, src, int(p), int(o)))
     return rows
@@ -135,11 +143,11 @@ def _reference_order(topics, batches):
     i = 0
     for src, slices in batches:
         n = sum(len(ts) for _, _, ts in slices)
-        held += rows[i:i + n]
+        held += rows[i : i + n]
         i += n
         for p, a, ts in slices:
             read[(src, p)] = a + len(ts)
-        for r in rows[i - n:i]:
+        for r in rows[i - n : i]:
             running[(r[4], r[5])] = r[0]
         pending = [k for k in ends if read[k] < ends[k]]
         safe = min((running.get(k, -1) for k in pending), default=float("inf"))
@@ -191,8 +199,13 @@ def test_finely_interleaved_batches_release_few_chunks():
     n = 50_000
     for b in range(8):
         ts = np.arange(n) * 8 + b  # batch b: partition b, times interleaving with the other batches
-        frame = pd.DataFrame({"_timestamp": pd.to_datetime(ts, unit="ms", utc=True),
-                              "_partition": np.full(n, b, dtype="int32"), "_offset": np.arange(n)})
+        frame = pd.DataFrame(
+            {
+                "_timestamp": pd.to_datetime(ts, unit="ms", utc=True),
+                "_partition": np.full(n, b, dtype="int32"),
+                "_offset": np.arange(n),
+            }
+        )
         merger.add(STREAM, Raw("orders", n), frame)
     chunks = merger.release(float("inf"))
     assert len(chunks) == 1
@@ -205,8 +218,13 @@ def test_stream_ahead_waits_for_a_held_table_row():
     merger = TimeMerger({TABLE: 0, STREAM: 1})
 
     def frame(ts, p=0):
-        return pd.DataFrame({"_timestamp": pd.to_datetime(ts, unit="ms", utc=True),
-                             "_partition": np.full(len(ts), p, dtype="int32"), "_offset": np.arange(len(ts))})
+        return pd.DataFrame(
+            {
+                "_timestamp": pd.to_datetime(ts, unit="ms", utc=True),
+                "_partition": np.full(len(ts), p, dtype="int32"),
+                "_offset": np.arange(len(ts)),
+            }
+        )
 
     merger.add(TABLE, Raw("customers", 2), frame([10, 50]))
     merger.add(STREAM, Raw("orders", 4), frame([5, 20, 49, 60]))
@@ -215,11 +233,15 @@ def test_stream_ahead_waits_for_a_held_table_row():
     got = merger.release(3, {STREAM: float("inf")})
     assert [(s, datetime_to_ms(c["_timestamp"]).tolist()) for s, _, c in got] == [(STREAM, [5])]
     got = merger.release(30, {STREAM: float("inf")})  # the table row at 50 still held: orders up to 49
-    assert [(s, datetime_to_ms(c["_timestamp"]).tolist()) for s, _, c in got] == \
-        [(TABLE, [10]), (STREAM, [20, 49])]
+    assert [(s, datetime_to_ms(c["_timestamp"]).tolist()) for s, _, c in got] == [
+        (TABLE, [10]),
+        (STREAM, [20, 49]),
+    ]
     got = merger.release(float("inf"))
-    assert [(s, datetime_to_ms(c["_timestamp"]).tolist()) for s, _, c in got] == \
-        [(TABLE, [50]), (STREAM, [60])]
+    assert [(s, datetime_to_ms(c["_timestamp"]).tolist()) for s, _, c in got] == [
+        (TABLE, [50]),
+        (STREAM, [60]),
+    ]
 
 
 def _ahead(frame):

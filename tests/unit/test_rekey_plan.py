@@ -48,7 +48,9 @@ def test_the_key_a_changed_column_or_another_table_side_stay_in_process():
 
 def test_explain_shows_the_re_key():
     orders, customers = sf.stream("orders"), sf.table("customers", key="customer_id")
-    line = [ln for ln in str(orders.join(customers, on="customer_id").explain()).splitlines() if " Join " in ln]
+    line = [
+        ln for ln in str(orders.join(customers, on="customer_id").explain()).splitlines() if " Join " in ln
+    ]
     assert line[0].endswith("on customer_id; the stream re-keyed by customer_id through a repartition topic")
     kept = str(orders.join(customers, on="customer_id", repartition=False).explain())
     assert "re-keyed" not in kept and "re-keyed" not in str(orders.join(customers).explain())

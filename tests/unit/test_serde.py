@@ -54,7 +54,9 @@ def test_malformed_json_dead_letters_exactly_that_record(drive):
     assert driver.metrics["records_out"] == len(GOOD)
 
 
-@pytest.mark.parametrize("bad", [b"", b"not json", b'{"a": 1} trailing', b'{"a": }', b"\xff\xfe{}", b'{"a": 1'])
+@pytest.mark.parametrize(
+    "bad", [b"", b"not json", b'{"a": 1} trailing', b'{"a": }', b"\xff\xfe{}", b'{"a": 1']
+)
 def test_every_kind_of_malformed_json_is_isolated(drive, bad):
     values = raw_json(GOOD[:3]) + [bad] + raw_json(GOOD[3:])
     driver = drive(sf.stream("in"), values)
@@ -78,7 +80,9 @@ def test_invalid_utf8_inside_a_json_string_is_dead_lettered_alone(drive):
 def test_pretty_printed_json_with_newlines_is_one_record(drive):
     values = [b'{\n  "user": "a",\n  "clicks": 1\n}', b'{"user": "b", "clicks": 2}']
     driver = drive(sf.stream("in"), values)
-    assert_frame_equal(driver.output(), pd.DataFrame([{"user": "a", "clicks": 1}, {"user": "b", "clicks": 2}]))
+    assert_frame_equal(
+        driver.output(), pd.DataFrame([{"user": "a", "clicks": 1}, {"user": "b", "clicks": 2}])
+    )
 
 
 def test_fields_whose_types_disagree_keep_every_record(drive):
@@ -91,9 +95,16 @@ def test_fields_whose_types_disagree_keep_every_record(drive):
     assert pd.isna(out["v"].iloc[3])
 
 
-@pytest.mark.parametrize("value, expected", [
-    (b"5", 5), (b"-2.5", -2.5), (b'"hello"', "hello"), (b"true", True), (b"[1, 2]", [1, 2]),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (b"5", 5),
+        (b"-2.5", -2.5),
+        (b'"hello"', "hello"),
+        (b"true", True),
+        (b"[1, 2]", [1, 2]),
+    ],
+)
 def test_non_object_json_lands_in_a_value_column(drive, value, expected):
     driver = drive(sf.stream("in"), [value, value])
     assert driver.output()["value"].tolist() == [expected, expected]
@@ -217,8 +228,9 @@ def test_csv_round_trips_through_its_encoder():
 
 # --- text and bytes -------------------------------------------------------------------------------
 
+
 def test_text_values_become_a_value_column(drive):
-    lines = ["hello", "héllo wörld ✓", "", "tab\tand \"quotes\""]
+    lines = ["hello", "héllo wörld ✓", "", 'tab\tand "quotes"']
     driver = drive(sf.stream("in", value="text"), lines)
     assert driver.output()["value"].tolist() == lines
     assert driver.records(format="text") == [(None, line.encode(), i + 1) for i, line in enumerate(lines)]
@@ -256,6 +268,7 @@ def test_bytes_values_are_untouched(drive):
 
 # --- keys ----------------------------------------------------------------------------------------
 
+
 def test_key_formats(drive):
     json_keys = drive(sf.stream("in", key="json"), [{"a": 1}, {"a": 2}], keys=[b'{"id": 7}', b"[1, 2]"])
     assert json_keys.output(metadata=True)["_key"].tolist() == [{"id": 7}, [1, 2]]
@@ -279,6 +292,7 @@ def test_piping_a_non_text_value_to_a_text_topic_is_refused():
 
 # --- the Arrow JSON encoder -----------------------------------------------------------------------
 
+
 def _plain(value):
     """What a cell should read back as from JSON."""
     if value is None or value is pd.NA:
@@ -293,15 +307,24 @@ def _plain(value):
 
 
 TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
-TRICKY_TEXT = st.one_of(TEXT, st.sampled_from(['"', "\\", '\\"', "\n", "\x00", "\x1f", "\x7f", "a\"b\\c",
-                                               "é", "✓", "𝄞", "\u2028", "{}", "null", ""]))
+TRICKY_TEXT = st.one_of(
+    TEXT,
+    st.sampled_from(
+        ['"', "\\", '\\"', "\n", "\x00", "\x1f", "\x7f", 'a"b\\c', "é", "✓", "𝄞", "\u2028", "{}", "null", ""]
+    ),
+)
 COLUMNS = {
     "int": st.integers(-(2**63), 2**63 - 1),
     "float": st.floats(allow_nan=True, allow_infinity=True),
     "text": st.one_of(st.none(), TRICKY_TEXT),
     "bool": st.one_of(st.none(), st.booleans()),
-    "mixed": st.one_of(st.none(), st.integers(-(2**53), 2**53), TRICKY_TEXT, st.booleans(),
-                       st.floats(allow_nan=False, allow_infinity=False)),
+    "mixed": st.one_of(
+        st.none(),
+        st.integers(-(2**53), 2**53),
+        TRICKY_TEXT,
+        st.booleans(),
+        st.floats(allow_nan=False, allow_infinity=False),
+    ),
 }
 
 
@@ -341,11 +364,13 @@ def test_json_encoder_round_trips_random_frames(frame):
 
 
 def test_json_encoder_special_values():
-    frame = pd.DataFrame({
-        "f": [1.0, float("nan"), float("inf"), -float("inf"), -0.0, 1e300, 5e-324],
-        "i": [1, 2, 3, 4, 5, 2**62, -(2**63)],
-        "s": ['a"b', "c\\d", "\n", "\x00", None, "ü", ""],
-    })
+    frame = pd.DataFrame(
+        {
+            "f": [1.0, float("nan"), float("inf"), -float("inf"), -0.0, 1e300, 5e-324],
+            "i": [1, 2, 3, 4, 5, 2**62, -(2**63)],
+            "s": ['a"b', "c\\d", "\n", "\x00", None, "ü", ""],
+        }
+    )
     rows = [orjson.loads(r) for r in encode_json_rows(frame)]
     assert [r["f"] for r in rows] == [1.0, None, None, None, -0.0, 1e300, 5e-324]
     assert all(isinstance(r["f"], float) for r in rows if r["f"] is not None)
@@ -354,11 +379,13 @@ def test_json_encoder_special_values():
 
 
 def test_json_encoder_narrow_and_nullable_floats():
-    frame = pd.DataFrame({
-        "half": np.array([0.5, 3.0, np.nan, np.inf, -2.25], dtype="float16"),
-        "single": np.array([0.5, 3.0, np.nan, -np.inf, 1e30], dtype="float32"),
-        "nullable": pd.array([1.5, None, 2.0, 3.25, None], dtype="Float64"),
-    })
+    frame = pd.DataFrame(
+        {
+            "half": np.array([0.5, 3.0, np.nan, np.inf, -2.25], dtype="float16"),
+            "single": np.array([0.5, 3.0, np.nan, -np.inf, 1e30], dtype="float32"),
+            "nullable": pd.array([1.5, None, 2.0, 3.25, None], dtype="Float64"),
+        }
+    )
     rows = [orjson.loads(r) for r in encode_json_rows(frame)]
     assert [r["half"] for r in rows] == [0.5, 3.0, None, None, -2.25]
     assert [r["single"] for r in rows] == [0.5, 3.0, None, None, np.float32(1e30)]
@@ -367,10 +394,14 @@ def test_json_encoder_narrow_and_nullable_floats():
 
 
 def test_json_encoder_timestamps_and_nested_values():
-    frame = pd.DataFrame({
-        "t": pd.to_datetime(["2024-01-01T00:00:00.123Z", "2024-06-30T23:59:59Z"], utc=True, format="ISO8601"),
-        "nested": [{"a": [1, 2]}, [1, {"b": None}]],
-    })
+    frame = pd.DataFrame(
+        {
+            "t": pd.to_datetime(
+                ["2024-01-01T00:00:00.123Z", "2024-06-30T23:59:59Z"], utc=True, format="ISO8601"
+            ),
+            "nested": [{"a": [1, 2]}, [1, {"b": None}]],
+        }
+    )
     rows = [orjson.loads(r) for r in encode_json_rows(frame)]
     assert [pd.Timestamp(r["t"]) for r in rows] == frame["t"].tolist()
     assert [r["nested"] for r in rows] == [{"a": [1, 2]}, [1, {"b": None}]]

@@ -119,22 +119,28 @@ def test_query_string_can_use_metadata_columns(drive, as_input):
 
 def test_metadata_is_kept_through_a_chain_of_operations(drive, as_input):
     s = trades()
-    frame = (s[s.qty > 60]
-             .assign(notional=s.qty * s.price)
-             [["symbol", "notional", "qty"]]
-             .rename(columns={"qty": "quantity"})
-             .astype({"quantity": "float64"})
-             .drop(columns="symbol"))
+    frame = (
+        s[s.qty > 60]
+        .assign(notional=s.qty * s.price)[["symbol", "notional", "qty"]]
+        .rename(columns={"qty": "quantity"})
+        .astype({"quantity": "float64"})
+        .drop(columns="symbol")
+    )
     driver = pipe_trades(drive, frame)
     df = trades_input(as_input)
     df = df[df.qty > 60].assign(notional=lambda d: d.qty * d.price)
     meta = ["_key", "_timestamp", "_partition", "_offset", "_headers"]
-    expected = (df[["symbol", "notional", "qty", *meta]].rename(columns={"qty": "quantity"})
-                .astype({"quantity": "float64"}).drop(columns="symbol"))
+    expected = (
+        df[["symbol", "notional", "qty", *meta]]
+        .rename(columns={"qty": "quantity"})
+        .astype({"quantity": "float64"})
+        .drop(columns="symbol")
+    )
     assert_frame_equal(driver.output(metadata=True), reindexed(expected))
 
 
 # --- column selection, assign ------------------------------------------------------------------
+
 
 def test_column_selection_keeps_requested_order(drive, as_input):
     driver = pipe_trades(drive, trades()[["price", "symbol"]])
@@ -152,7 +158,7 @@ def test_assign_expressions_callables_and_constants_match_pandas(drive, as_input
     s = trades()
     frame = s.assign(
         notional=s.qty * s.price,
-        big=lambda df: df.notional > 3000,          # later columns see earlier ones, as in pandas
+        big=lambda df: df.notional > 3000,  # later columns see earlier ones, as in pandas
         venue="XNAS",
         sym=s.symbol.str.lower(),
         rounded=(s.price / 3).round(2),
@@ -177,7 +183,9 @@ def test_assign_replaces_an_existing_column(drive, as_input):
 
 def test_assign_can_use_metadata(drive, as_input):
     s = trades()
-    driver = pipe_trades(drive, s.assign(where=s._key + "@" + s._offset.astype(str), hour=s._timestamp.dt.minute))
+    driver = pipe_trades(
+        drive, s.assign(where=s._key + "@" + s._offset.astype(str), hour=s._timestamp.dt.minute)
+    )
     df = trades_input(as_input)
     out = driver.output()
     assert out["where"].tolist() == [f"{k}@{i}" for i, k in enumerate(KEYS)]
@@ -191,6 +199,7 @@ def test_assign_of_metadata_other_than_key_is_refused():
 
 
 # --- map, peek, explode ----------------------------------------------------------------------
+
 
 def test_map_returns_a_new_frame_and_metadata_is_restored(drive, as_input):
     def notional(df: pd.DataFrame) -> pd.DataFrame:
@@ -233,7 +242,7 @@ def test_map_or_peek_editing_its_batch_in_place_does_not_leak_into_another_branc
         driver = pipe_trades(drive, sf.concat([branch[["symbol"]], s[s.qty > 100]]))
         df = trades_input(as_input)
         expected = reindexed(values_of(df[df.qty > 100]))
-        untouched = driver.output().iloc[len(TRADES):][expected.columns]
+        untouched = driver.output().iloc[len(TRADES) :][expected.columns]
         assert_frame_equal(reindexed(untouched), expected, check_dtype=False)  # concat widens qty to float
 
 
@@ -250,8 +259,13 @@ def test_peek_sees_each_batch_and_passes_rows_unchanged(drive, as_input):
 
 
 def test_explode_matches_pandas_and_repeats_metadata(drive, as_input):
-    rows = [{"order": 1, "items": ["a", "b", "c"]}, {"order": 2, "items": []},
-            {"order": 3, "items": ["d"]}, {"order": 4, "items": None}, {"order": 5, "items": ["e", "f"]}]
+    rows = [
+        {"order": 1, "items": ["a", "b", "c"]},
+        {"order": 2, "items": []},
+        {"order": 3, "items": ["d"]},
+        {"order": 4, "items": None},
+        {"order": 5, "items": ["e", "f"]},
+    ]
     keys = ["o1", "o2", "o3", "o4", "o5"]
     driver = drive(sf.stream("in").explode("items"), rows, keys=keys)
     expected = as_input(rows, keys=keys).explode("items")
@@ -270,6 +284,7 @@ def test_explode_numbers_then_compute(drive, as_input):
 
 
 # --- rekey, split, concat ----------------------------------------------------------------------
+
 
 def test_rekey_changes_the_output_key(drive):
     driver = pipe_trades(drive, trades().rekey("symbol"))
@@ -297,8 +312,9 @@ def test_assign_key_is_a_rekey(drive):
 def test_key_is_kept_when_not_rekeyed(drive):
     s = trades()
     driver = pipe_trades(drive, s[s.qty > 100][["symbol"]])
-    assert driver.records() == [(k, {"symbol": t["symbol"]}, ts)
-                                for k, t, ts in zip(KEYS, TRADES, STAMPS) if t["qty"] > 100]
+    assert driver.records() == [
+        (k, {"symbol": t["symbol"]}, ts) for k, t, ts in zip(KEYS, TRADES, STAMPS) if t["qty"] > 100
+    ]
 
 
 def test_split_gives_complementary_halves(drive, as_input):
@@ -374,10 +390,13 @@ def test_driver_refuses_a_topic_the_frame_does_not_read():
 
 # --- drop, rename, astype, dropna, fillna ------------------------------------------------------
 
+
 def test_drop_matches_pandas(drive, as_input):
     df = values_of(trades_input(as_input))
-    assert_frame_equal(pipe_trades(drive, trades().drop(columns=["side", "price"])).output(),
-                       df.drop(columns=["side", "price"]))
+    assert_frame_equal(
+        pipe_trades(drive, trades().drop(columns=["side", "price"])).output(),
+        df.drop(columns=["side", "price"]),
+    )
     assert_frame_equal(pipe_trades(drive, trades().drop("side")).output(), df.drop(columns="side"))
 
 
@@ -406,7 +425,9 @@ def test_astype_keeps_metadata_types(drive, as_input):
     driver = pipe_trades(drive, trades()[["qty"]].astype(str))
     out = driver.output(metadata=True)
     df = trades_input(as_input)
-    assert_frame_equal(out.drop(columns="qty"), df[["_key", "_timestamp", "_partition", "_offset", "_headers"]])
+    assert_frame_equal(
+        out.drop(columns="qty"), df[["_key", "_timestamp", "_partition", "_offset", "_headers"]]
+    )
     assert out["qty"].tolist() == [str(t["qty"]) for t in TRADES]
 
 
@@ -464,6 +485,7 @@ def test_drop_or_rename_of_metadata_is_refused():
 
 # --- frames are lazy and immutable -------------------------------------------------------------
 
+
 def test_operations_return_new_frames_and_leave_the_original_alone(drive, as_input):
     s = trades()
     _ = s[s.qty > 100].assign(x=1).drop(columns="side")
@@ -477,36 +499,46 @@ def test_records_split_over_batches_give_the_same_result_as_one_batch(as_input):
     for lo, hi in [(0, 3), (3, 4), (4, 10)]:
         driver.pipe("in", TRADES[lo:hi], keys=KEYS[lo:hi], timestamps=STAMPS[lo:hi])
     df = as_input(TRADES, keys=KEYS, timestamps=STAMPS)
-    expected = df[df.qty > 60].assign(notional=lambda d: d.qty * d.price, _key=lambda d: d.symbol.astype(object))
-    assert_frame_equal(driver.output(metadata=True), reindexed(expected[driver.output(metadata=True).columns]))
+    expected = df[df.qty > 60].assign(
+        notional=lambda d: d.qty * d.price, _key=lambda d: d.symbol.astype(object)
+    )
+    assert_frame_equal(
+        driver.output(metadata=True), reindexed(expected[driver.output(metadata=True).columns])
+    )
 
 
 @settings(max_examples=40, deadline=None)
 @given(
     rows=st.lists(
-        st.fixed_dictionaries({
-            "x": st.integers(-1000, 1000),
-            "y": st.floats(-1e6, 1e6, allow_nan=False),
-            "g": st.sampled_from(["a", "b", "c"]),
-        }),
-        min_size=1, max_size=60,
+        st.fixed_dictionaries(
+            {
+                "x": st.integers(-1000, 1000),
+                "y": st.floats(-1e6, 1e6, allow_nan=False),
+                "g": st.sampled_from(["a", "b", "c"]),
+            }
+        ),
+        min_size=1,
+        max_size=60,
     ),
     cuts=st.lists(st.integers(0, 60), max_size=4),
 )
 def test_pipeline_over_any_batching_equals_pandas_on_the_whole_input(rows, cuts):
     s = sf.stream("in")
-    frame = (s[(s.x % 3 != 0) | (s.g == "a")]
-             .assign(z=s.x * s.y, w=s.g.str.upper())
-             .query("z >= -1e8")
-             [["g", "x", "z", "w"]])
+    frame = (
+        s[(s.x % 3 != 0) | (s.g == "a")]
+        .assign(z=s.x * s.y, w=s.g.str.upper())
+        .query("z >= -1e8")[["g", "x", "z", "w"]]
+    )
     driver = TestDriver(frame)
     bounds = sorted({0, len(rows), *[c for c in cuts if c < len(rows)]})
     for lo, hi in zip(bounds, bounds[1:]):
         driver.pipe("in", rows[lo:hi])
     df = pd.DataFrame(rows)
-    expected = (df[(df.x % 3 != 0) | (df.g == "a")]
-                .assign(z=lambda d: d.x * d.y, w=lambda d: d.g.str.upper())
-                .query("z >= -1e8")[["g", "x", "z", "w"]])
+    expected = (
+        df[(df.x % 3 != 0) | (df.g == "a")]
+        .assign(z=lambda d: d.x * d.y, w=lambda d: d.g.str.upper())
+        .query("z >= -1e8")[["g", "x", "z", "w"]]
+    )
     out = driver.output()
     if expected.empty:
         assert out.empty

@@ -84,7 +84,12 @@ def test_output_columns_left_then_right_with_clashing_names_suffixed():
 
 
 def test_matches_come_in_the_other_sides_timestamp_order_duplicates_in_arrival_order():
-    events = [(R, "a", {"r": 1}, 105), (R, "a", {"r": 2}, 103), (R, "a", {"r": 3}, 103), (L, "a", {"l": 0}, 104)]
+    events = [
+        (R, "a", {"r": 1}, 105),
+        (R, "a", {"r": 2}, 103),
+        (R, "a", {"r": 3}, 103),
+        (L, "a", {"l": 0}, 104),
+    ]
     got = _run(events)
     assert [row["r"] for _, row, _ in got] == [2, 3, 1]
     assert [t for *_, t in got] == [104, 104, 105]
@@ -92,21 +97,41 @@ def test_matches_come_in_the_other_sides_timestamp_order_duplicates_in_arrival_o
 
 def test_each_side_sees_the_other_within_the_same_bounds():
     # a right record joins left records up to `within` before and after it, like a left record does
-    events = [(L, "a", {"l": 1}, 90), (L, "a", {"l": 2}, 89), (L, "a", {"l": 3}, 110), (R, "a", {"r": 1}, 100)]
+    events = [
+        (L, "a", {"l": 1}, 90),
+        (L, "a", {"l": 2}, 89),
+        (L, "a", {"l": 3}, 110),
+        (R, "a", {"r": 1}, 100),
+    ]
     assert _run(events, within=10, grace=30) == [("a", {"l": 1, "r": 1}, 100), ("a", {"l": 3, "r": 1}, 110)]
 
 
 def test_window_store_retention_is_measured_from_that_sides_max_timestamp():
     # (iii) grace 5, retention 10 + 10 + 5 = 25: right n@125 hides right k@100 from a later left k@109
-    hidden = [(R, "k", {"r": 1}, 100), (R, "n", {"r": 2}, 125), (L, "j", {"l": 1}, 126), (L, "k", {"l": 2}, 109)]
+    hidden = [
+        (R, "k", {"r": 1}, 100),
+        (R, "n", {"r": 2}, 125),
+        (L, "j", {"l": 1}, 126),
+        (L, "k", {"l": 2}, 109),
+    ]
     assert _run(hidden, grace=5) == []
-    shown = [(R, "k", {"r": 1}, 100), (R, "n", {"r": 2}, 124), (L, "j", {"l": 1}, 126), (L, "k", {"l": 2}, 109)]
+    shown = [
+        (R, "k", {"r": 1}, 100),
+        (R, "n", {"r": 2}, 124),
+        (L, "j", {"l": 1}, 126),
+        (L, "k", {"l": 2}, 109),
+    ]
     assert _run(shown, grace=5) == [("k", {"l": 2, "r": 1}, 109)]
 
 
 def test_a_late_record_still_joins_what_the_other_store_shows():
     # right a@95 comes after stream time 112 (later than within + grace): left a@100 is still retained
-    events = [(L, "a", {"l": 1}, 100), (R, "x", {"r": 0}, 104), (L, "z", {"l": 0}, 112), (R, "a", {"r": 1}, 95)]
+    events = [
+        (L, "a", {"l": 1}, 100),
+        (R, "x", {"r": 0}, 104),
+        (L, "z", {"l": 0}, 112),
+        (R, "a", {"r": 1}, 95),
+    ]
     assert _run(events, within=10, grace=0) == [("a", {"l": 1, "r": 1}, 100)]
     gone = [(L, "a", {"l": 1}, 100), (R, "x", {"r": 0}, 104), (L, "z", {"l": 0}, 121), (R, "a", {"r": 1}, 95)]
     assert _run(gone, within=10, grace=0) == []  # left max 121 - retention 20: a@100 is not shown
@@ -118,7 +143,8 @@ def test_non_joined_left_record_waits_until_stream_time_passes_its_window_and_gr
     base = [(L, "a", {"l": 1}, 100)]
     assert _run(base + [(R, "x", {"r": 1}, 114), (R, "y", {"r": 2}, 115)], how="left", grace=5) == []
     assert _run(base + [(R, "x", {"r": 1}, 114), (R, "y", {"r": 2}, 116)], how="left", grace=5) == [
-        ("a", {"l": 1}, 100)]
+        ("a", {"l": 1}, 100)
+    ]
 
 
 def test_a_match_before_the_window_closes_removes_the_pending_record():
@@ -129,16 +155,37 @@ def test_a_match_before_the_window_closes_removes_the_pending_record():
 def test_min_time_quirk_delays_an_older_closed_record():
     # (ii): c@108 pending makes minTime 108 after the scan at x@111, so b@105 is not emitted at y@116;
     # the late right b@104 then joins it, and no non-joined b appears
-    events = [(L, "a", {"l": 1}, 100), (L, "b", {"l": 2}, 105), (L, "c", {"l": 3}, 108), (L, "x", {"l": 4}, 111),
-              (L, "y", {"l": 5}, 116), (R, "w", {"r": 1}, 117), (R, "b", {"r": 2}, 104), (L, "z", {"l": 6}, 119)]
-    assert _run(events, how="left") == [("a", {"l": 1}, 100), ("b", {"l": 2, "r": 2}, 105), ("c", {"l": 3}, 108)]
+    events = [
+        (L, "a", {"l": 1}, 100),
+        (L, "b", {"l": 2}, 105),
+        (L, "c", {"l": 3}, 108),
+        (L, "x", {"l": 4}, 111),
+        (L, "y", {"l": 5}, 116),
+        (R, "w", {"r": 1}, 117),
+        (R, "b", {"r": 2}, 104),
+        (L, "z", {"l": 6}, 119),
+    ]
+    assert _run(events, how="left") == [
+        ("a", {"l": 1}, 100),
+        ("b", {"l": 2, "r": 2}, 105),
+        ("c", {"l": 3}, 108),
+    ]
     without_c = [e for e in events if e[1] != "c"]
-    assert _run(without_c, how="left") == [("a", {"l": 1}, 100), ("b", {"l": 2}, 105), ("b", {"l": 2, "r": 2}, 105)]
+    assert _run(without_c, how="left") == [
+        ("a", {"l": 1}, 100),
+        ("b", {"l": 2}, 105),
+        ("b", {"l": 2, "r": 2}, 105),
+    ]
 
 
 def test_a_record_already_past_its_window_is_emitted_at_once_ignoring_grace_and_can_still_join():
     # (iv) grace 50: q@150 arrives at stream time 170 > 150 + 10: non-joined at once; then right q@155
-    events = [(L, "h", {"l": 1}, 170), (L, "q", {"l": 2}, 150), (R, "g", {"r": 1}, 171), (R, "q", {"r": 2}, 155)]
+    events = [
+        (L, "h", {"l": 1}, 170),
+        (L, "q", {"l": 2}, 150),
+        (R, "g", {"r": 1}, 171),
+        (R, "q", {"r": 2}, 155),
+    ]
     assert _run(events, how="left", grace=50) == [("q", {"l": 2}, 150), ("q", {"l": 2, "r": 2}, 155)]
 
 
@@ -146,19 +193,34 @@ def test_outer_join_emits_right_only_before_left_only_at_one_timestamp():
     # (v) the outer store iterates by timestamp, then right before left, then key bytes
     events = [(L, "b", {"l": 1}, 100), (R, "a", {"r": 1}, 100), (L, "c", {"l": 2}, 111)]
     assert _run(events, how="outer") == [("a", {"r": 1}, 100), ("b", {"l": 1}, 100)]
-    keys = [(L, "b", {"l": 1}, 100), (L, "a", {"l": 2}, 100), (L, "C", {"l": 3}, 100), (L, "z", {"l": 4}, 111)]
+    keys = [
+        (L, "b", {"l": 1}, 100),
+        (L, "a", {"l": 2}, 100),
+        (L, "C", {"l": 3}, 100),
+        (L, "z", {"l": 4}, 111),
+    ]
     assert [k for k, *_ in _run(keys, how="outer")] == ["C", "a", "b"]
 
 
 def test_records_of_one_timestamp_and_key_are_emitted_in_arrival_order_and_matched_together():
     events = [(L, "a", {"l": 1}, 100), (L, "a", {"l": 2}, 100), (L, "z", {"l": 3}, 111)]
     assert _run(events, how="left") == [("a", {"l": 1}, 100), ("a", {"l": 2}, 100)]
-    matched = [(L, "a", {"l": 1}, 100), (L, "a", {"l": 2}, 100), (R, "a", {"r": 1}, 101), (L, "z", {"l": 3}, 120)]
+    matched = [
+        (L, "a", {"l": 1}, 100),
+        (L, "a", {"l": 2}, 100),
+        (R, "a", {"r": 1}, 101),
+        (L, "z", {"l": 3}, 120),
+    ]
     assert _run(matched, how="left") == [("a", {"l": 1, "r": 1}, 101), ("a", {"l": 2, "r": 1}, 101)]
 
 
 def test_right_side_of_a_left_join_emits_pending_left_records_but_never_its_own():
-    events = [(L, "a", {"l": 1}, 100), (R, "b", {"r": 1}, 105), (R, "x", {"r": 2}, 111), (R, "y", {"r": 3}, 200)]
+    events = [
+        (L, "a", {"l": 1}, 100),
+        (R, "b", {"r": 1}, 105),
+        (R, "x", {"r": 2}, 111),
+        (R, "y", {"r": 3}, 200),
+    ]
     assert _run(events, how="left") == [("a", {"l": 1}, 100)]
     assert _run(events, how="outer") == [("a", {"l": 1}, 100), ("b", {"r": 1}, 105), ("x", {"r": 2}, 111)]
 
@@ -195,7 +257,12 @@ def test_null_values_and_keys_advance_the_shared_stream_time():
 
 
 def test_null_values_never_join_and_null_keys_join_with_nothing_on_an_outer_side():
-    events = [(L, "a", None, 100), (R, "a", {"r": 1}, 101), (L, None, {"l": 2}, 102), (R, None, {"r": 3}, 103)]
+    events = [
+        (L, "a", None, 100),
+        (R, "a", {"r": 1}, 101),
+        (L, None, {"l": 2}, 102),
+        (R, None, {"r": 3}, 103),
+    ]
     assert _run(events, how="inner") == []
     assert _run(events, how="left") == [(None, {"l": 2}, 102)]  # KIP-962: at once, with its own time
     assert _run(events, how="outer") == [(None, {"l": 2}, 102), (None, {"r": 3}, 103)]
@@ -251,8 +318,9 @@ def _inputs(draw):
         side = draw(st.sampled_from(["left", "right"]))
         key = draw(st.sampled_from(KEYS))
         value = None if draw(st.integers(0, 15)) == 0 else {"l" if side == "left" else "r": i, "v": i % 3}
-        records.append({"side": side, "key": key, "value": value, "ts": ts,
-                        "task": draw(st.sampled_from([0, 0, 0, 1]))})
+        records.append(
+            {"side": side, "key": key, "value": value, "ts": ts, "task": draw(st.sampled_from([0, 0, 0, 1]))}
+        )
     return records
 
 
@@ -283,8 +351,13 @@ def _pipe_records(driver, records, batched: bool):
         else:
             runs.append([r])
     for run in runs:
-        driver.pipe(L if run[0]["side"] == "left" else R, [r["value"] for r in run], keys=[r["key"] for r in run],
-                    timestamps=[r["ts"] for r in run], partition=run[0]["task"])
+        driver.pipe(
+            L if run[0]["side"] == "left" else R,
+            [r["value"] for r in run],
+            keys=[r["key"] for r in run],
+            timestamps=[r["ts"] for r in run],
+            partition=run[0]["task"],
+        )
 
 
 def _per_task(rows_with_task):
@@ -295,8 +368,13 @@ def _per_task(rows_with_task):
 
 
 @settings(max_examples=150, deadline=None)
-@given(records=_inputs(), how=st.sampled_from(["inner", "left", "outer"]), within=st.sampled_from([0, 5, 10]),
-       grace=st.sampled_from([0, 4, 20]), batched=st.booleans())
+@given(
+    records=_inputs(),
+    how=st.sampled_from(["inner", "left", "outer"]),
+    within=st.sampled_from([0, 5, 10]),
+    grace=st.sampled_from([0, 4, 20]),
+    batched=st.booleans(),
+)
 def test_equals_the_model_of_kafka_streams_rules(records, how, within, grace, batched):
     driver = TestDriver(_join(how=how, within=within, grace=grace))
     _pipe_records(driver, records, batched)
@@ -336,8 +414,15 @@ def test_state_survives_a_restart_from_the_changelog(monkeypatch, how):
     records, t = [], 1000
     for i in range(120):
         t += int(rng.integers(0, 6))
-        records.append({"side": str(rng.choice(["left", "right"])), "key": str(rng.choice(["a", "b", "c"])),
-                        "value": {"n": i}, "ts": t - int(rng.choice([0, 0, 4, 15])), "task": 0})
+        records.append(
+            {
+                "side": str(rng.choice(["left", "right"])),
+                "key": str(rng.choice(["a", "b", "c"])),
+                "value": {"n": i},
+                "ts": t - int(rng.choice([0, 0, 4, 15])),
+                "task": 0,
+            }
+        )
     frame = _join(how=how, within=8, grace=3)
     whole = TestDriver(frame)
     _pipe_records(whole, records, batched=False)

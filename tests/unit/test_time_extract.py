@@ -62,7 +62,9 @@ def test_timestamp_record_uses_the_kafka_timestamp(drive):
 
 def test_timestamp_from_a_function_of_the_batch(drive):
     rows = [{"day": "2024-05-01", "hour": 3}, {"day": "2024-05-02", "hour": 23}]
-    s = sf.stream("in", timestamp=lambda df: pd.to_datetime(df.day, utc=True) + pd.to_timedelta(df.hour, unit="h"))
+    s = sf.stream(
+        "in", timestamp=lambda df: pd.to_datetime(df.day, utc=True) + pd.to_timedelta(df.hour, unit="h")
+    )
     driver = drive(s, rows)
     assert [t for _, _, t in driver.records()] == pandas_ms(["2024-05-01T03:00:00Z", "2024-05-02T23:00:00Z"])
 
@@ -115,13 +117,16 @@ def test_timestamp_usable_in_expressions(drive):
 
 # --- from_pandas with datetimes ---------------------------------------------------------------
 
+
 @pytest.mark.parametrize("tz", [None, "UTC", "Europe/Paris"])
 def test_from_pandas_datetime_column(tz):
     times = pd.date_range("2024-03-30 22:00", periods=6, freq="37min", tz=tz)
     df = pd.DataFrame({"x": range(6), "when": times})
     out = sf.from_pandas(df, timestamp="when").run(metadata=True)
-    expected = (times.tz_localize("UTC") if tz is None else times.tz_convert("UTC"))
-    assert_series_equal(out["_timestamp"], pd.Series(expected, name="_timestamp").astype("datetime64[ms, UTC]"))
+    expected = times.tz_localize("UTC") if tz is None else times.tz_convert("UTC")
+    assert_series_equal(
+        out["_timestamp"], pd.Series(expected, name="_timestamp").astype("datetime64[ms, UTC]")
+    )
 
 
 def test_from_pandas_missing_datetime_is_dead_lettered():
@@ -133,16 +138,22 @@ def test_from_pandas_missing_datetime_is_dead_lettered():
 
 
 def test_from_pandas_python_datetimes():
-    when = [dt.datetime(2024, 1, 1, 12, tzinfo=dt.timezone.utc),
-            dt.datetime(2024, 1, 1, 12, tzinfo=dt.timezone(dt.timedelta(hours=2))),
-            dt.datetime(2024, 1, 2, 8, 30)]
+    when = [
+        dt.datetime(2024, 1, 1, 12, tzinfo=dt.timezone.utc),
+        dt.datetime(2024, 1, 1, 12, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+        dt.datetime(2024, 1, 2, 8, 30),
+    ]
     df = pd.DataFrame({"x": [1, 2, 3], "when": pd.Series(when, dtype=object)})
     out = sf.from_pandas(df, timestamp="when").run(metadata=True)
-    assert out["_timestamp"].tolist() == [pd.Timestamp("2024-01-01T12:00Z"), pd.Timestamp("2024-01-01T10:00Z"),
-                                          pd.Timestamp("2024-01-02T08:30Z")]
+    assert out["_timestamp"].tolist() == [
+        pd.Timestamp("2024-01-01T12:00Z"),
+        pd.Timestamp("2024-01-01T10:00Z"),
+        pd.Timestamp("2024-01-02T08:30Z"),
+    ]
 
 
 # --- to_epoch_ms directly -----------------------------------------------------------------------
+
 
 def test_to_epoch_ms_on_each_kind_of_column():
     cases = [
@@ -152,8 +163,11 @@ def test_to_epoch_ms_on_each_kind_of_column():
         (pd.Series(pd.to_datetime(ISO, utc=True, format="ISO8601")), pandas_ms(ISO), [True] * 5),
         (pd.Series(pd.to_datetime(["2024-01-01", None])), [1_704_067_200_000, -1], [True, False]),
         (pd.Series([True, False]), [-1, -1], [False, False]),
-        (pd.Series([5, "1970-01-01T00:00:01Z", "x", None, True], dtype=object), [5, 1000, -1, -1, -1],
-         [True, True, False, False, False]),
+        (
+            pd.Series([5, "1970-01-01T00:00:01Z", "x", None, True], dtype=object),
+            [5, 1000, -1, -1, -1],
+            [True, True, False, False, False],
+        ),
     ]
     for series, ms, ok in cases:
         got_ms, got_ok = to_epoch_ms(series)

@@ -62,7 +62,9 @@ def test_an_aggregation_reads_its_keys_its_columns_and_the_expressions_before_it
     assert projection_of(frame[frame.n > 2]) == projection_of(frame)
     k = sf.stream("in")
     assert projection_of(k.groupby("_key").size()) == Projection(reads=(), appends=(), splice=False)
-    again = k.groupby("sym").agg(n=("qty", "sum")).groupby("n").agg(c=("n", "count"))  # its table re-aggregated
+    again = (
+        k.groupby("sym").agg(n=("qty", "sum")).groupby("n").agg(c=("n", "count"))
+    )  # its table re-aggregated
     assert projection_of(again) == Projection(reads=("qty", "sym"), appends=(), splice=False)
     assert projection_of(sf.table("in", key="sym").groupby("tier").agg(n=("qty", "sum"))) is None
 
@@ -82,8 +84,17 @@ def test_only_json_without_a_schema_is_projected():
         assert projection_of(s[s.qty > 1]) is None
 
 
-ROWS = [{"id": i, "sym": "ABC"[i % 3], "qty": i * 7 % 13, "price": 1.25 * i + 0.5, "ok": i % 2 == 0,
-         "nested": {"a": [i]}} for i in range(40)]
+ROWS = [
+    {
+        "id": i,
+        "sym": "ABC"[i % 3],
+        "qty": i * 7 % 13,
+        "price": 1.25 * i + 0.5,
+        "ok": i % 2 == 0,
+        "nested": {"a": [i]},
+    }
+    for i in range(40)
+]
 
 
 def _whole_and_projected(records, fields, absent=("new",)):
@@ -99,23 +110,44 @@ def test_decoding_only_some_fields_gives_the_same_columns():
     assert_frame_equal(part.frame, whole[["ok", "price", "qty", "sym"]], check_exact=True)
 
 
-@pytest.mark.parametrize("change, fields", [
-    (lambda rs: rs[:5] + [b"{}"] + rs[6:], ("qty",)),                          # a record lacks the field
-    (lambda rs: rs[:3] + [b'{"qty":1,"new":2}'] + rs[4:], ("qty",)),           # holds an appended name
-    (lambda rs: rs[:3] + [b'{"qty":1,"n\\u0065w":2}'] + rs[4:], ("qty",)),     # ... hidden in an escape
-    (lambda rs: rs[:3] + [b'{"qty":1.5}'] + rs[4:], ("qty",)),                 # Arrow would infer double
-    (lambda rs: rs[:3] + [b'{"qty":null}'] + rs[4:], ("qty",)),                # a null
-    (lambda rs: rs[:3] + [b'{"qty":true}'] + rs[4:], ("qty",)),                # another type
-    (lambda rs: rs[:3] + [b'{"qty":99999999999999999999}'] + rs[4:], ("qty",)),  # beyond int64
-    (lambda rs: rs[:3] + [b'{"qty":1,"x":tru}'] + rs[4:], ("qty",)),           # malformed where not read
-    (lambda rs: rs[:3] + [b'{"qty":1,"x":"\xff"}'] + rs[4:], ("qty",)),        # not UTF-8 where not read
-    (lambda rs: rs[:3] + [b'[1]'] + rs[4:], ("qty",)),                         # not an object
-    (lambda rs: [orjson.dumps({**orjson.loads(r), "price": 2.0}) for r in rs], ("price",)),  # whole floats
-    (lambda rs: [orjson.dumps({"other": 1}) for r in rs], ("qty",)),           # the field is absent
-    (lambda rs: [orjson.dumps({**orjson.loads(r), "sym": "2024-01-02"}) for r in rs], ("sym",)),  # times
-    (lambda rs: rs[:2] + [None] + rs[3:], ("qty",)),                           # a tombstone
-], ids=["lacks-field", "appended-name", "escaped-name", "int-to-double", "null", "other-type", "big-int",
-        "malformed", "not-utf8", "not-object", "whole-floats", "absent", "iso-times", "tombstone"])
+@pytest.mark.parametrize(
+    "change, fields",
+    [
+        (lambda rs: rs[:5] + [b"{}"] + rs[6:], ("qty",)),  # a record lacks the field
+        (lambda rs: rs[:3] + [b'{"qty":1,"new":2}'] + rs[4:], ("qty",)),  # holds an appended name
+        (lambda rs: rs[:3] + [b'{"qty":1,"n\\u0065w":2}'] + rs[4:], ("qty",)),  # ... hidden in an escape
+        (lambda rs: rs[:3] + [b'{"qty":1.5}'] + rs[4:], ("qty",)),  # Arrow would infer double
+        (lambda rs: rs[:3] + [b'{"qty":null}'] + rs[4:], ("qty",)),  # a null
+        (lambda rs: rs[:3] + [b'{"qty":true}'] + rs[4:], ("qty",)),  # another type
+        (lambda rs: rs[:3] + [b'{"qty":99999999999999999999}'] + rs[4:], ("qty",)),  # beyond int64
+        (lambda rs: rs[:3] + [b'{"qty":1,"x":tru}'] + rs[4:], ("qty",)),  # malformed where not read
+        (lambda rs: rs[:3] + [b'{"qty":1,"x":"\xff"}'] + rs[4:], ("qty",)),  # not UTF-8 where not read
+        (lambda rs: rs[:3] + [b"[1]"] + rs[4:], ("qty",)),  # not an object
+        (
+            lambda rs: [orjson.dumps({**orjson.loads(r), "price": 2.0}) for r in rs],
+            ("price",),
+        ),  # whole floats
+        (lambda rs: [orjson.dumps({"other": 1}) for r in rs], ("qty",)),  # the field is absent
+        (lambda rs: [orjson.dumps({**orjson.loads(r), "sym": "2024-01-02"}) for r in rs], ("sym",)),  # times
+        (lambda rs: rs[:2] + [None] + rs[3:], ("qty",)),  # a tombstone
+    ],
+    ids=[
+        "lacks-field",
+        "appended-name",
+        "escaped-name",
+        "int-to-double",
+        "null",
+        "other-type",
+        "big-int",
+        "malformed",
+        "not-utf8",
+        "not-object",
+        "whole-floats",
+        "absent",
+        "iso-times",
+        "tombstone",
+    ],
+)
 def test_a_batch_the_shortcut_could_get_wrong_is_left_to_the_whole_decode(change, fields):
     fmt = JsonFormat()
     fmt.decode([orjson.dumps(r) for r in ROWS])  # types learned from a whole batch
@@ -124,36 +156,61 @@ def test_a_batch_the_shortcut_could_get_wrong_is_left_to_the_whole_decode(change
 
 def test_records_with_space_around_their_braces_or_none_read_are_projected_and_spliced():
     records = [orjson.dumps(r) for r in ROWS]
-    spaced = [r[:-1] + b" }" if i % 3 == 0 else r + b"\n " if i % 3 == 1 else r for i, r in enumerate(records)]
+    spaced = [
+        r[:-1] + b" }" if i % 3 == 0 else r + b"\n " if i % 3 == 1 else r for i, r in enumerate(records)
+    ]
     whole, part = _whole_and_projected(spaced, ("price", "qty"))
     assert part is not None
     assert_frame_equal(part.frame, whole[["price", "qty"]], check_exact=True)
     new = pd.DataFrame({"n": part.frame["qty"] * part.frame["price"]})
-    assert [orjson.loads(r) for r in append_json_fields(spaced, new)] == \
-        [{**r, "n": r["qty"] * r["price"]} for r in ROWS]
+    assert [orjson.loads(r) for r in append_json_fields(spaced, new)] == [
+        {**r, "n": r["qty"] * r["price"]} for r in ROWS
+    ]
     # Reading no field at all (new constant columns only): an empty object takes its fields without a comma.
     empties = [b"{}", b"{ }", b'{"a":1}', b'{"a":1} ']
     assert JsonFormat().decode_fields(empties, (), ("c",)) is not None
-    assert [orjson.loads(r) for r in append_json_fields(empties, pd.DataFrame({"c": [1, 2, 3, 4]}))] == \
-        [{"c": 1}, {"c": 2}, {"a": 1, "c": 3}, {"a": 1, "c": 4}]
+    assert [orjson.loads(r) for r in append_json_fields(empties, pd.DataFrame({"c": [1, 2, 3, 4]}))] == [
+        {"c": 1},
+        {"c": 2},
+        {"a": 1, "c": 3},
+        {"a": 1, "c": 4},
+    ]
 
 
 _NUMBER_TEXT = [repr, lambda x: f"{x:.17g}", lambda x: f"{x:e}", lambda x: f"{x:.3f}"]
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.tuples(st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=False, allow_infinity=False),
-                          st.booleans(), st.sampled_from(_NUMBER_TEXT), st.text(max_size=8)), min_size=1, max_size=30))
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(-(2**63), 2**63 - 1),
+            st.floats(allow_nan=False, allow_infinity=False),
+            st.booleans(),
+            st.sampled_from(_NUMBER_TEXT),
+            st.text(max_size=8),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
 def test_projected_fields_read_exactly_as_the_whole_decode_reads_them(rows):
     # msgspec's numbers and strings (escapes, any Unicode) against Arrow's, which the whole decode uses.
-    records = [b'{"i":%d,"x":%s,"b":%s,"s":%s,"z":"z"}' % (i, text(x).encode(), b"true" if b else b"false",
-                                                          orjson.dumps(t)) for i, x, b, text, t in rows]
+    records = [
+        b'{"i":%d,"x":%s,"b":%s,"s":%s,"z":"z"}'
+        % (i, text(x).encode(), b"true" if b else b"false", orjson.dumps(t))
+        for i, x, b, text, t in rows
+    ]
     fmt = JsonFormat()
     whole = fmt.decode(records).frame
     part = fmt.decode_fields(records, ("b", "i", "s", "x"), ("new",))
     if part is None:  # only where the whole decode read whole numbers as int64, or strings as times
-        assert (whole["x"].dtype == "int64" or (whole["x"] == np.floor(whole["x"])).all()
-                or whole["s"].dtype != whole["z"].dtype or whole["s"].iloc[0][:1].isdigit())
+        assert (
+            whole["x"].dtype == "int64"
+            or (whole["x"] == np.floor(whole["x"])).all()
+            or whole["s"].dtype != whole["z"].dtype
+            or whole["s"].iloc[0][:1].isdigit()
+        )
         return
     assert_frame_equal(part.frame, whole[["b", "i", "s", "x"]], check_exact=True)
 
@@ -164,11 +221,15 @@ def test_no_projection_before_a_whole_batch_showed_the_types():
 
 def test_appended_fields_read_as_the_whole_record_encoded_with_them():
     records = [b'{"a": 1.50, "s":"x\\"y"}', b'{"a":2,"nested":{"b":[1,2]}}', '{"u":"\u00e9"}'.encode()]
-    new = pd.DataFrame({"n": [1.5, np.nan, 3.0], "t": ["p", None, 'q"'], "i": [1, 2, 3], "b": [True, False, True]})
+    new = pd.DataFrame(
+        {"n": [1.5, np.nan, 3.0], "t": ["p", None, 'q"'], "i": [1, 2, 3], "b": [True, False, True]}
+    )
     got = [orjson.loads(r) for r in append_json_fields(records, new)]
     want = [orjson.loads(r) for r in encode_json_rows(new)]
     assert got == [{**orjson.loads(r), **w} for r, w in zip(records, want)]
-    assert append_json_fields(records, new)[0].startswith(b'{"a": 1.50, "s":"x\\"y",')  # the record's own bytes
+    assert append_json_fields(records, new)[0].startswith(
+        b'{"a": 1.50, "s":"x\\"y",'
+    )  # the record's own bytes
     assert append_json_fields(records, new.iloc[:, :0]) == records
 
 
@@ -177,8 +238,15 @@ def test_a_projected_batch_carries_its_records_for_the_sink():
     topology = Topology(s[s.qty > 5].assign(big=s.qty * 2)._node)
     topology.project_values(splice=True)
     records = [orjson.dumps(r) for r in ROWS]
-    raw = RawBatch("in", records, [None] * len(records), list(range(len(records))), [0] * len(records),
-                   list(range(len(records))), [None] * len(records))
+    raw = RawBatch(
+        "in",
+        records,
+        [None] * len(records),
+        list(range(len(records))),
+        [0] * len(records),
+        list(range(len(records))),
+        [None] * len(records),
+    )
     for _ in range(2):  # the first batch is decoded whole (it teaches the types), the second projected
         result = topology.process(s._node.id, raw)
     out = result.frame()
@@ -191,16 +259,31 @@ def test_a_projected_batch_carries_its_records_for_the_sink():
 
 def test_an_aggregation_over_projected_batches_equals_one_over_whole_records():
     def batch(first, n, bad=None):
-        rows = [{"id": i, "sym": "ABC"[i % 3], "qty": i % 7 + 1, "price": 0.5 + i, "ts": 1_000 * i,
-                 "note": {"x": [i]}} for i in range(first, first + n)]
+        rows = [
+            {
+                "id": i,
+                "sym": "ABC"[i % 3],
+                "qty": i % 7 + 1,
+                "price": 0.5 + i,
+                "ts": 1_000 * i,
+                "note": {"x": [i]},
+            }
+            for i in range(first, first + n)
+        ]
         values = [orjson.dumps(r) for r in rows]
         if bad is not None:
             values[bad] = b'{"id": 1, "sym": "A", "qty": '  # malformed: that batch is decoded whole
         return values
 
     s = sf.stream("in", timestamp="ts")
-    frame = (s[s.price > 3].assign(v=s.qty * s.price).groupby("sym").window(tumbling="5s", grace="1s")
-             .agg(n=("qty", "count"), vol=("v", "sum"), hi=("qty", "max")).emit("final"))
+    frame = (
+        s[s.price > 3]
+        .assign(v=s.qty * s.price)
+        .groupby("sym")
+        .window(tumbling="5s", grace="1s")
+        .agg(n=("qty", "count"), vol=("v", "sum"), hi=("qty", "max"))
+        .emit("final")
+    )
     results, projected = [], []
     for project in (True, False):
         driver = TestDriver(frame)

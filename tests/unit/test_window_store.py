@@ -23,11 +23,28 @@ AGGS = {
     "spread": ("amount", lambda v: v.max() - v.min()),
     "mean_int": ("amount", "mean"), "min_int": ("amount", "min"), "first_int": ("amount", "first"),
 }
-INT_AGGS = ["count", "size", "sum", "max", "last", "mean_int", "min_int", "first_int"]  # NumPy's, on int amounts
+INT_AGGS = [
+    "count",
+    "size",
+    "sum",
+    "max",
+    "last",
+    "mean_int",
+    "min_int",
+    "first_int",
+]  # NumPy's, on int amounts
 
-records = st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.sampled_from(["x", "y"]), st.integers(0, 300),
-                             st.integers(-5, 50), st.one_of(st.none(), st.floats(0, 10, allow_nan=False))),
-                   min_size=1, max_size=60)
+records = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b", "c"]),
+        st.sampled_from(["x", "y"]),
+        st.integers(0, 300),
+        st.integers(-5, 50),
+        st.one_of(st.none(), st.floats(0, 10, allow_nan=False)),
+    ),
+    min_size=1,
+    max_size=60,
+)
 
 
 def _drive(frame, recs, cuts, two_keys):
@@ -36,8 +53,9 @@ def _drive(frame, recs, cuts, two_keys):
     for lo, hi in zip(bounds, bounds[1:]):
         chunk = recs[lo:hi]
         rows = [{"g": g, "ts": ts, "amount": amount, "price": price} for _, g, ts, amount, price in chunk]
-        driver.pipe("in", rows, keys=[k for k, *_ in chunk], timestamps=[r[2] for r in chunk],
-                    partition=lo % 2)
+        driver.pipe(
+            "in", rows, keys=[k for k, *_ in chunk], timestamps=[r[2] for r in chunk], partition=lo % 2
+        )
     [store] = driver.query.stores.stores.values()
     return driver, store
 
@@ -64,10 +82,17 @@ def _same_changes(a, b):
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(recs=records, cuts=st.lists(st.integers(0, 60), max_size=4), final=st.booleans(),
-       hopping=st.booleans(), two_keys=st.booleans(), aggs=st.sets(st.sampled_from(sorted(AGGS)), min_size=1))
-def test_columnar_window_aggregation_equals_the_table_store_path(monkeypatch, recs, cuts, final, hopping,
-                                                               two_keys, aggs):
+@given(
+    recs=records,
+    cuts=st.lists(st.integers(0, 60), max_size=4),
+    final=st.booleans(),
+    hopping=st.booleans(),
+    two_keys=st.booleans(),
+    aggs=st.sets(st.sampled_from(sorted(AGGS)), min_size=1),
+)
+def test_columnar_window_aggregation_equals_the_table_store_path(
+    monkeypatch, recs, cuts, final, hopping, two_keys, aggs
+):
     window = dict(hopping=40, every=20, grace=10) if hopping else dict(tumbling=40, grace=10)
 
     def make():
@@ -82,13 +107,21 @@ def test_columnar_window_aggregation_equals_the_table_store_path(monkeypatch, re
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(recs=records, nulls=st.sets(st.integers(0, 59)), cuts=st.lists(st.integers(0, 60), max_size=4),
-       final=st.booleans(), aggs=st.sets(st.sampled_from(INT_AGGS), min_size=1))
-def test_columnar_window_aggregation_with_null_amounts_equals_the_table_store_path(monkeypatch, recs, nulls, cuts,
-                                                                                 final, aggs):
+@given(
+    recs=records,
+    nulls=st.sets(st.integers(0, 59)),
+    cuts=st.lists(st.integers(0, 60), max_size=4),
+    final=st.booleans(),
+    aggs=st.sets(st.sampled_from(INT_AGGS), min_size=1),
+)
+def test_columnar_window_aggregation_with_null_amounts_equals_the_table_store_path(
+    monkeypatch, recs, nulls, cuts, final, aggs
+):
     """A batch with a null amount has a float column (the pandas path), one without an int column
     (the NumPy path): the two take turns on the same stored rows."""
-    recs = [(k, g, ts, None if i in nulls else amount, price) for i, (k, g, ts, amount, price) in enumerate(recs)]
+    recs = [
+        (k, g, ts, None if i in nulls else amount, price) for i, (k, g, ts, amount, price) in enumerate(recs)
+    ]
 
     def make():
         g = sf.stream("in", timestamp="ts").groupby("_key").window(tumbling=40, grace=10)
@@ -101,19 +134,38 @@ def test_columnar_window_aggregation_with_null_amounts_equals_the_table_store_pa
 
 
 def _rows(keys, starts, values):
-    index = pd.MultiIndex.from_arrays([pd.Index(keys, dtype="str"), np.asarray(starts, dtype=np.int64)],
-                                      names=["k", "window_start"])
-    return pd.DataFrame({"n": np.asarray(values, dtype=np.int64), "done": np.zeros(len(keys), bool)}, index=index)
+    index = pd.MultiIndex.from_arrays(
+        [pd.Index(keys, dtype="str"), np.asarray(starts, dtype=np.int64)], names=["k", "window_start"]
+    )
+    return pd.DataFrame(
+        {"n": np.asarray(values, dtype=np.int64), "done": np.zeros(len(keys), bool)}, index=index
+    )
 
 
-ops = st.lists(st.one_of(
-    st.tuples(st.just("upsert"), st.lists(st.tuples(st.sampled_from("abcd"), st.sampled_from([0, 10, 20])),
-                                          min_size=1, max_size=8, unique=True), st.integers(0, 9)),
-    st.tuples(st.just("delete"), st.lists(st.tuples(st.sampled_from("abcde"), st.sampled_from([0, 10, 30])),
-                                          max_size=4, unique=True), st.just(0)),
-    st.tuples(st.just("mark"), st.just([]), st.integers(0, 5)),
-    st.tuples(st.just("take"), st.just([]), st.just(0)),
-), max_size=25)
+ops = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("upsert"),
+            st.lists(
+                st.tuples(st.sampled_from("abcd"), st.sampled_from([0, 10, 20])),
+                min_size=1,
+                max_size=8,
+                unique=True,
+            ),
+            st.integers(0, 9),
+        ),
+        st.tuples(
+            st.just("delete"),
+            st.lists(
+                st.tuples(st.sampled_from("abcde"), st.sampled_from([0, 10, 30])), max_size=4, unique=True
+            ),
+            st.just(0),
+        ),
+        st.tuples(st.just("mark"), st.just([]), st.integers(0, 5)),
+        st.tuples(st.just("take"), st.just([]), st.just(0)),
+    ),
+    max_size=25,
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -159,9 +211,11 @@ def test_dropped_windows_and_their_keys_do_not_accumulate():
 @pytest.mark.parametrize("agg", ["reduce", "unwindowed", "session"])
 def test_folds_unwindowed_and_session_aggregations_stay_on_the_table_store(agg):
     s = sf.stream("in", timestamp="ts")
-    frame = {"reduce": lambda: s.groupby("k").window(tumbling=10)["x"].reduce(lambda a, b: a + b),
-             "unwindowed": lambda: s.groupby("k")["x"].sum(),
-             "session": lambda: s.groupby("k").window(session=10).agg(n=("x", "count"))}[agg]()
+    frame = {
+        "reduce": lambda: s.groupby("k").window(tumbling=10)["x"].reduce(lambda a, b: a + b),
+        "unwindowed": lambda: s.groupby("k")["x"].sum(),
+        "session": lambda: s.groupby("k").window(session=10).agg(n=("x", "count")),
+    }[agg]()
     driver = TestDriver(frame)
     driver.pipe("in", [{"k": "a", "x": 1, "ts": 1}])
     [store] = driver.query.stores.stores.values()
@@ -174,12 +228,15 @@ def test_code_factorize_equals_pandas(pairs):
     """The table-indexed factorize (small id spans) and its hashing fallback (large ones) both give
     pd.factorize's groups, in order of first appearance, and each group's first position."""
     from streamframe.operators.window_columnar import _factorize
+
     codes = np.array([(w << 32) | k for w, k in pairs], dtype=np.int64)
     gid, groups, first = _factorize(codes)
     want_gid, want_groups = pd.factorize(codes)
     np.testing.assert_array_equal(gid, want_gid)
     np.testing.assert_array_equal(groups, want_groups)
-    np.testing.assert_array_equal(first, [int(np.flatnonzero(want_gid == g)[0]) for g in range(len(want_groups))])
+    np.testing.assert_array_equal(
+        first, [int(np.flatnonzero(want_gid == g)[0]) for g in range(len(want_groups))]
+    )
 
 
 def test_records_are_the_dicts_to_dict_builds_for_every_kind_of_column():
@@ -190,18 +247,28 @@ def test_records_are_the_dicts_to_dict_builds_for_every_kind_of_column():
     from streamframe.state.durable import records
 
     n = 5
-    frame = pd.DataFrame({
-        "i": np.arange(n), "u8": np.arange(n, dtype="uint8"), "f32": np.linspace(0, 1, n, dtype="float32"),
-        "f": [0.5, np.nan, 2.0, -0.0, 1e300], "b": [True, False, True, True, False],
-        "s": pd.array(["a", None, "é", "", "x"], dtype="str"),
-        "sp": pd.array(["a", None, "b", "", "x"], dtype=pd.StringDtype("python")),
-        "sa": pd.array(["a", None, "b", "", "x"], dtype=pd.StringDtype("pyarrow", na_value=pd.NA)), "o": ["a", np.int64(3), None, 2.5, {"k": [1]}],
-        "I": pd.array([1, None, 3, 4, 5], dtype="Int64"), "B": pd.array([True, None, False, True, None], dtype="boolean"),
-        "t": pd.date_range("2024-01-01", periods=n, freq="s"),
-        "tz": pd.date_range("2024-01-01", periods=n, freq="ms", tz="UTC"),
-        "td": pd.to_timedelta(np.arange(n), unit="s"), "c": pd.Categorical(["a", "b", "a", None, "b"]),
-        "d": [decimal.Decimal("1.5")] * n, "dt": [datetime.date(2024, 1, i + 1) for i in range(n)],
-    }, index=pd.Index([f"k{i}" for i in range(n)], name="key"))
+    frame = pd.DataFrame(
+        {
+            "i": np.arange(n),
+            "u8": np.arange(n, dtype="uint8"),
+            "f32": np.linspace(0, 1, n, dtype="float32"),
+            "f": [0.5, np.nan, 2.0, -0.0, 1e300],
+            "b": [True, False, True, True, False],
+            "s": pd.array(["a", None, "é", "", "x"], dtype="str"),
+            "sp": pd.array(["a", None, "b", "", "x"], dtype=pd.StringDtype("python")),
+            "sa": pd.array(["a", None, "b", "", "x"], dtype=pd.StringDtype("pyarrow", na_value=pd.NA)),
+            "o": ["a", np.int64(3), None, 2.5, {"k": [1]}],
+            "I": pd.array([1, None, 3, 4, 5], dtype="Int64"),
+            "B": pd.array([True, None, False, True, None], dtype="boolean"),
+            "t": pd.date_range("2024-01-01", periods=n, freq="s"),
+            "tz": pd.date_range("2024-01-01", periods=n, freq="ms", tz="UTC"),
+            "td": pd.to_timedelta(np.arange(n), unit="s"),
+            "c": pd.Categorical(["a", "b", "a", None, "b"]),
+            "d": [decimal.Decimal("1.5")] * n,
+            "dt": [datetime.date(2024, 1, i + 1) for i in range(n)],
+        },
+        index=pd.Index([f"k{i}" for i in range(n)], name="key"),
+    )
     want, got = frame.to_dict("records"), records(frame)
     assert [pickle.dumps(r) for r in got] == [pickle.dumps(r) for r in want]
     assert records(frame.iloc[:, :0]) == frame.iloc[:, :0].to_dict("records") == [{}] * n

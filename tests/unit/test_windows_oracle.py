@@ -55,7 +55,9 @@ def _check(window_kwargs, oracle_kwargs, recs, cuts):
     got = _run(table, df, cuts)
     # As a table (the output topic read as a changelog): the last value per windowed key. Kafka Streams
     # can emit one session twice when a late-but-accepted record recreates an already final session.
-    want = final_windows(df, **oracle_kwargs).drop_duplicates(["key", "window_start", "window_end"], keep="last")
+    want = final_windows(df, **oracle_kwargs).drop_duplicates(
+        ["key", "window_start", "window_end"], keep="last"
+    )
     want = want.reset_index(drop=True)
     pd.testing.assert_frame_equal(got, want, check_dtype=False)
 
@@ -67,24 +69,39 @@ SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
 @given(records, st.integers(1, 50), st.integers(0, 40), st.lists(st.integers(0, 60), max_size=4))
 @example([("a", 0, 1), ("a", 15, 1), ("a", 5, 1)], 10, 5, [])  # window end == stream time - grace: late
 def test_tumbling(recs, size, grace, cuts):
-    _check({"tumbling": size, "grace": grace}, {"window": "tumbling", "size_ms": size, "grace_ms": grace},
-           recs, cuts)
+    _check(
+        {"tumbling": size, "grace": grace},
+        {"window": "tumbling", "size_ms": size, "grace_ms": grace},
+        recs,
+        cuts,
+    )
 
 
 @SETTINGS
-@given(records, st.integers(1, 30), st.integers(1, 4), st.integers(0, 60), st.lists(st.integers(0, 60), max_size=4))
+@given(
+    records,
+    st.integers(1, 30),
+    st.integers(1, 4),
+    st.integers(0, 60),
+    st.lists(st.integers(0, 60), max_size=4),
+)
 def test_hopping(recs, advance, hops, grace, cuts):
     size = advance * hops + (advance // 2 if hops > 1 else 0)
-    _check({"hopping": size, "every": advance, "grace": grace},
-           {"window": "hopping", "size_ms": size, "advance_ms": advance, "grace_ms": grace}, recs, cuts)
+    _check(
+        {"hopping": size, "every": advance, "grace": grace},
+        {"window": "hopping", "size_ms": size, "advance_ms": advance, "grace_ms": grace},
+        recs,
+        cuts,
+    )
 
 
 @SETTINGS
 @given(records, st.integers(1, 40), st.integers(0, 40), st.lists(st.integers(0, 60), max_size=4))
 @example([("a", 0, 1), ("a", 10, 1), ("b", 10, 1), ("a", 10, 1)], 10, 0, [])  # a final session is not merged
 def test_session(recs, gap, grace, cuts):
-    _check({"session": gap, "grace": grace}, {"window": "session", "gap_ms": gap, "grace_ms": grace}, recs, cuts)
-
+    _check(
+        {"session": gap, "grace": grace}, {"window": "session", "gap_ms": gap, "grace_ms": grace}, recs, cuts
+    )
 
 
 def _drift(steps) -> list:
@@ -98,18 +115,35 @@ def _drift(steps) -> list:
 
 # Sliding windows depend on which records are near each other: also draw dense, mostly ordered input.
 drifting = st.lists(
-    st.tuples(st.sampled_from(KEYS), st.integers(0, 8), st.sampled_from([0, 0, 0, 1, 3, 10, 25, 60]),
-              st.integers(-5, 50)),
-    min_size=1, max_size=80,
+    st.tuples(
+        st.sampled_from(KEYS),
+        st.integers(0, 8),
+        st.sampled_from([0, 0, 0, 1, 3, 10, 25, 60]),
+        st.integers(-5, 50),
+    ),
+    min_size=1,
+    max_size=80,
 ).map(_drift)
 
 
 @SETTINGS
-@given(st.one_of(records, drifting), st.integers(1, 40), st.integers(0, 40), st.lists(st.integers(0, 60), max_size=4))
+@given(
+    st.one_of(records, drifting),
+    st.integers(1, 40),
+    st.integers(0, 40),
+    st.lists(st.integers(0, 60), max_size=4),
+)
 @example([("a", 100, 1), ("a", 95, 2), ("a", 120, 4)], 10, 0, [])  # [90,100] final at once, then updated
 @example([("a", 2, 1), ("a", 8, 2), ("a", 5, 4), ("a", 13, 8)], 10, 0, [])  # early records share [0, 10]
 # The window store (retention 2*2+1) no longer shows a:[27,29] when a@30 comes: no window a:[30,32].
 @example([("a", 29, 1), ("b", 31, 1), ("b", 33, 1), ("a", 30, 1)], 2, 1, [])
-@example([("a", 9, 1), ("a", 12, 1), ("a", 20, 1), ("a", 40, 1)], 5, 5, [])  # 12's right window [13,18] misses 20
+@example(
+    [("a", 9, 1), ("a", 12, 1), ("a", 20, 1), ("a", 40, 1)], 5, 5, []
+)  # 12's right window [13,18] misses 20
 def test_sliding(recs, size, grace, cuts):
-    _check({"sliding": size, "grace": grace}, {"window": "sliding", "size_ms": size, "grace_ms": grace}, recs, cuts)
+    _check(
+        {"sliding": size, "grace": grace},
+        {"window": "sliding", "size_ms": size, "grace_ms": grace},
+        recs,
+        cuts,
+    )
