@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from streamframe.serde import key_bytes
+
 _M = 0x5BD1E995
 _MASK = 0xFFFFFFFF
 
@@ -53,8 +55,8 @@ class Partitioner:
         uniques = pd.unique(keys)
         for k in uniques:
             if k not in cache:
-                raw = k if isinstance(k, bytes) else str(k).encode()
-                cache[k] = partition_for(raw, self.partitions)
+                raw = key_bytes(k)
+                cache[k] = 0 if raw is None else partition_for(raw, self.partitions)  # null keys are rejected before
         if len(cache) > 1_000_000:
             self._cache = {}
         return keys.map(cache).to_numpy(dtype="int32")

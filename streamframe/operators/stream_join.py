@@ -9,11 +9,11 @@ import bisect
 import heapq
 
 import numpy as np
-import orjson
 import pandas as pd
 
 from streamframe.operators.base import Operator
 from streamframe.operators.join import _tomb, _values
+from streamframe.serde import key_bytes
 from streamframe.time.extract import datetime_to_ms, ms_to_datetime
 
 _MAX_LONG = 2**63 - 1
@@ -24,26 +24,6 @@ _SIDE_BYTE = (_LEFT, _RIGHT)
 def _java_long(x: int) -> int:
     """`x` as a Java long (two's-complement wrap-around), for Kafka Streams' overflowing minTime sum."""
     return (x + 2**63) % 2**64 - 2**63
-
-
-def _key_bytes(key) -> bytes | None:
-    """A join key as the bytes Kafka Streams compares and orders by (text as UTF-8); None: a null key."""
-    if hasattr(key, "item") and not isinstance(key, (str, bytes)):
-        key = key.item()  # a numpy scalar
-    if key is None or key is pd.NA or key is pd.NaT:
-        return None
-    if isinstance(key, float):
-        if key != key:
-            return None
-        if key.is_integer():  # an int column that holds a missing value somewhere is a float column
-            key = int(key)
-    if isinstance(key, bytes):
-        return key
-    if isinstance(key, str):
-        return key.encode("utf-8", "surrogateescape")
-    if isinstance(key, (dict, list, tuple)):
-        return orjson.dumps(key)
-    return str(key).encode()
 
 
 class _JoinTask:
@@ -190,7 +170,7 @@ class StreamStreamJoinOp(Operator):
         parts = batch["_partition"].tolist() if "_partition" in batch else [0] * n
         out: list = []
         for i in range(n):
-            kb = _key_bytes(keys[i])
+            kb = key_bytes(keys[i])
             task = self._task(int(parts[i]) if self.node.on is None or kb is None else self._partition(kb))
             self._record(task, side, i, keys[i], kb, int(ts[i]), values[i], bool(null_value[i]), out)
         self._save()

@@ -45,7 +45,6 @@ import logging
 import time
 
 import numpy as np
-import orjson
 import pandas as pd
 
 from streamframe.errors import ConfigError, DeliveryError
@@ -55,7 +54,7 @@ from streamframe.plan import nodes
 from streamframe.plan.rekey import rekey_plan
 from streamframe.records import RawBatch
 from streamframe.runtime.protocols import SinkProtocol
-from streamframe.serde import value_format
+from streamframe.serde import key_bytes, value_format
 from streamframe.time.extract import datetime_to_ms, ms_to_datetime
 
 log = logging.getLogger("streamframe.repartition")
@@ -111,30 +110,8 @@ def join_keys(values: pd.Series, key_format: str) -> np.ndarray:
     distinct value encoded once; None for a missing value."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     encoded = np.empty(len(uniques) + 1, dtype=object)  # the last one: None, for code -1
-    encoded[:-1] = _encode_keys(list(uniques), key_format)
+    encoded[:-1] = [key_bytes(v, key_format) for v in uniques]
     return encoded[codes]
-
-
-def _encode_keys(values: list, key_format: str) -> list:
-    """An int held as float (a column with a missing value) is written as the int."""
-    out = []
-    for v in values:
-        if v is None or v is pd.NA or (isinstance(v, float) and v != v):
-            out.append(None)
-            continue
-        if isinstance(v, float) and v.is_integer():
-            v = int(v)
-        if key_format == "json":
-            out.append(orjson.dumps(v, option=orjson.OPT_SERIALIZE_NUMPY))
-        elif isinstance(v, bytes):
-            out.append(v)
-        elif isinstance(v, str):
-            out.append(v.encode("utf-8", "surrogateescape"))
-        elif isinstance(v, (dict, list)):
-            out.append(orjson.dumps(v))
-        else:
-            out.append(str(v).encode())
-    return out
 
 
 # --- the copy ------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from streamframe.records import META, RawBatch
 from streamframe.runtime.protocols import SinkProtocol
 from streamframe.runtime.query import Query
 from streamframe.runtime.sinks import CollectSink, TableSink
-from streamframe.serde import encode_keys, value_format
+from streamframe.serde import encode_keys, key_bytes, value_format
 from streamframe.time.extract import datetime_to_ms
 
 
@@ -115,7 +115,7 @@ class TestDriver:
         raw = RawBatch(
             topic=topic,
             values=[_encode_value(v, fmt) for v in values],
-            keys=[k if k is None or isinstance(k, bytes) else str(k).encode() for k in keys],
+            keys=[key_bytes(k, sources[0].key_format) for k in keys],
             timestamps=timestamps,
             partitions=[partition] * n,
             offsets=list(range(start, start + n)),

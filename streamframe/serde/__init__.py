@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from streamframe.serde.base import Decoded, Format
 from streamframe.serde.formats import BytesFormat, CsvFormat, JsonFormat, TextFormat
-from streamframe.serde.keys import decode_keys, encode_keys
+from streamframe.serde.keys import decode_keys, encode_keys, key_bytes
 
 _FORMATS = {"json": JsonFormat, "csv": CsvFormat, "text": TextFormat, "bytes": BytesFormat, "raw": BytesFormat}
 KEY_FORMATS = ("text", "bytes", "raw", "json")
@@ -44,4 +44,4 @@ def check_key_format(name: str) -> str:
     return name
 
 
-__all__ = ["Decoded", "Format", "check_key_format", "decode_keys", "encode_keys", "value_format"]
+__all__ = ["Decoded", "Format", "check_key_format", "decode_keys", "encode_keys", "key_bytes", "value_format"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
@@ -26,32 +27,51 @@ def decode_keys(keys: list, fmt: str, index) -> pd.Series:
         )
 
 
+def key_bytes(key, fmt: str = "text") -> bytes | None:
+    """One record key as the bytes Kafka holds, the same on every path that writes or partitions by a
+    key (sinks, re-key copies, joins, aggregations' tasks, the test driver); None: a null key.
+
+    bytes pass as they are; str is UTF-8 (a key read with surrogates gets its original bytes back);
+    a float that holds an int is the int (a column with a missing value is a float column), so 3.0 is
+    "3" like 3; a tuple, list or dict (a key of several columns) is JSON; anything else is its text.
+    With `fmt="json"` every key but bytes is JSON."""
+    key = _plain(key)
+    if key is None or isinstance(key, bytes):
+        return key
+    if fmt == "json" or isinstance(key, (tuple, list, dict)):
+        if isinstance(key, (tuple, list)):
+            key = [_plain(part) for part in key]
+        return orjson.dumps(key, option=orjson.OPT_SERIALIZE_NUMPY)
+    if isinstance(key, str):
+        return key.encode("utf-8", "surrogateescape")
+    return str(key).encode()
+
+
+def _plain(value):
+    """A numpy scalar as Python, a missing value as None, an int-valued float as the int."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def encode_keys(keys: pd.Series, fmt: str) -> list:
-    """Keys for the producer: bytes as they are, str as UTF-8 (a key that was not valid UTF-8 when
-    read as text comes back as its original bytes), anything else as its text."""
+    """Keys for the producer, each as key_bytes gives it (text keys that need no re-encoding pass as
+    str, which librdkafka writes as UTF-8)."""
     values = keys.tolist()
-    if fmt == "json":
-        return [None if k is None else orjson.dumps(k) for k in values]
-    kind = pd.api.types.infer_dtype(values, skipna=False)
-    if kind == "bytes":  # keys as consumed (operators.records.KEY_BYTES)
-        return values
-    if kind == "string":
-        # The common case, checked in C: valid text keys pass as they are (librdkafka encodes str as
-        # UTF-8); only a key read with surrogates needs the slow path below to get its bytes back.
-        text = [k for k in values if isinstance(k, str)]
-        if "".join(text).isascii() or not any(map(_has_surrogate, text)):  # the first check is one C call
+    if fmt != "json":
+        kind = pd.api.types.infer_dtype(values, skipna=False)
+        if kind == "bytes":  # keys as consumed (operators.records.KEY_BYTES)
             return values
-    out = []
-    for k in values:
-        if k is None or isinstance(k, bytes):
-            out.append(k)
-        elif isinstance(k, str):
-            out.append(k.encode("utf-8", "surrogateescape"))
-        elif isinstance(k, float) and k != k:  # NaN from a missing column value
-            out.append(None)
-        else:
-            out.append(str(k))
-    return out
+        if kind == "string":
+            # The common case, checked in C: only a key read with surrogates needs its bytes back.
+            text = [k for k in values if isinstance(k, str)]
+            if "".join(text).isascii() or not any(map(_has_surrogate, text)):  # the first check is one C call
+                return values
+    return [key_bytes(k, fmt) for k in values]
 
 
 def _has_surrogate(k) -> bool:

@@ -17,7 +17,9 @@ from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 
 import streamframe as sf
-from streamframe.serde import value_format
+from streamframe.operators.partitioner import Partitioner, partition_for
+from streamframe.runtime.repartition import join_keys
+from streamframe.serde import encode_keys, key_bytes, value_format
 from streamframe.serde.json_encode import encode_json_rows
 from streamframe.testing import TestDriver
 
@@ -276,6 +278,32 @@ def test_key_formats(drive):
     assert raw_keys.output(metadata=True)["_key"].tolist() == [b"\x00\xff", None]
     text_keys = drive(sf.stream("in"), [{"a": 1}, {"a": 2}], keys=["ключ", None])
     assert text_keys.output(metadata=True)["_key"].tolist() == ["ключ", None]
+
+
+# One key, written, partitioned or joined on: the same bytes on every path (a float column holding ints
+# is an int column with a missing value; a key of several columns is JSON).
+SAME_KEYS = [(3.0, 3, b"3"), (np.int64(3), 3, b"3"), ("ключ", "ключ", "ключ".encode()), (True, True, b"True"),
+             (("a", 1.0), ("a", 1), b'["a",1]'), (b"\x00\xff", b"\x00\xff", b"\x00\xff")]
+
+
+@pytest.mark.parametrize(("key", "twin", "expected"), SAME_KEYS)
+def test_a_key_is_the_same_bytes_on_every_path(key, twin, expected):
+    keys = pd.Series([key, None], dtype=object)
+    written = [k.encode() if isinstance(k, str) else k for k in encode_keys(keys, "text")]
+    assert written == [expected, None]
+    assert join_keys(keys, "text").tolist() == [expected, None]
+    assert key_bytes(key) == key_bytes(twin) == expected
+    partitions = Partitioner(12)(pd.Series([key, twin], dtype=object))
+    assert partitions.tolist() == [partition_for(expected, 12)] * 2
+    driver = TestDriver(sf.stream("in", key="bytes"))
+    driver.pipe("in", [{"a": 1}], keys=[key])
+    assert driver.output(metadata=True)["_key"].tolist() == [expected]
+
+
+def test_json_keys_are_json_on_every_path():
+    keys = pd.Series([3.0, "a", None], dtype=object)
+    assert encode_keys(keys, "json") == [b"3", b'"a"', None]
+    assert join_keys(keys, "json").tolist() == [b"3", b'"a"', None]
 
 
 def test_unknown_formats_are_config_errors():
