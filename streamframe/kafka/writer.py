@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from itertools import repeat
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,8 @@ from streamframe.records import META, RECORD_BYTES
 from streamframe.serde import Format, encode_keys
 from streamframe.serde.json_encode import append_json_fields
 from streamframe.time.extract import datetime_to_ms
+
+QUEUE_WAIT = 60  # seconds a full producer queue is waited on before a write fails
 
 
 class Output:
@@ -28,38 +31,38 @@ class Output:
         if err is not None:
             self.failures.append(f"{msg.topic()}: {self.conn.scrub(err.str())}")
 
-    def produce_many(self, topic: str, values: list, keys: list, timestamps: list) -> None:
+    def produce_many(self, topic: str, values: list, keys: list, timestamps: list, partitions=None,
+                     headers=None) -> None:
         """Queue records one call each: librdkafka's batch call cannot carry timestamps, and per-record
-        produce() queues faster than building its message dicts."""
+        produce() queues faster than building its message dicts. A full queue is waited on for at most
+        QUEUE_WAIT seconds, then DeliveryError. Partitions default to -1 (the partitioner's choice)."""
         produce = self.producer.produce
-        for value, key, ts in zip(values, keys, timestamps):
+        rows = zip(values, keys, repeat(-1) if partitions is None else partitions, timestamps,
+                   repeat(None) if headers is None else headers)
+        for value, key, part, ts, hs in rows:
             try:
-                # All positional (partition, callback, on_delivery, timestamp): a keyword argument makes
-                # every call build a dict, which cost 40% of produce() (benchmarks/, workload 1). -1 is
-                # "any partition" and None the producer's on_delivery, as when they are left out.
-                produce(topic, value, key, -1, None, None, ts)
+                # All positional (partition, callback, on_delivery, timestamp, headers): a keyword argument
+                # makes every call build a dict, which cost 40% of produce() (benchmarks/, workload 1).
+                # None is the producer's own on_delivery, as when it is left out.
+                produce(topic, value, key, part, None, None, ts, hs)
             except BufferError:
-                self._wait_for_room(topic, value, key, ts)
+                self._produce_when_room(topic, value, key, part, ts, hs)
 
-    def _wait_for_room(self, topic, value, key, ts) -> None:
-        deadline = time.monotonic() + 60
+    def produce(self, topic: str, value, key=None, timestamp=None, headers=None, partition: int = -1) -> None:
+        """One record, waiting for room in the queue like produce_many."""
+        self.produce_many(topic, [value], [key], [timestamp or 0], [partition], [headers])
+
+    def _produce_when_room(self, topic, value, key, partition, ts, headers) -> None:
+        deadline = time.monotonic() + QUEUE_WAIT
         while True:
             self.producer.poll(0.05)
             try:
-                self.producer.produce(topic, value, key, timestamp=ts)
+                self.producer.produce(topic, value, key, partition, None, None, ts, headers)
                 return
             except BufferError:
                 if time.monotonic() > deadline:
-                    raise DeliveryError(f"producer queue to {topic!r} stayed full for 60 s; "
+                    raise DeliveryError(f"producer queue to {topic!r} stayed full for {QUEUE_WAIT} s; "
                                         "is the broker reachable?") from None
-
-    def produce(self, topic: str, value, key=None, timestamp=None, headers=None) -> None:
-        while True:
-            try:
-                self.producer.produce(topic, value=value, key=key, timestamp=timestamp or 0, headers=headers)
-                return
-            except BufferError:
-                self.producer.poll(0.05)
 
     def flush(self, timeout: float = 60.0) -> None:
         """Wait until every record is delivered; raise (so nothing is committed) if one was not."""

@@ -47,7 +47,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from streamframe.errors import ConfigError, DeliveryError
+from streamframe.errors import ConfigError
 from streamframe.kafka.purge import OFFSET_END, delete_records, purge_consumed
 from streamframe.operators.source import DecodeSource
 from streamframe.plan import nodes
@@ -217,31 +217,11 @@ class RekeySink(SinkProtocol):
         own_partition = frame["_partition"].to_numpy() % self.partitions
         partitions = np.where(frame["key"].isna(), own_partition, -1).tolist()
         stamps = np.maximum(frame["record_ts"].to_numpy(), 0).tolist()  # no timestamp (-1): now
-        produce, topic = self.output.producer.produce, self.topic
-        values, owns, all_headers = (frame[c].tolist() for c in ("value", "record_key", "headers"))
-        for key, value, own, ts, headers, part in zip(keys, values, owns, stamps, all_headers, partitions):
-            if own != key:  # a stream already keyed by the column carries no extra header
-                headers = [*(headers or ()), (HEADER, own)]
-            try:
-                # Positional (partition, callback, on_delivery, timestamp, headers): keywords cost a dict
-                # per call (see kafka/writer.py); None is the producer's own on_delivery.
-                produce(topic, value, key, part, None, None, ts, headers)
-            except BufferError:
-                self._produce_when_room(value, key, part, ts, headers)
+        owns = frame["record_key"].tolist()
+        headers = [hs if own == key else [*(hs or ()), (HEADER, own)]  # a stream keyed by the column needs none
+                   for key, own, hs in zip(keys, owns, frame["headers"].tolist())]
+        self.output.produce_many(self.topic, frame["value"].tolist(), keys, stamps, partitions, headers)
         return len(frame)
-
-    def _produce_when_room(self, value, key, partition: int, ts: int, headers) -> None:
-        producer = self.output.producer
-        deadline = time.monotonic() + 60
-        while True:
-            producer.poll(0.05)
-            try:
-                producer.produce(self.topic, value, key, partition, None, None, ts, headers)
-                return
-            except BufferError:
-                if time.monotonic() > deadline:
-                    raise DeliveryError(f"producer queue to {self.topic!r} stayed full for 60 s; "
-                                        "is the broker reachable?") from None
 
     def __repr__(self) -> str:
         return f"repartition topic {self.topic}"
