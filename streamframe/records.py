@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from operator import itemgetter
 
+import numpy as np
+
 META = ("_key", "_timestamp", "_partition", "_offset", "_headers", "_tombstone")
 # Asked for with the metadata a sink reads: `_key` as the record's key bytes, not decoded. A topic sink
 # asks when it would encode the decoded key back into those same bytes (text or bytes keys both ways).
@@ -22,6 +24,13 @@ RECORD_BYTES = "_record"
 
 def is_meta(name) -> bool:
     return name in META
+
+
+def tombstones(frame) -> np.ndarray:
+    """Which rows of a frame are deletes (a null value), as a bool array; none when it has no column."""
+    if "_tombstone" not in frame:
+        return np.zeros(len(frame), dtype=bool)
+    return frame["_tombstone"].fillna(False).astype(bool).to_numpy()
 
 
 def take(items: list, positions) -> list:

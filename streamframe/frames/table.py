@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pandas as pd
 
 from streamframe import session
@@ -24,7 +25,7 @@ from streamframe.frames.stream import StreamFrame, _need_callable
 from streamframe.plan import nodes
 from streamframe.plan.explain import explain_text
 from streamframe.plan.expr import Col, Expr
-from streamframe.records import META
+from streamframe.records import META, tombstones
 
 WINDOW = ["window_start", "window_end"]
 EMIT = ("updates", "final")
@@ -160,9 +161,8 @@ class TableFrame(Frame):
         out = sink.result(metadata=True)
         if out.empty:
             return iter(())
-        ops = out["_tombstone"].fillna(False).map({True: "delete", False: "upsert"}) if "_tombstone" in out \
-            else pd.Series("upsert", index=out.index)
-        frame = out[[c for c in out.columns if c not in META]].assign(op=ops.to_numpy())
+        ops = np.where(tombstones(out), "delete", "upsert")
+        frame = out[[c for c in out.columns if c not in META]].assign(op=ops)
         return iter([frame])
 
     # --- sinks -------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from confluent_kafka import Producer
 
 from streamframe.errors import DeliveryError
 from streamframe.kafka.connection import Connection
-from streamframe.records import META, RECORD_BYTES
+from streamframe.records import META, RECORD_BYTES, tombstones
 from streamframe.serde import Format, encode_keys
 from streamframe.serde.json_encode import append_json_fields
 from streamframe.time.extract import datetime_to_ms
@@ -93,8 +93,7 @@ class TopicWriter:
         else:
             values = self.fmt.encode(fields)
         if "_tombstone" in frame:
-            tomb = frame["_tombstone"].fillna(False).astype(bool).tolist()
-            values = [None if t else v for v, t in zip(values, tomb)]
+            values = [None if t else v for v, t in zip(values, tombstones(frame).tolist())]
         key_col = frame[self.key] if self.key else frame.get("_key")
         keys = encode_keys(key_col, self.key_format) if key_col is not None else [None] * len(frame)
         if "_timestamp" in frame.columns:

@@ -16,18 +16,12 @@ import numpy as np
 import pandas as pd
 
 from streamframe.operators.base import Operator
-from streamframe.records import META
+from streamframe.records import META, tombstones
 from streamframe.time.extract import datetime_to_ms
 
 
 def _values(frame: pd.DataFrame) -> list:
     return [c for c in frame.columns if c not in META]
-
-
-def _tomb(frame: pd.DataFrame) -> np.ndarray:
-    if "_tombstone" not in frame:
-        return np.zeros(len(frame), dtype=bool)
-    return frame["_tombstone"].fillna(False).astype(bool).to_numpy()
 
 
 def _index(frame: pd.DataFrame, keys: list) -> pd.Index:
@@ -61,7 +55,7 @@ class _TableSide:
     def apply(self, batch: pd.DataFrame) -> pd.Index:
         from streamframe.operators.table import _key_index
 
-        tomb = _tomb(batch)
+        tomb = tombstones(batch)
         index = _key_index(batch, self.keys, tomb, self.store.frame.index if len(self.store) else None)
         last = ~index.duplicated(keep="last")
         batch, index, tomb = batch[last], index[last], tomb[last]
@@ -101,7 +95,7 @@ class StreamTableJoinOp(Operator):
 
     def _join(self, batch: pd.DataFrame) -> pd.DataFrame | None:
         node = self.node
-        tomb = _tomb(batch)
+        tomb = tombstones(batch)
         if tomb.any():  # a null value (e.g. a delete from table.to_stream()): Kafka Streams ignores it
             batch = batch[~tomb]  # (KStreamKTableJoinProcessor#maybeDropRecord), inner and left alike
             if batch.empty:

@@ -6,7 +6,7 @@ import pandas as pd
 
 from streamframe.errors import ConfigError
 from streamframe.operators.base import Operator, evaluate
-from streamframe.records import META
+from streamframe.records import META, tombstones
 
 
 def value_columns(frame: pd.DataFrame) -> list:
@@ -35,8 +35,7 @@ class FilterOp(Operator):
         if not self.node.table:
             return batch[keep]
         out = batch.copy(deep=False)
-        out["_tombstone"] = ~keep | (out["_tombstone"].fillna(False).astype(bool).to_numpy()
-                                     if "_tombstone" in out else False)
+        out["_tombstone"] = ~keep | tombstones(out)
         return out
 
 

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from streamframe.operators.base import Operator
-from streamframe.operators.join import _tomb, _values
+from streamframe.operators.join import _values
+from streamframe.records import tombstones
 from streamframe.serde import key_bytes
 from streamframe.time.extract import datetime_to_ms, ms_to_datetime
 
@@ -165,7 +166,7 @@ class StreamStreamJoinOp(Operator):
         n = len(batch)
         ts = datetime_to_ms(batch["_timestamp"]).tolist()
         keys = batch[on].tolist() if on in batch else [None] * n
-        null_value = _tomb(batch).tolist()
+        null_value = tombstones(batch).tolist()
         values = batch[cols].to_dict("records")
         parts = batch["_partition"].tolist() if "_partition" in batch else [0] * n
         out: list = []

@@ -8,14 +8,8 @@ import pandas as pd
 
 from streamframe.operators import aggregate as agg
 from streamframe.operators.base import Operator
-from streamframe.records import META
+from streamframe.records import META, tombstones
 from streamframe.time.extract import datetime_to_ms, ms_to_datetime
-
-
-def _tombstones(batch: pd.DataFrame) -> np.ndarray:
-    if "_tombstone" not in batch:
-        return np.zeros(len(batch), dtype=bool)
-    return batch["_tombstone"].fillna(False).astype(bool).to_numpy()
 
 
 def _key_index(
@@ -69,7 +63,7 @@ class TableFromStreamOp(Operator):
         return out
 
     def process(self, batch):
-        tomb = _tombstones(batch)
+        tomb = tombstones(batch)
         index = _key_index(batch, self.keys, tomb, self.store.frame.index if len(self.store) else None)
         missing = (
             index.isna()
@@ -86,7 +80,7 @@ class TableFromStreamOp(Operator):
         if batch.empty:
             return None
         rows, index = _last_per_key(batch, index)
-        tomb = _tombstones(rows)
+        tomb = tombstones(rows)
         stored = rows.set_axis(index)
         self.store.upsert(stored[~tomb])
         self.store.delete(index[tomb])
@@ -115,10 +109,10 @@ class TableAggregateOp(Operator):
         self.input = ctx.store(self, self.input_keys, suffix="input")
 
     def process(self, batch):
-        tomb = _tombstones(batch)
+        tomb = tombstones(batch)
         index = _key_index(batch, self.input_keys, tomb)
         rows, index = _last_per_key(batch, index)
-        tomb = _tombstones(rows)
+        tomb = tombstones(rows)
         rows = rows.set_axis(index)
         old = self.input.get(index)
         groups = set()

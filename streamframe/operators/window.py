@@ -20,6 +20,7 @@ import pandas as pd
 from streamframe.operators import aggregate as agg
 from streamframe.operators.base import Operator
 from streamframe.operators.partitioner import Partitioner
+from streamframe.records import tombstones
 from streamframe.time.extract import datetime_to_ms, ms_to_datetime
 
 WS, WE, TS, TASK, EMITTED, FOLD = "window_start", "window_end", "_ts", "_task", "_emitted", "_fold"
@@ -65,7 +66,7 @@ class AggregateOp(Operator):
         None: null values are skipped, as Kafka Streams' aggregations do; a null group key is rejected
         (dead-lettered); the task is the partition, or the one a repartition topic gives a new key."""
         if "_tombstone" in batch:
-            batch = batch[~batch["_tombstone"].fillna(False).astype(bool).to_numpy()]
+            batch = batch[~tombstones(batch)]
         keys = batch[self.keys]
         valid, ids = self._check_keys(keys)
         if not valid.all():

@@ -13,15 +13,14 @@ from pathlib import Path
 import pandas as pd
 import sqlite_utils
 
-from streamframe.records import META
+from streamframe.records import META, tombstones
 from streamframe.runtime.protocols import SinkProtocol
 
 OFFSETS = "_streamframe_offsets"
 
 
 def _changes(frame: pd.DataFrame, with_op: bool) -> tuple[pd.DataFrame, pd.Series]:
-    tomb = frame["_tombstone"].fillna(False).astype(bool) if "_tombstone" in frame else \
-        pd.Series(False, index=frame.index)
+    tomb = pd.Series(tombstones(frame), index=frame.index)
     values = frame[[c for c in frame.columns if c not in META]].copy()
     for c in values.columns:
         if isinstance(values[c].dtype, pd.DatetimeTZDtype):

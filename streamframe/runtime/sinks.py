@@ -5,10 +5,9 @@ from __future__ import annotations
 import collections
 import threading
 
-import numpy as np
 import pandas as pd
 
-from streamframe.records import KEY_BYTES, META, RECORD_BYTES, VERBATIM_KEYS
+from streamframe.records import KEY_BYTES, META, RECORD_BYTES, VERBATIM_KEYS, tombstones
 from streamframe.runtime.protocols import SinkProtocol
 
 
@@ -118,8 +117,7 @@ class TableSink(SinkProtocol):
         pass
 
     def write(self, frame: pd.DataFrame) -> int:
-        tomb = frame["_tombstone"].fillna(False).astype(bool).to_numpy() if "_tombstone" in frame else \
-            np.zeros(len(frame), dtype=bool)
+        tomb = tombstones(frame)
         rows = frame.set_index(self.index_names, drop=True)
         last = ~rows.index.duplicated(keep="last")
         rows, tomb = rows[last], tomb[last]
