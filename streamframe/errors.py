@@ -6,7 +6,14 @@
     ├── UnknownTopicError            a topic that does not exist (lists similar names)
     ├── RecordError                  a record failed under on_error="fail" (names topic, partition, offset)
     ├── DeliveryError                the producer could not deliver output (nothing was committed)
-    └── QueryTimeoutError            a bounded run did not reach its end in time (also TimeoutError)
+    ├── QueryTimeoutError            a bounded run did not reach its end in time (also TimeoutError)
+    ├── MissingColumnError           a record has no such column (also KeyError; dead-lettered)
+    ├── ConnectorError               a connector could not move a record (it ends FAILED)
+    ├── ConnectRestError             a Kafka Connect REST call failed (``status``: the HTTP status)
+    └── BrokerError                  the local broker could not be fetched, started or stopped
+        └── ConnectWorkerError       the same for the local Kafka Connect worker
+
+confluent_kafka's own errors are translated into these at the kafka boundary (Connection.error).
 
 Messages are one line, say what was wrong and what to do, and never contain secrets.
 """
@@ -40,3 +47,30 @@ class DeliveryError(StreamframeError):
 
 class QueryTimeoutError(StreamframeError, TimeoutError):
     """A bounded run did not reach its stopping point within its timeout."""
+
+
+class MissingColumnError(StreamframeError, KeyError):
+    """A record has no such column; the record is dead-lettered with this reason."""
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+class ConnectorError(StreamframeError):
+    """A connector could not move a record (it ends FAILED with this as its last error)."""
+
+
+class ConnectRestError(StreamframeError):
+    """A Kafka Connect REST call failed. ``status`` is the HTTP status (None if there was no answer)."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class BrokerError(StreamframeError):
+    """The local Kafka broker could not be fetched, started or stopped (message says why)."""
+
+
+class ConnectWorkerError(BrokerError):
+    """The local Kafka Connect worker could not be fetched, started or stopped (message says why)."""

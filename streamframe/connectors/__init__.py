@@ -14,9 +14,10 @@ May import frames and every layer below (session, runtime, local, kafka, ...); n
 testing or cli, and no confluent_kafka (DESIGN §7, pyproject [tool.importlinter]).
 """
 
-from streamframe.connectors.base import Connector, ConnectorError, Context, SinkConnector, SourceConnector
+from streamframe.connectors.base import Connector, Context, SinkConnector, SourceConnector
 from streamframe.connectors.generator import RateProducer, SyntheticData, generate
 from streamframe.connectors.registry import ConnectorRegistry, default_registry, resolve
+from streamframe.errors import ConnectorError
 
 __all__ = [
     "Connector",

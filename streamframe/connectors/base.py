@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from streamframe.connectors.config import Settings
-from streamframe.errors import ConfigError, StreamframeError
+from streamframe.errors import ConfigError, ConnectorError, StreamframeError
 from streamframe.kafka.config import scrub
 from streamframe.serde import decode_keys, encode_keys, value_format
 from streamframe.time.extract import ms_to_datetime, to_epoch_ms
@@ -30,10 +30,6 @@ STATES = ("UNASSIGNED", "RUNNING", "PAUSED", "FAILED", "FINISHED", "STOPPED")
 VALUE_FORMATS = ("json", "csv", "text", "bytes")
 # Kafka Connect's per-connector client settings: consumer.override.X / producer.override.X (e.g. SASL).
 OVERRIDES = ("consumer.override.", "producer.override.")
-
-
-class ConnectorError(StreamframeError):
-    """A connector could not move a record (it ends FAILED with this as its last error)."""
 
 
 def _default_connection():

@@ -25,7 +25,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from streamframe.errors import StreamframeError
+from streamframe.errors import ConnectRestError
 from streamframe.kafka.config import scrub
 
 #: Environment variable naming the worker to use (e.g. ``http://connect:8083``).
@@ -34,14 +34,6 @@ _HINT = f"start one with `streamframe local start --connect`, or set {ENV_URL}"
 # How long a "rebalance in progress" is retried: a distributed worker answers it while joining (409),
 # and right after a config change, before the rebalance it set off (500 "a rebalance is expected").
 REBALANCE_RETRY_S = 15.0
-
-
-class ConnectRestError(StreamframeError):
-    """A Kafka Connect REST call failed. ``status`` is the HTTP status (None if there was no answer)."""
-
-    def __init__(self, message: str, status: int | None = None):
-        super().__init__(message)
-        self.status = status
 
 
 def resolve_url(url: str | None = None) -> str:

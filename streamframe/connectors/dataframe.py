@@ -13,9 +13,9 @@ import time
 
 import pandas as pd
 
-from streamframe.connectors.base import ConnectorError, SinkConnector, SourceConnector
+from streamframe.connectors.base import SinkConnector, SourceConnector
 from streamframe.connectors.config import Settings
-from streamframe.errors import ConfigError
+from streamframe.errors import ConfigError, ConnectorError
 
 
 class PandasSource(SourceConnector):

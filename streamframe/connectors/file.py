@@ -21,9 +21,9 @@ from pathlib import Path
 import orjson
 import pandas as pd
 
-from streamframe.connectors.base import ConnectorError, RawRecords, SinkConnector, SourceConnector
+from streamframe.connectors.base import RawRecords, SinkConnector, SourceConnector
 from streamframe.connectors.config import Settings
-from streamframe.errors import ConfigError
+from streamframe.errors import ConfigError, ConnectorError
 from streamframe.serde import value_format
 from streamframe.time.extract import to_epoch_ms
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from streamframe.connectors.base import ConnectorError, SinkConnector, SourceConnector
+from streamframe.connectors.base import SinkConnector, SourceConnector
 from streamframe.connectors.config import Settings
-from streamframe.errors import ConfigError
+from streamframe.errors import ConfigError, ConnectorError
 
 
 def quote(identifier: str) -> str:

@@ -50,8 +50,8 @@ class LiveView(widgets.VBox):
         sources = query.root.sources()
         # what a snapshot leaves out so an in-memory run reads the same every time (nbval compares it)
         self.unstable: tuple[str, ...] = ()
-        if all(type(s).__name__ == "PandasSource" for s in sources):
-            wall_clock = any(getattr(s, "timestamp", None) is None for s in sources)
+        if query.in_memory:
+            wall_clock = any(s.timestamp is None for s in sources)
             self.unstable = ("records_per_s", "stream_time") if wall_clock else ("records_per_s",)
         self._lock = threading.RLock()  # the sampler and the sort controls both render
         self._mark = None

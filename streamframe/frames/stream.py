@@ -256,24 +256,24 @@ class StreamFrame(Frame):
 
     def to_csv(self, path: str, until=None, name: str | None = None, **options):
         """Append the rows to a CSV file (header first); bounded with until=, else live."""
-        from streamframe.runtime.files import FileSink
+        from streamframe.runtime.files import TextFileSink
 
-        return self._launch(FileSink(path, "csv"), name or self.default_name("csv"), until, None, options)
+        return self._launch(TextFileSink(path, "csv"), name or self.default_name("csv"), until, None, options)
 
     def to_jsonl(self, path: str, until=None, name: str | None = None, **options):
         """Append the rows to a JSON-lines file; bounded with until=, else live."""
-        from streamframe.runtime.files import FileSink
+        from streamframe.runtime.files import TextFileSink
 
-        return self._launch(FileSink(path, "jsonl"), name or self.default_name("jsonl"), until, None, options)
+        return self._launch(TextFileSink(path, "jsonl"), name or self.default_name("jsonl"), until, None, options)
 
     def to_sqlite(self, db: str, table: str, pk=None, until=None, name: str | None = None, **options):
         """Insert (or, with pk=, upsert) the rows into a SQLite table, with the offsets they cover."""
-        from streamframe.runtime.files import SqliteSink
+        from streamframe.runtime.files import SqliteTableSink
 
         pk = [pk] if isinstance(pk, str) else list(pk or [])
         if not pk:
             raise ConfigError("to_sqlite() on a stream needs pk= (the column(s) that identify a row)")
-        return self._launch(SqliteSink(db, table, pk), name or self.default_name(f"sqlite-{table}"), until,
+        return self._launch(SqliteTableSink(db, table, pk), name or self.default_name(f"sqlite-{table}"), until,
                             None, options)
 
 def _need_callable(fn, method: str) -> None:

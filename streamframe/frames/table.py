@@ -180,22 +180,22 @@ class TableFrame(Frame):
                   timeout: float | None = None, **options):
         """Upsert the table's rows into a SQLite table (deletes delete), committing the input offsets
         they cover in the same SQLite transaction."""
-        from streamframe.runtime.files import SqliteSink
+        from streamframe.runtime.files import SqliteTableSink
 
         pk = [pk] if isinstance(pk, str) else list(pk or self.index_names[: len(self.keys) + (1 if self.windowed else 0)])
-        sink = SqliteSink(db, table, pk)
+        sink = SqliteTableSink(db, table, pk)
         return self._launch(sink, name or self.default_name(f"sqlite-{table}"), until, timeout, options)
 
     def to_csv(self, path: str, until=None, **options):
-        from streamframe.runtime.files import FileSink
+        from streamframe.runtime.files import TextFileSink
 
-        return self._launch(FileSink(path, "csv", table=True), self.default_name("csv"), until, None,
+        return self._launch(TextFileSink(path, "csv", table=True), self.default_name("csv"), until, None,
                                       options)
 
     def to_jsonl(self, path: str, until=None, **options):
-        from streamframe.runtime.files import FileSink
+        from streamframe.runtime.files import TextFileSink
 
-        return self._launch(FileSink(path, "jsonl", table=True), self.default_name("jsonl"), until,
+        return self._launch(TextFileSink(path, "jsonl", table=True), self.default_name("jsonl"), until,
                                       None, options)
 
 

@@ -15,7 +15,7 @@ import time
 from confluent_kafka import KafkaError, KafkaException, TopicCollection
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from streamframe.errors import BrokerUnreachableError, ConfigError, UnknownTopicError
+from streamframe.errors import BrokerUnreachableError, ConfigError, StreamframeError, UnknownTopicError
 from streamframe.kafka.config import CONSUMER_DEFAULTS, PRODUCER_DEFAULTS, redact, scrub
 
 log = logging.getLogger("streamframe.kafka")
@@ -23,6 +23,17 @@ CONNECT_TIMEOUT = 10.0
 # A topic described with one of these does not exist (or not yet: a leader is elected just after creation).
 _NOT_THERE = (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC, KafkaError.LEADER_NOT_AVAILABLE,
               KafkaError.TOPIC_EXCEPTION, KafkaError._INVALID_ARG)  # the last two: a name no topic can have
+
+
+def code(e: KafkaException | KafkaError) -> int | None:
+    """The librdkafka error code a confluent_kafka error carries (None if it carries none)."""
+    err = e.args[0] if isinstance(e, KafkaException) and e.args else e
+    return err.code() if isinstance(err, KafkaError) else None
+
+
+def _reason(e: KafkaException | KafkaError) -> str:
+    err = e.args[0] if isinstance(e, KafkaException) and e.args else e
+    return err.str() if isinstance(err, KafkaError) else str(err)
 
 
 class ScrubbingLogger:
@@ -99,16 +110,20 @@ class Connection:
         try:
             self.admin().describe_cluster(request_timeout=timeout).result(timeout + 5)
         except KafkaException as e:
-            if e.args[0].code() == KafkaError._UNSUPPORTED_FEATURE:  # a broker before Kafka 2.8
+            if code(e) == KafkaError._UNSUPPORTED_FEATURE:  # a broker before Kafka 2.8
                 self.metadata(timeout)
                 return
             raise self._unreachable(e, timeout) from None
 
+    def error(self, e: KafkaException | KafkaError, what: str, cls=StreamframeError) -> StreamframeError:
+        """The one translation of a confluent_kafka error into ours: "`what`: the broker's reason",
+        one line, secrets masked."""
+        return cls(f"{what}: {self.scrub(_reason(e))}")
+
     def _unreachable(self, e: KafkaException, timeout: float) -> BrokerUnreachableError:
         return BrokerUnreachableError(
             f"cannot reach Kafka at {self.bootstrap} within {timeout:g} s "
-            f"({self.scrub(e.args[0].str() if e.args else e)}); is the broker running? "
-            "`streamframe local start` starts one"
+            f"({self.scrub(_reason(e))}); is the broker running? `streamframe local start` starts one"
         )
 
     def topics(self, timeout: float = CONNECT_TIMEOUT) -> dict[str, int]:
@@ -133,12 +148,12 @@ class Connection:
                 try:
                     found[name] = len(future.result(timeout=timeout + 5).partitions)
                 except KafkaException as e:
-                    if e.args[0].code() not in _NOT_THERE:
+                    if code(e) not in _NOT_THERE:
                         raise
         except KafkaException as e:
-            if e.args[0].code() in (KafkaError._TIMED_OUT, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN):
+            if code(e) in (KafkaError._TIMED_OUT, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN):
                 raise self._unreachable(e, timeout) from None
-            raise ConfigError(f"cannot describe topics {', '.join(names)}: {self.scrub(e.args[0].str())}") from None
+            raise self.error(e, f"cannot describe topics {', '.join(names)}", ConfigError) from None
         return found
 
     def require_topics(self, names) -> dict[str, int]:
@@ -165,8 +180,8 @@ class Connection:
         try:
             futures[name].result(timeout=CONNECT_TIMEOUT + 5)
         except KafkaException as e:
-            if e.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                raise ConfigError(f"cannot create topic {name!r}: {self.scrub(e.args[0].str())}") from None
+            if code(e) != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise self.error(e, f"cannot create topic {name!r}", ConfigError) from None
         self.wait_for_topics([name])
         return partitions
 
@@ -186,7 +201,7 @@ class Connection:
             try:
                 f.result(timeout=CONNECT_TIMEOUT + 5)
             except KafkaException as e:
-                if e.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                if code(e) != KafkaError.UNKNOWN_TOPIC_OR_PART:
                     raise
         self.wait_for_topics(list(names), exist=False)
 

@@ -19,7 +19,6 @@ import pandas as pd
 from confluent_kafka import OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import ConfigResource
 
-from streamframe.errors import StreamframeError
 from streamframe.kafka.reader import to_raw_batches
 from streamframe.records import RawBatch
 
@@ -62,8 +61,7 @@ class TopicTail:
             try:
                 low, high = self._consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10)
             except KafkaException as e:
-                raise StreamframeError(f"cannot read the offsets of {self.topic}[{p}]: "
-                                       f"{self.conn.scrub(e.args[0].str())}") from None
+                raise self.conn.error(e, f"cannot read the offsets of {self.topic}[{p}]") from None
             start = max(low, high - self.n)
             assign.append(TopicPartition(self.topic, p, start if high > start else OFFSET_END))
             if high > start:
@@ -95,7 +93,7 @@ class TopicTail:
             return True
         if err.code() == KafkaError._PARTITION_EOF:
             return False
-        raise StreamframeError(f"reading {self.topic}: {self.conn.scrub(err.str())}")
+        raise self.conn.error(err, f"reading {self.topic}")
 
     def close(self) -> None:
         if self._consumer is not None:
@@ -115,14 +113,14 @@ def describe(conn, topic: str) -> tuple[pd.DataFrame, pd.DataFrame]:
             rows.append({"partition": p, "leader": info.leader, "replicas": list(info.replicas),
                          "isr": list(info.isrs), "low": low, "high": high, "records": high - low})
     except KafkaException as e:
-        raise StreamframeError(f"cannot read the offsets of {topic}: {conn.scrub(e.args[0].str())}") from None
+        raise conn.error(e, f"cannot read the offsets of {topic}") from None
     finally:
         consumer.close()
     try:
         resource = ConfigResource("topic", topic)
         entries = conn.admin().describe_configs([resource], request_timeout=10)[resource].result(15)
     except KafkaException as e:
-        raise StreamframeError(f"cannot read the configuration of {topic}: {conn.scrub(e.args[0].str())}") from None
+        raise conn.error(e, f"cannot read the configuration of {topic}") from None
     configs = [{"name": name, "value": "********" if e.is_sensitive else e.value,
                 "source": str(e.source).rsplit(".", 1)[-1].lower(), "default": bool(e.is_default)}
                for name, e in sorted(entries.items())]
@@ -135,4 +133,4 @@ def delete_topics(conn, names: list[str]) -> None:
     try:
         conn.delete_topics(names)
     except KafkaException as e:
-        raise StreamframeError(f"cannot delete {', '.join(names)}: {conn.scrub(e.args[0].str())}") from None
+        raise conn.error(e, f"cannot delete {', '.join(names)}") from None

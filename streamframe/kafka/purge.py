@@ -17,6 +17,7 @@ from confluent_kafka import (
 )
 
 from streamframe.errors import StreamframeError
+from streamframe.kafka.connection import code
 
 __all__ = ["OFFSET_END", "delete_records", "purge_consumed"]
 
@@ -36,9 +37,8 @@ def delete_records(conn, before: dict[tuple[str, int], int], timeout: float = 30
             try:
                 future.result(timeout=timeout + 5)
             except KafkaException as e:
-                if e.args[0].code() not in _TRANSIENT or time.monotonic() > deadline:
-                    raise StreamframeError(f"cannot delete records of {tp.topic}[{tp.partition}]: "
-                                           f"{conn.scrub(e.args[0].str())}") from None
+                if code(e) not in _TRANSIENT or time.monotonic() > deadline:
+                    raise conn.error(e, f"cannot delete records of {tp.topic}[{tp.partition}]") from None
                 retry[(tp.topic, tp.partition)] = before[(tp.topic, tp.partition)]
         before = retry
         if before:

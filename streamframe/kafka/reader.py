@@ -12,7 +12,7 @@ import uuid
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from streamframe.errors import StreamframeError
-from streamframe.kafka.connection import Connection
+from streamframe.kafka.connection import Connection, code
 from streamframe.records import RawBatch, take
 
 _TRANSIENT = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART,
@@ -111,7 +111,7 @@ class KafkaReader:
             try:
                 return self._consumer.get_watermark_offsets(tp, timeout=10)
             except KafkaException as e:
-                if e.args[0].code() not in _TRANSIENT or time.monotonic() > deadline:
+                if code(e) not in _TRANSIENT or time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
 
@@ -149,7 +149,7 @@ class KafkaReader:
             elif err.code() == KafkaError._PARTITION_EOF:
                 continue
             elif err.code() in _FATAL or err.fatal():
-                raise StreamframeError(f"reading {m.topic()}: {self.conn.scrub(err.str())}")
+                raise self.conn.error(err, f"reading {m.topic()}")
             else:
                 self.conn._on_error(err)
         return good
@@ -241,7 +241,7 @@ class KafkaReader:
             try:
                 self._consumer.commit(offsets=tps, asynchronous=False)
             except KafkaException as e:
-                if e.args[0].code() != KafkaError._NO_OFFSET:
+                if code(e) != KafkaError._NO_OFFSET:
                     raise
 
     def lag(self) -> int:

@@ -29,7 +29,7 @@ class Output:
 
     def _delivered(self, err, msg) -> None:
         if err is not None:
-            self.failures.append(f"{msg.topic()}: {self.conn.scrub(err.str())}")
+            self.failures.append(str(self.conn.error(err, msg.topic())))
 
     def produce_many(self, topic: str, values: list, keys: list, timestamps: list, partitions=None,
                      headers=None) -> None:

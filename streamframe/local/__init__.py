@@ -22,14 +22,15 @@ confluent_kafka (DESIGN §7, pyproject [tool.importlinter]).
 
 from __future__ import annotations
 
+from streamframe.errors import BrokerError, ConnectWorkerError
 from streamframe.local.broker import Broker, logs, start, status, stop
-from streamframe.local.connect import ConnectWorker, ConnectWorkerError
+from streamframe.local.connect import ConnectWorker
 from streamframe.local.connect import logs as connect_logs
 from streamframe.local.connect import start as start_connect
 from streamframe.local.connect import status as connect_status
 from streamframe.local.connect import stop as stop_connect
 from streamframe.local.maven import ensure_connect_jars, ensure_jars
-from streamframe.local.paths import KAFKA_VERSION, BrokerError
+from streamframe.local.paths import KAFKA_VERSION
 
 __all__ = [
     "KAFKA_VERSION",

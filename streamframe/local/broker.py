@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from streamframe.errors import BrokerError
 from streamframe.local.config import (
     format_storage,
     is_formatted,
@@ -29,7 +30,7 @@ from streamframe.local.config import (
     write_server_properties,
 )
 from streamframe.local.maven import ensure_jars
-from streamframe.local.paths import KAFKA_VERSION, BrokerError, locked, state_dir
+from streamframe.local.paths import KAFKA_VERSION, locked, state_dir
 from streamframe.local.proc import CHILDREN, alive, free_port, is_our_broker, port_free, port_open, terminate
 
 TAIL_LINES = 30

@@ -31,9 +31,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from streamframe.errors import ConnectWorkerError
 from streamframe.local import broker as _broker
 from streamframe.local.maven import ensure_connect_jars
-from streamframe.local.paths import KAFKA_VERSION, BrokerError, locked, state_dir
+from streamframe.local.paths import KAFKA_VERSION, locked, state_dir
 from streamframe.local.proc import CHILDREN, alive, free_port, is_our_jvm, port_free, port_open, terminate
 
 MAIN_CLASS = "org.apache.kafka.connect.cli.ConnectDistributed"
@@ -87,10 +88,6 @@ logger.config.level = WARN
 logger.plugins.name = org.apache.kafka.connect.runtime.isolation
 logger.plugins.level = WARN
 """
-
-
-class ConnectWorkerError(BrokerError):
-    """The local Kafka Connect worker could not be fetched, started or stopped (message says why)."""
 
 
 @dataclass(frozen=True)

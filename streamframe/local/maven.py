@@ -16,7 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from streamframe.local.paths import KAFKA_VERSION, BrokerError, kafka_cache_dir, libs_dir, locked
+from streamframe.errors import BrokerError
+from streamframe.local.paths import KAFKA_VERSION, kafka_cache_dir, libs_dir, locked
 
 # The Kafka jar only declares log4j-api/core at runtime; without an slf4j 1.7 binding every
 # broker log line (Kafka logs through slf4j) would go to slf4j's no-op logger.

@@ -13,14 +13,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from streamframe.errors import StreamframeError
-
 #: The Apache Kafka release the local broker runs; the only place the version is written.
 KAFKA_VERSION = "4.3.1"
-
-
-class BrokerError(StreamframeError):
-    """The local Kafka broker could not be fetched, started or stopped (message says why)."""
 
 
 def cache_root() -> Path:

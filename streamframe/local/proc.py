@@ -14,7 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from streamframe.local.paths import BrokerError
+from streamframe.errors import BrokerError
 
 # Brokers started by this process: kept so stop() can reap them, otherwise the exited JVM
 # lingers as a zombie (and still "exists" for kill(pid, 0)) for as long as we live.

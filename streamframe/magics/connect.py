@@ -15,17 +15,18 @@ one line (Connect's own message and the HTTP status), never a traceback.
 
 from __future__ import annotations
 
-import argparse
-import shlex
 import time
 
 import pandas as pd
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic import cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, kwds, magic_arguments
 from traitlets import Float, Unicode
 
-from streamframe.connectors.connect_rest import ENV_URL, ConnectClient, ConnectRestError, parse_payload
+from streamframe.connectors.connect_rest import ENV_URL, ConnectClient, parse_payload
+from streamframe.errors import ConnectRestError
 from streamframe.kafka.config import redact
+from streamframe.magics.common import StreamframeMagics, command
 
 USAGE = f"""\
 %%connect [NAME] [--replace] [--no-wait] [--url URL]
@@ -53,39 +54,8 @@ _COMMANDS = ("list", "plugins", *_NEEDS_NAME)
 _SETTLING = {"RESTARTING", "UNASSIGNED"}
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # argparse would print the usage and exit the kernel's process
-        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
-
-
-def _parser(prog: str) -> _Parser:
-    p = _Parser(prog=prog, add_help=False)
-    p.add_argument("-h", "--help", action="store_true")
-    p.add_argument("--url", default=None)
-    p.add_argument("--no-wait", dest="no_wait", action="store_true")
-    return p
-
-
-_LINE = _parser("%connect")
-_LINE.add_argument("command", nargs="?")
-_LINE.add_argument("name", nargs="?")
-_LINE.add_argument("--tasks", action="store_true")
-_LINE.add_argument("--failed", action="store_true")
-_CELL = _parser("%%connect")
-_CELL.add_argument("name", nargs="?")
-_CELL.add_argument("--replace", action="store_true")
-
-
-def _parse(parser: _Parser, line: str) -> argparse.Namespace:
-    try:
-        argv = shlex.split(line)
-    except ValueError as exc:
-        raise UsageError(f"{parser.prog}: {exc}") from None
-    return parser.parse_args(argv)
-
-
 @magics_class
-class ConnectMagics(Magics):
+class ConnectMagics(StreamframeMagics):
     """``%%connect`` / ``%connect``: a Kafka Connect cluster from a cell (see ``%connect --help``)."""
 
     url = Unicode(
@@ -98,38 +68,46 @@ class ConnectMagics(Magics):
     ).tag(config=True)
 
     @cell_magic("connect")
-    def connect_cell(self, line: str, cell: str):
+    @command
+    @magic_arguments("connect")
+    @kwds(description=USAGE)
+    @argument("name", nargs="?")
+    @argument("--replace", action="store_true")
+    @argument("--url", default=None)
+    @argument("--no-wait", dest="no_wait", action="store_true")
+    def connect_cell(self, args, cell=None):
         """Create a Kafka Connect connector from the cell's JSON payload. See ``%connect --help``."""
-        args = _parse(_CELL, line)
-        if args.help:
-            print(USAGE)
-            return None
         client = self._client(args.url)
-        try:
-            if args.replace:
-                name, config = parse_payload(cell, args.name)
-                client.put_config(name, config)
-                verb = "configured"
-            else:
-                created = client.create(cell, args.name)
-                name, verb = created["name"], "created"
-            print(f"{verb} connector {name!r}")
-            if args.no_wait or self.wait <= 0:
-                return None
-            return self._settle(client, name, _started)
-        except ConnectRestError as exc:
-            raise UsageError(str(exc)) from None
+        if args.replace:
+            name, config = parse_payload(cell, args.name)
+            client.put_config(name, config)
+            verb = "configured"
+        else:
+            created = client.create(cell, args.name)
+            name, verb = created["name"], "created"
+        print(f"{verb} connector {name!r}")
+        if args.no_wait or self.wait <= 0:
+            return None
+        return self._settle(client, name, _started)
 
     @line_magic("connect")
-    def connect_line(self, line: str = ""):
+    @command
+    @magic_arguments("connect")
+    @kwds(description=USAGE)
+    @argument("command", nargs="?")
+    @argument("name", nargs="?")
+    @argument("--tasks", action="store_true")
+    @argument("--failed", action="store_true")
+    @argument("--url", default=None)
+    @argument("--no-wait", dest="no_wait", action="store_true")
+    def connect_line(self, args, cell=None):
         """Drive a Kafka Connect cluster: list, plugins, status|config|pause|resume|restart|delete NAME."""
-        args = _parse(_LINE, line)
-        if args.help or not args.command:
+        command, name = args.command, args.name
+        if not command:
             print(USAGE)
             return None
-        command, name = args.command, args.name
         if command not in _COMMANDS:
-            raise UsageError(f"%connect: unknown command {command!r}; one of {', '.join(_COMMANDS)}")
+            raise UsageError(f"unknown command {command!r}; one of {', '.join(_COMMANDS)}")
         if command in _NEEDS_NAME and not name:
             raise UsageError(f"%connect {command}: which connector? `%connect {command} NAME`")
         if command not in _NEEDS_NAME and name:
@@ -138,41 +116,35 @@ class ConnectMagics(Magics):
             raise UsageError(f"%connect {command}: --tasks and --failed go with restart")
         client = self._client(args.url)
         wait = not args.no_wait and self.wait > 0
-        try:
-            if command == "list":
-                return list_frame(client.list(expand=True))
-            if command == "plugins":
-                return pd.DataFrame(client.plugins(), columns=["class", "type", "version"])
-            if command == "status":
-                return status_frame(client.status(name))
-            if command == "config":
-                config = redact(client.config(name))
-                return pd.DataFrame({"value": config}).rename_axis("key").sort_index()
-            if command == "delete":
-                client.delete(name)
-                if wait:  # its status record goes a moment after its config: wait, so `status` agrees
-                    self._gone(client, name)
-                print(f"deleted connector {name!r}")
-                return None
-            if command == "pause":
-                client.pause(name)
-                done = _all_in("PAUSED")
-            elif command == "resume":
-                client.resume(name)
-                done = _all_in("RUNNING")
-            else:
-                client.restart(name, include_tasks=args.tasks, only_failed=args.failed)
-                done = _started
-            print(f"{command} requested for connector {name!r}")
-            return self._settle(client, name, done) if wait else None
-        except ConnectRestError as exc:
-            raise UsageError(str(exc)) from None
+        if command == "list":
+            return list_frame(client.list(expand=True))
+        if command == "plugins":
+            return pd.DataFrame(client.plugins(), columns=["class", "type", "version"])
+        if command == "status":
+            return status_frame(client.status(name))
+        if command == "config":
+            config = redact(client.config(name))
+            return pd.DataFrame({"value": config}).rename_axis("key").sort_index()
+        if command == "delete":
+            client.delete(name)
+            if wait:  # its status record goes a moment after its config: wait, so `status` agrees
+                self._gone(client, name)
+            print(f"deleted connector {name!r}")
+            return None
+        if command == "pause":
+            client.pause(name)
+            done = _all_in("PAUSED")
+        elif command == "resume":
+            client.resume(name)
+            done = _all_in("RUNNING")
+        else:
+            client.restart(name, include_tasks=args.tasks, only_failed=args.failed)
+            done = _started
+        print(f"{command} requested for connector {name!r}")
+        return self._settle(client, name, done) if wait else None
 
     def _client(self, url: str | None) -> ConnectClient:
-        try:
-            return ConnectClient(url or self.url or None, timeout=self.timeout)
-        except ConnectRestError as exc:
-            raise UsageError(str(exc)) from None
+        return ConnectClient(url or self.url or None, timeout=self.timeout)
 
     def _gone(self, client: ConnectClient, name: str) -> None:
         deadline = time.monotonic() + self.wait
@@ -259,12 +231,3 @@ def list_frame(expanded: dict) -> pd.DataFrame:
             conn.get("worker_id"), errors[0] if errors else "",
         ))  # fmt: skip
     return pd.DataFrame(rows, columns=LIST_COLUMNS)
-
-
-#: The magics classes ``streamframe.magics.load_ipython_extension`` registers from this module.
-MAGICS = (ConnectMagics,)
-
-
-def load_ipython_extension(ipython) -> None:
-    """``%load_ext streamframe.magics.connect``: only these magics (``%load_ext streamframe`` has them all)."""
-    ipython.register_magics(*MAGICS)

@@ -142,7 +142,7 @@ class DecodeSource(Operator):
         return batch
 
 
-class PandasSourceOp(DecodeSource):
+class DataFrameSourceOp(DecodeSource):
     """Rows of a DataFrame, in chunks, with the same metadata columns as a topic's records."""
 
     def decode(self, raw: RawBatch) -> tuple[pd.DataFrame, dict[int, str]]:

@@ -19,19 +19,14 @@ from typing import Any
 
 import pandas as pd
 
+from streamframe.errors import MissingColumnError
+
 _SYMBOLS = {
     operator.add: "+", operator.sub: "-", operator.mul: "*", operator.truediv: "/",
     operator.floordiv: "//", operator.mod: "%", operator.pow: "**",
     operator.gt: ">", operator.ge: ">=", operator.lt: "<", operator.le: "<=",
     operator.eq: "==", operator.ne: "!=", operator.and_: "&", operator.or_: "|", operator.xor: "^",
 }
-
-
-class MissingColumnError(KeyError):
-    """A record has no such column; the record is dead-lettered with this reason."""
-
-    def __str__(self) -> str:
-        return self.args[0]
 
 
 class Expr:

@@ -79,14 +79,14 @@ class KafkaSource(Node):
 
 
 @dataclass(frozen=True, eq=False)
-class PandasSource(Node):
+class DataFrameSource(Node):
     frame: pd.DataFrame = None
     timestamp: Any = None
     key: str | None = None
     on_error: str = "dead_letter"
     dead_letter_topic: str | None = None
 
-    kind = "PandasSource"
+    kind = "DataFrameSource"
     topic = "pandas"
     key_format = "text"
 

@@ -9,7 +9,7 @@ from streamframe.plan import nodes
 
 _OPERATORS = {
     nodes.KafkaSource: source.DecodeSource,
-    nodes.PandasSource: source.PandasSourceOp,
+    nodes.DataFrameSource: source.DataFrameSourceOp,
     nodes.Filter: stateless.FilterOp,
     nodes.Select: stateless.SelectOp,
     nodes.Assign: stateless.AssignOp,

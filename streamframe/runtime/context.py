@@ -10,7 +10,9 @@ from streamframe.state.manager import StoreManager
 
 
 @dataclass
-class Context:
+class OperatorContext:
+    """What an operator is given when it opens (the one argument of Operator.open)."""
+
     stores: StoreManager
     partitions: int = 1
     clock: Callable[[], float] = field(default=time.monotonic)

@@ -31,7 +31,7 @@ def _changes(frame: pd.DataFrame, with_op: bool) -> tuple[pd.DataFrame, pd.Serie
     return values, tomb
 
 
-class SqliteSink(SinkProtocol):
+class SqliteTableSink(SinkProtocol):
     def __init__(self, path: str, table: str, pk: list[str]):
         self.path, self.table, self.pk = str(path), table, list(pk)
         self.query = None
@@ -78,7 +78,7 @@ class SqliteSink(SinkProtocol):
         return f"sqlite {self.path}:{self.table}"
 
 
-class FileSink(SinkProtocol):
+class TextFileSink(SinkProtocol):
     """Appends rows to a CSV (with a header) or JSON-lines file; a table's rows carry an `op` column."""
 
     def __init__(self, path: str, fmt: str, table: bool = False):

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from streamframe.errors import ConfigError, QueryTimeoutError, StreamframeError
-from streamframe.plan.nodes import Join, KafkaSource, Node, PandasSource
+from streamframe.plan.nodes import DataFrameSource, Join, KafkaSource, Node
 from streamframe.records import RECORD_BYTES
 from streamframe.runtime.checkpoint import Checkpoint
 from streamframe.runtime.dead_letters import ON_ERROR, DeadLetterRouting
@@ -106,7 +106,7 @@ class Loop:
                 self.global_reader = KafkaReader(conn, sorted(self.global_topics), bounded=self.bounded,
                                                  assign=True)
         for topic, srcs in self.by_topic.items():
-            if isinstance(srcs[0], PandasSource):
+            if isinstance(srcs[0], DataFrameSource):
                 self.readers.append(PandasReader(srcs[0], topic))
         query.sink.open(query)
         if not self.bounded and self.topology.stateful and conn is not None:

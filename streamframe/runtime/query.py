@@ -10,8 +10,8 @@ import time
 from collections.abc import Callable
 
 from streamframe.errors import ConfigError, StreamframeError
-from streamframe.plan.nodes import KafkaSource, Node, PandasSource
-from streamframe.runtime.context import Context
+from streamframe.plan.nodes import DataFrameSource, KafkaSource, Node
+from streamframe.runtime.context import OperatorContext
 from streamframe.runtime.dead_letters import ON_ERROR
 from streamframe.runtime.loop import Loop
 from streamframe.runtime.metrics import Metrics
@@ -74,7 +74,7 @@ class Query:
     @property
     def in_memory(self) -> bool:
         """Whether every input is an in-memory DataFrame (sf.from_pandas), no topic."""
-        return all(isinstance(s, PandasSource) for s in self.root.sources())
+        return all(isinstance(s, DataFrameSource) for s in self.root.sources())
 
     @property
     def metrics(self) -> dict:
@@ -156,7 +156,7 @@ class Query:
     def open_topology(self, partitions: int) -> None:
         """Give the operators their context (partition count for re-keyed groups, stores, clock)."""
         if not self._opened:
-            self.topology.open(Context(self.stores, partitions=partitions, clock=lambda: self.clock()))
+            self.topology.open(OperatorContext(self.stores, partitions=partitions, clock=lambda: self.clock()))
             self._opened = True
 
     def processed_offsets(self) -> dict[tuple[str, int], int]:

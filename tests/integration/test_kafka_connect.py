@@ -165,7 +165,7 @@ def test_pause_resume_restart_delete(shell, pipeline):
     assert src not in set(listed["connector"]) and sink not in set(listed["connector"])
     with pytest.raises(UsageError) as err:
         shell.run_line_magic("connect", f"status {src}")
-    assert str(err.value) == f"Kafka Connect (HTTP 404): No status found for connector {src}"
+    assert str(err.value) == f"%connect: Kafka Connect (HTTP 404): No status found for connector {src}"
 
 
 def test_connect_errors_are_one_line(shell, tmp_path):
@@ -174,11 +174,11 @@ def test_connect_errors_are_one_line(shell, tmp_path):
         shell.run_cell_magic("connect", "", _payload(name, SINK_CLASS, file=str(tmp_path / "x.txt"),
                                                      **{"secret.password": "hunter2-secret"}))  # fmt: skip
     message = str(err.value)
-    assert message.startswith("Kafka Connect (HTTP 400): Connector configuration is invalid")
+    assert message.startswith("%connect: Kafka Connect (HTTP 400): Connector configuration is invalid")
     assert "Must configure one of topics or topics.regex" in message
     assert "\n" not in message and "hunter2" not in message
 
-    with pytest.raises(UsageError, match=r"^Kafka Connect \(HTTP 400\): Failed to find any class .* Nope"):
+    with pytest.raises(UsageError, match=r"^%connect: Kafka Connect \(HTTP 400\): Failed to find any class .* Nope"):
         shell.run_cell_magic("connect", "", _payload(name, "Nope"))
 
     first = shell.run_cell_magic(
@@ -190,7 +190,7 @@ def test_connect_errors_are_one_line(shell, tmp_path):
             shell.run_cell_magic(
                 "connect", "", _payload(name, SINK_CLASS, topics="t", file=str(tmp_path / "o"))
             )
-        assert str(err.value) == f"Kafka Connect (HTTP 409): Connector {name} already exists"
+        assert str(err.value) == f"%connect: Kafka Connect (HTTP 409): Connector {name} already exists"
         # ... unless the configuration is replaced on purpose
         flat = {"connector.class": SINK_CLASS, "tasks.max": "1", "topics": "t2", "file": str(tmp_path / "o")}
         replaced = shell.run_cell_magic("connect", f"{name} --replace", json.dumps(flat))
@@ -198,7 +198,7 @@ def test_connect_errors_are_one_line(shell, tmp_path):
         assert shell.run_line_magic("connect", f"config {name}")["value"]["topics"] == "t2"
     finally:
         shell.run_line_magic("connect", f"delete {name}")
-    with pytest.raises(UsageError, match=r"^Kafka Connect \(HTTP 404\): Unknown connector"):
+    with pytest.raises(UsageError, match=r"^%connect: Kafka Connect \(HTTP 404\): Unknown connector"):
         shell.run_line_magic("connect", f"pause {name}")
 
 

@@ -12,7 +12,8 @@ import pytest
 from IPython.core.error import UsageError
 
 from streamframe.connectors import connect_rest
-from streamframe.connectors.connect_rest import ConnectRestError, one_line, parse_payload, resolve_url
+from streamframe.connectors.connect_rest import one_line, parse_payload, resolve_url
+from streamframe.errors import ConnectRestError
 from streamframe.local.proc import free_port
 from streamframe.magics import connect as connect_magics
 from streamframe.magics.connect import ConnectMagics, list_frame, status_frame
@@ -52,8 +53,10 @@ def _dead_url() -> str:
     return f"http://127.0.0.1:{free_port()}"
 
 
-def test_magics_tuple_names_the_class_the_loader_registers():
-    assert connect_magics.MAGICS == (ConnectMagics,)
+def test_the_loader_registers_them_with_the_other_families():
+    import streamframe.magics
+
+    assert ConnectMagics in streamframe.magics.MAGICS
     assert set(ConnectMagics.magics["line"]) == {"connect"} and set(ConnectMagics.magics["cell"]) == {
         "connect"
     }
@@ -147,7 +150,7 @@ def test_config_url_wins_over_the_environment(shell, monkeypatch):
     shell.run_line_magic("config", f"ConnectMagics.url = '{config_url}'")
     with pytest.raises(UsageError) as err:
         shell.run_line_magic("connect", "status lines")
-    assert str(err.value).startswith(f"cannot reach Kafka Connect at {config_url} (")
+    assert str(err.value).startswith(f"%connect: cannot reach Kafka Connect at {config_url} (")
     other = _dead_url()
     with pytest.raises(UsageError, match=f"at {other} "):  # --url wins over both
         shell.run_line_magic("connect", f"list --url {other}")

@@ -10,8 +10,8 @@ import pytest
 from pandas.testing import assert_series_equal
 
 import streamframe as sf
+from streamframe.errors import MissingColumnError
 from streamframe.operators.base import describe, evaluate
-from streamframe.plan.expr import MissingColumnError
 
 DF = pd.DataFrame({
     "qty": [1, 5, 0, -3, 12],

@@ -5,15 +5,12 @@ synthetic data, progress bars)."""
 from __future__ import annotations
 
 import sqlite3
-import sys
-import types
 from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
-from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.utils.capture import capture_output
 
 from streamframe.connectors import SyntheticData, generate
@@ -95,23 +92,6 @@ def test_config_changes_the_options_of_every_magic(shell):
     # the configured format applies: a CSV body with a broken row fails as CSV, before any connection
     assert "line 3 has 1 fields" in usage_error(shell, "kafka_produce", "t", "a,b\n1,2\n3\n")
     shell.run_line_magic("config", "KafkaMagics.produce_format = 'json'")
-
-
-def test_hook_registers_magics_of_optional_modules(shell, monkeypatch):
-    @magics_class
-    class ExtraMagics(Magics):
-        @line_magic
-        def extra_hello(self, line):
-            return "hello"
-
-    module = types.ModuleType("streamframe_test_extra")
-    module.MAGICS = (ExtraMagics,)
-    monkeypatch.setitem(sys.modules, "streamframe_test_extra", module)
-    import streamframe.magics as magics
-
-    monkeypatch.setattr(magics, "OPTIONAL_MODULES", ("streamframe_test_extra", "streamframe_test_missing"))
-    magics.load_ipython_extension(shell)
-    assert shell.run_line_magic("extra_hello", "") == "hello"
 
 
 # --- one-line usage errors, with no broker --------------------------------------------------------
