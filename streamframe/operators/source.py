@@ -55,14 +55,14 @@ def _event_times(ts, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict[
 class DecodeSource(Operator):
     # Metadata columns this source leaves out, because no operator reads them (plan/metadata.py); the
     # topology fills them in for the rows that reach the output (`with_metadata`).
-    late: frozenset = frozenset()
+    deferred: frozenset = frozenset()
     # The value fields this source decodes alone, when its records go on to a JSON topic with fields
     # appended (plan/values.py); `projected`: whether the last batch was decoded so (or decoded whole).
     projection = None
     projected = False
 
     def decode(self, raw: RawBatch) -> tuple[pd.DataFrame, dict[int, str]]:
-        node, late, projection = self.node, self.late, self.projection
+        node, deferred, projection = self.node, self.deferred, self.projection
         decoded = (
             None
             if projection is None
@@ -76,12 +76,12 @@ class DecodeSource(Operator):
         full = len(pos) == len(raw)
 
         frame = frame.copy() if not full else frame
-        if "_key" not in late:
+        if "_key" not in deferred:
             frame["_key"] = decode_keys(
                 raw.keys if full else raw.rows(pos).keys, node.key_format, frame.index
             )
         ts = node.timestamp
-        if "_timestamp" in late:
+        if "_timestamp" in deferred:
             pass
         elif _record_time(ts):
             frame["_timestamp"] = ms_to_datetime(np.asarray(raw.timestamps, dtype="int64")[pos])
@@ -94,11 +94,11 @@ class DecodeSource(Operator):
                     errors[int(p)] = f"no valid timestamp in {describe(ts)}{why.get(int(i), '')}"
                 frame, ms, pos = frame[ok], ms[ok], pos[ok]
             frame["_timestamp"] = ms_to_datetime(ms)
-        if "_partition" not in late:
+        if "_partition" not in deferred:
             frame["_partition"] = np.asarray(raw.partitions, dtype="int32")[pos]
-        if "_offset" not in late:
+        if "_offset" not in deferred:
             frame["_offset"] = np.asarray(raw.offsets, dtype="int64")[pos]
-        if "_headers" not in late:
+        if "_headers" not in deferred:
             frame["_headers"] = pd.Series(raw.headers, dtype=object).iloc[pos].to_numpy() if len(pos) else []
         # a null value: a delete in a table, skipped by joins (a projected batch has none)
         if node.table or (not self.projected and None in raw.values):
@@ -109,7 +109,7 @@ class DecodeSource(Operator):
         """The `wanted` metadata columns this source left out, filled in for `frame`'s rows (an output
         of its batch `raw`: each row's index is its record's position in `raw`). With KEY_BYTES wanted,
         `_key` holds the key bytes as consumed when decoding and encoding them again would give them back."""
-        missing = [m for m in META if m in self.late and m in wanted and m not in frame.columns]
+        missing = [m for m in META if m in self.deferred and m in wanted and m not in frame.columns]
         if not missing or not len(frame):
             return frame
         rows = raw.rows(frame.index.to_numpy())

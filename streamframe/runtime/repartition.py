@@ -22,7 +22,7 @@ join still sees the table as of each record's own time.
 
 A record whose join column is null or missing, or that does not decode, is copied with a null key to
 its own partition number (mod the count): the join then passes it with nulls (left) or drops it (inner),
-as the lookup in process does, and a record that does not decode is dead-lettered by the query as before.
+as the lookup in process does, and a record that does not decode is dead-lettered by the reading query.
 
 The repartition topic keeps records until they are consumed (`retention.ms=-1`, as Kafka Streams'):
 a live helper deletes what the query's group has committed every 30 s; a bounded run empties the topic

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from streamframe.operators.base import Operator
-from streamframe.plan.metadata import late_metadata
+from streamframe.plan.metadata import deferred_metadata
 from streamframe.plan.nodes import Node
 from streamframe.plan.values import value_projection
 from streamframe.records import META, RawBatch
@@ -38,8 +38,8 @@ class Topology:
         self.ops, self.root_op = compile_plan(root)
         self.sources = {n.id: self.ops[n.id] for n in root.sources()}
         self.positions = {n.id: i for i, n in enumerate(root.walk())}
-        for source_id, late in late_metadata(root).items():
-            self.sources[source_id].late = late
+        for source_id, deferred in deferred_metadata(root).items():
+            self.sources[source_id].deferred = deferred
 
     @property
     def stateful(self) -> list[Operator]:
@@ -67,7 +67,7 @@ class Topology:
         frame, errors = source.decode(raw)
         result = self.push(source_id, frame)
         result.errors.update(errors)
-        if source.late:  # what the source left out, for the rows that came through
+        if source.deferred:  # what the source left out, for the rows that came through
             result.outputs = [source.with_metadata(out, raw, wanted) for out in result.outputs]
         if source.projected and source.projection.splice:  # the records as consumed
             result.outputs = [source.with_record(out, raw) for out in result.outputs]

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 # Bytes a string must not hold to be written between quotes as it is: '"', backslash, control
-# characters (JSON escapes them) and DEL (left to orjson, as before).
+# characters (JSON escapes them) and DEL (strings holding it are left to orjson, whose bytes we match).
 _NEEDS_ESCAPE = np.zeros(256, dtype=bool)
 _NEEDS_ESCAPE[[*range(0x20), 0x22, 0x5C, 0x7F]] = True
 _ORJSON_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
