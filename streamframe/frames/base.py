@@ -32,6 +32,7 @@ class Frame:
     # imported, since frames may not import the display room above them (pyproject.toml, importlinter).
     display = None
     default_verb = "q"  # of the default query name
+    is_table = False  # a TableFrame's file sinks write its changes with an `op` column
 
     def __init__(self, node: nodes.Node):
         self._node = node
@@ -49,6 +50,21 @@ class Frame:
 
     def default_name(self, verb: str | None = None) -> str:
         return f"{verb or self.default_verb}-{fingerprint(self._node)}"
+
+    # --- sinks both kinds share --------------------------------------------------------------
+    def to_csv(self, path: str, until=None, name: str | None = None, **options):
+        """Append the rows to a CSV file (header first); bounded with until=, else live."""
+        return self._to_file(path, "csv", until, name, options)
+
+    def to_jsonl(self, path: str, until=None, name: str | None = None, **options):
+        """Append the rows to a JSON-lines file; bounded with until=, else live."""
+        return self._to_file(path, "jsonl", until, name, options)
+
+    def _to_file(self, path: str, fmt: str, until, name: str | None, options: dict):
+        from streamframe.runtime.files import TextFileSink
+
+        sink = TextFileSink(path, fmt, table=self.is_table)
+        return self._launch(sink, name or self.default_name(fmt), until, None, options)
 
     def _key_format(self) -> str:
         formats = {s.key_format for s in self._node.sources() if hasattr(s, "key_format")}

@@ -123,43 +123,21 @@ class StreamFrame(Frame):
 
     def join(self, other, on=None, how: str = "inner", within=None, grace=None, suffixes=("", "_right"),
              repartition: bool | None = None):
-        """Join with a table (stream–table: each record sees the table as of its own time) or a global
-        table (fully loaded first). `on`: the column(s) of this stream holding the table's key (default:
-        the record key). `how`: "inner" or "left" (a record whose `on` value is null finds no row: left
-        keeps it with NaN, inner drops it). Columns both sides have get `suffixes`.
+        """Join with a table (each record sees the table as of its own time), a global table (fully
+        loaded first), or — with `within=` — another stream.
+
+        `on`: the column of this stream holding the table's key (default: the record key). `how`: "inner"
+        or "left" ("outer" too for two streams); a null `on` value finds no row. Shared columns get
+        `suffixes`. On a column, the stream is re-keyed through a repartition topic partitioned like the
+        table, as Kafka Streams' `selectKey(...).join(table)` (streamframe.runtime.repartition says when
+        the lookup stays in process; `repartition=False`: the stream is already keyed by it). On the
+        record key, the topics must have equal partition counts unless `repartition=True`.
 
             >>> enriched = orders.join(customers, on="customer_id", how="left")     # doctest: +SKIP
 
-        `on=` a column of the stream, with an `sf.table` on the right: as Kafka Streams does for
-        `selectKey(...).join(table)`, the stream is re-keyed by that column through a repartition
-        topic `{app_id}-{query}-{position}-repartition` with the table topic's partition count, so each
-        record lands in the task (the process, scaled out) that holds its table row, whatever the two
-        topics' partition counts. The copy keeps value bytes, timestamps (event-time order included)
-        and headers; `_key` is still the record's own key, `_partition`/`_offset` are the copy's. A
-        bounded run copies first; a live query copies beside itself (group
-        `{app_id}.{query}-repartition-{position}`). Where the column is not the one the source decoded
-        (made or changed by `assign`, `rename`, `astype`, `fillna`, `explode`, `map` or another join
-        before this one), `on=` several columns, or the right side is not one `sf.table` topic, the
-        lookup is in process: right in one process, or when the stream is already keyed by that column
-        (streamframe.runtime.repartition has the details). `repartition=False` says the stream is
-        already keyed (and partitioned) by that column, as the table is: no copy, the lookup in process.
-
-        On the record key (`on=None`), the two topics must have the same partition count (a clear error
-        otherwise), unless `repartition=True`: then the table side is copied through a repartition topic
-        with this stream's partition count.
-
-        With another stream and `within=` (a duration: "10s", "5min", or ms), a windowed stream–stream
-        join, as Kafka Streams' `join` / `leftJoin` / `outerJoin` with
-        `JoinWindows.ofTimeDifferenceAndGrace(within, grace)`: records of the two streams join when their
-        keys are equal and their timestamps at most `within` apart (both ends inclusive); `how` is
-        "inner", "left" or "outer". A row holds the left values and the right values (a right column the
-        left has gets `suffixes[1]`), `_key` the join key and `_timestamp` the later of the two. A left
-        (outer: or right) record that found no match within its window is emitted alone, with NaN for the
-        other side and its own timestamp, once stream time has passed `its time + within + grace`
-        (`grace`: how long to wait for out-of-order records, default 0); never at the end of the input.
-        `on=None` joins on the record key: the streams must be co-partitioned, as Kafka Streams requires.
-        `on="col"` joins on a column both streams have (Kafka Streams would re-key both through
-        repartition topics; here the lookup is in process, stream time kept per key's partition).
+        Two streams join as Kafka Streams' `JoinWindows.ofTimeDifferenceAndGrace(within, grace)`: equal
+        keys, timestamps at most `within` apart; `_timestamp` is the later one. An unmatched left (or,
+        outer, right) record is emitted alone once stream time passes its time + within + grace.
 
             >>> clicks.join(impressions, within="10min", how="left")                # doctest: +SKIP
         """
@@ -253,18 +231,6 @@ class StreamFrame(Frame):
 
         sink = TopicSink(topic, value_format(format), key=key, key_format=self._key_format())
         return self._launch(sink, name or self.default_name(f"to-{topic}"), until, timeout, options)
-
-    def to_csv(self, path: str, until=None, name: str | None = None, **options):
-        """Append the rows to a CSV file (header first); bounded with until=, else live."""
-        from streamframe.runtime.files import TextFileSink
-
-        return self._launch(TextFileSink(path, "csv"), name or self.default_name("csv"), until, None, options)
-
-    def to_jsonl(self, path: str, until=None, name: str | None = None, **options):
-        """Append the rows to a JSON-lines file; bounded with until=, else live."""
-        from streamframe.runtime.files import TextFileSink
-
-        return self._launch(TextFileSink(path, "jsonl"), name or self.default_name("jsonl"), until, None, options)
 
     def to_sqlite(self, db: str, table: str, pk=None, until=None, name: str | None = None, **options):
         """Insert (or, with pk=, upsert) the rows into a SQLite table, with the offsets they cover."""

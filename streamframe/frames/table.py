@@ -21,7 +21,7 @@ import pandas as pd
 from streamframe import session
 from streamframe.errors import ConfigError
 from streamframe.frames.base import Frame
-from streamframe.frames.stream import StreamFrame, _need_callable
+from streamframe.frames.stream import StreamFrame
 from streamframe.plan import nodes
 from streamframe.plan.explain import explain_text
 from streamframe.plan.expr import Col, Expr
@@ -33,6 +33,7 @@ EMIT = ("updates", "final")
 
 class TableFrame(Frame):
     default_verb = "t"
+    is_table = True
 
     def __init__(self, node: nodes.Node, keys, windowed: bool = False, is_global: bool = False):
         super().__init__(node)
@@ -82,8 +83,6 @@ class TableFrame(Frame):
         node = self._node
         if not isinstance(node, nodes.Aggregate) or node.window is None:
             raise ConfigError("emit() applies to a windowed aggregation: groupby(...).window(...).agg(...)")
-        if mode == "final" and node.window.kind == "session":
-            pass
         return self._then(dataclasses.replace(node, emit=mode))
 
     def join(self, other: TableFrame, how: str = "inner", left_on: str | None = None,
@@ -186,18 +185,6 @@ class TableFrame(Frame):
         sink = SqliteTableSink(db, table, pk)
         return self._launch(sink, name or self.default_name(f"sqlite-{table}"), until, timeout, options)
 
-    def to_csv(self, path: str, until=None, **options):
-        from streamframe.runtime.files import TextFileSink
-
-        return self._launch(TextFileSink(path, "csv", table=True), self.default_name("csv"), until, None,
-                                      options)
-
-    def to_jsonl(self, path: str, until=None, **options):
-        from streamframe.runtime.files import TextFileSink
-
-        return self._launch(TextFileSink(path, "jsonl", table=True), self.default_name("jsonl"), until,
-                                      None, options)
-
 
 class _Loc:
     def __init__(self, table: TableFrame):
@@ -217,7 +204,3 @@ class _Loc:
                 return rows[(starts >= lo) & (starts <= hi)]
             return rows[starts == pd.Timestamp(times, tz="UTC")]
         return snap.loc[item]
-
-
-def _callable(fn, what):
-    _need_callable(fn, what)

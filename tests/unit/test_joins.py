@@ -162,3 +162,25 @@ def test_a_join_with_a_topic_table_reads_the_tables_own_store():
     assert join.shared and list(driver.query.stores.stores) == ["test-driver-2-table"]
     out = driver.output()
     assert out["n"].iloc[0] == "a" and pd.isna(out["n"].iloc[1]) and out["q"].tolist() == [5, 6]
+
+
+@pytest.mark.parametrize("derive, in_pandas", [
+    (lambda t: t[t.tier > 1], lambda t: t[t.tier > 1]),
+    (lambda t: t.query("tier > 1"), lambda t: t.query("tier > 1")),
+    (lambda t: t[["tier"]], lambda t: t[["cid", "tier"]]),
+    (lambda t: t.assign(tier2=t.tier * 2), lambda t: t.assign(tier2=t.tier * 2)),
+], ids=["filter", "query", "select", "assign"])
+def test_a_derived_global_table_stays_a_global_join(derive, in_pandas):
+    customers = _table_rows(30, 10, 2)
+    orders = pd.DataFrame({"cid": [f"c{i}" for i in range(12)] * 2, "amount": np.arange(24)})
+    table = derive(sf.global_table("customers", key="cid"))
+    assert table.is_global
+    j = sf.stream("orders").join(table, on="cid", how="left")
+    assert j._node.join == "global"
+    driver = TestDriver(j)
+    driver.pipe("customers", customers.to_dict("records"), keys=customers["cid"].tolist())
+    driver.pipe("orders", orders.to_dict("records"))
+    last = in_pandas(customers.drop_duplicates("cid", keep="last"))
+    expected = orders.merge(last, on="cid", how="left")
+    pd.testing.assert_frame_equal(driver.output().reset_index(drop=True), expected.reset_index(drop=True),
+                                  check_dtype=False)
