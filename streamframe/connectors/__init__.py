@@ -14,9 +14,11 @@ May import frames and every layer below (session, runtime, local, kafka, ...); n
 testing or cli, and no confluent_kafka (DESIGN §7, pyproject [tool.importlinter]).
 """
 
-from streamframe.connectors.base import Connector, Context, SinkConnector, SourceConnector
+from streamframe.connectors.base import Connector, Context
 from streamframe.connectors.generator import RateProducer, SyntheticData, generate
 from streamframe.connectors.registry import ConnectorRegistry, default_registry, resolve
+from streamframe.connectors.sink import SinkConnector
+from streamframe.connectors.source import SourceConnector
 from streamframe.errors import ConnectorError
 
 __all__ = [

@@ -13,8 +13,9 @@ import time
 
 import pandas as pd
 
-from streamframe.connectors.base import SinkConnector, SourceConnector
 from streamframe.connectors.config import Settings
+from streamframe.connectors.sink import SinkConnector
+from streamframe.connectors.source import SourceConnector
 from streamframe.errors import ConfigError, ConnectorError
 
 

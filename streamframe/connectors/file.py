@@ -21,8 +21,9 @@ from pathlib import Path
 import orjson
 import pandas as pd
 
-from streamframe.connectors.base import RawRecords, SinkConnector, SourceConnector
 from streamframe.connectors.config import Settings
+from streamframe.connectors.sink import SinkConnector
+from streamframe.connectors.source import RawRecords, SourceConnector
 from streamframe.errors import ConfigError, ConnectorError
 from streamframe.serde import value_format
 from streamframe.time.extract import to_epoch_ms

@@ -23,8 +23,9 @@ import time
 import numpy as np
 import pandas as pd
 
-from streamframe.connectors.base import Context, SourceConnector
+from streamframe.connectors.base import Context
 from streamframe.connectors.config import Settings
+from streamframe.connectors.source import SourceConnector
 from streamframe.errors import ConfigError
 
 SYMBOLS = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOG", "META", "TSLA", "AVGO", "JPM", "V",

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from streamframe.connectors.base import SinkConnector, SourceConnector
 from streamframe.connectors.config import Settings
+from streamframe.connectors.sink import SinkConnector
+from streamframe.connectors.source import SourceConnector
 from streamframe.errors import ConfigError, ConnectorError
 
 

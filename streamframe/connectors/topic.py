@@ -6,8 +6,8 @@
 
 from __future__ import annotations
 
-from streamframe.connectors.base import SinkConnector
 from streamframe.connectors.config import Settings
+from streamframe.connectors.sink import SinkConnector
 from streamframe.errors import ConfigError
 
 

@@ -128,7 +128,7 @@ class KafkaReader:
 
     def poll(self, max_records: int, timeout: float) -> dict[str, RawBatch]:
         if self.bounded:  # ask for no more than is left, so the last batch does not wait out the timeout
-            max_records = max(1, min(max_records, self._left()))
+            max_records = max(1, min(max_records, self.left()))
         messages = self._consumer.consume(num_messages=max_records, timeout=timeout)
         if not messages:
             return {}
@@ -161,7 +161,7 @@ class KafkaReader:
             return messages
         return [m for m in messages if m.offset() < self.end[(m.topic(), m.partition())]]
 
-    def _left(self) -> int:
+    def left(self) -> int:
         """Bounded mode: records not yet read up to the end offsets (too many where offsets have gaps,
         as in compacted or transactional topics: then a batch waits for the timeout, as it always did)."""
         left = 0
