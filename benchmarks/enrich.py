@@ -20,8 +20,8 @@ Contestants, each into its own fresh output topic:
     through a repartition topic keyed by their `id` (what a join on a column costs when the stream is
     not keyed by it: Kafka Streams' selectKey + join);
   * `run_streamframe_global`: the same with `sf.global_table(t, key="id")` (loaded whole first);
-  * `run_streamframe_live`: the `sf.table` join (`repartition=False`) started live (consumer group, SQLite state, changelog),
-    timed until it has written every order and its stop() has checkpointed;
+  * `run_streamframe_live`: the `sf.table` join (`repartition=False`) started live (consumer group,
+    SQLite state, changelog), timed until it has written every order and its stop() has checkpointed;
   * `run_streamframe_global_short_polls`: the global-table run with `poll_timeout=0.005` (a Query
     option; default 0.1 s);
   * `run_kafka_streams`: Kafka Streams (Java, `kstreams_bench/.../Enrich.java`): table(customers),
@@ -90,9 +90,9 @@ class Input:
 
     def describe(self) -> str:
         return (
-            f"{self.records:,} JSON orders of {self.bytes_per_record:.0f} B joined with a {self.table_keys:,}-key "
-            f"table ({self.table_bytes / max(self.table_keys, 1):.0f} B rows), {self.partitions} partitions, "
-            f"left join, ~{MISS:.0%} misses"
+            f"{self.records:,} JSON orders of {self.bytes_per_record:.0f} B joined with a "
+            f"{self.table_keys:,}-key table ({self.table_bytes / max(self.table_keys, 1):.0f} B rows), "
+            f"{self.partitions} partitions, left join, ~{MISS:.0%} misses"
         )
 
 
@@ -416,7 +416,8 @@ def check(bootstrap: str, outputs: dict[str, str], inp: Input, runs: dict[str, l
         "matched": base.matched,
         "checksum": f"{base.values:016x}",
         "notes": notes,
-        "summary": f"{len(read) - len(invalid)} of {len(read)} wrote {base.records:,} records ({base.matched:,} matched a customer), content checksum "
+        "summary": f"{len(read) - len(invalid)} of {len(read)} wrote {base.records:,} records "
+        f"({base.matched:,} matched a customer), content checksum "
         f"{base.values:016x} equal (key, timestamp, every field)",
     }
 

@@ -133,7 +133,8 @@ CONTESTANTS = {
 
 
 def check(bootstrap: str, outputs: dict[str, str], inp, runs) -> dict:
-    """Every output read back and compared with the first's (the loop's), record by record (common.compare)."""
+    """Every output read back and compared with the first's (the loop's), record by record
+    (common.compare)."""
     (base, topic), *others = outputs.items()
     expected = common.read_topic(bootstrap, topic)
     for name, other in others:

@@ -301,7 +301,7 @@ def check(bootstrap: str, outputs: dict[str, str], inp: Input, runs: dict[str, l
         "invalid": invalid,
         "output_records": len(base),
         "late_drops": late,
-        "summary": f"{len(read) - len(invalid)} of {len(read)} wrote the same {len(base):,} final windows (key, "
-        f"window_start, count, sum) covering {n:,} records; {late:,} late records dropped by each; "
+        "summary": f"{len(read) - len(invalid)} of {len(read)} wrote the same {len(base):,} final windows "
+        f"(key, window_start, count, sum) covering {n:,} records; {late:,} late records dropped by each; "
         f"sum of qty {sum(s for _, s in base.values()):,}",
     }

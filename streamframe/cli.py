@@ -31,7 +31,8 @@ def _local(args) -> int:
         print(f"fetching/starting Apache Kafka {local.KAFKA_VERSION} ...", file=sys.stderr)
         broker = local.start(port=args.port)
         print(
-            f"Kafka {local.KAFKA_VERSION} running at {broker.bootstrap} (pid {broker.pid}, home {broker.home})"
+            f"Kafka {local.KAFKA_VERSION} running at {broker.bootstrap} "
+            f"(pid {broker.pid}, home {broker.home})"
         )
         if args.connect:
             print(f"starting Kafka Connect {local.KAFKA_VERSION} ...", file=sys.stderr)
@@ -201,8 +202,10 @@ def parser() -> argparse.ArgumentParser:
     kern.add_argument(
         "--display-name", default=None, help="the name Jupyter shows (default 'Python 3 (streamframe)')"
     )
-    kern.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
-                      help="an environment variable for the kernel, e.g. STREAMFRAME_BOOTSTRAP=host:9092")  # fmt: skip
+    kern.add_argument(
+        "--env", action="append", default=[], metavar="KEY=VALUE",
+        help="an environment variable for the kernel, e.g. STREAMFRAME_BOOTSTRAP=host:9092",
+    )  # fmt: skip
     kern.set_defaults(fn=_install_kernel)
     return p
 

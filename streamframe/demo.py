@@ -187,7 +187,8 @@ def run_demo(duration: float = 20.0, rate: float = 2000.0) -> int:
             return 1
     m = query.metrics
     console.print(
-        f"done: {m['records_in']:,} records read (trades and companies), {m['records_out']:,} big trades written to {sink!r}, "
+        f"done: {m['records_in']:,} records read (trades and companies), "
+        f"{m['records_out']:,} big trades written to {sink!r}, "
         f"{m['errors']} errors; {len(vwap_query.sink.result()):,} VWAP windows "
         f"({vwap_query.metrics['late_drops']} late records dropped)."
     )

@@ -30,7 +30,8 @@ def connect(bootstrap: str | None = None, config: dict | None = None, app_id: st
 
     if config is not None and not isinstance(config, dict):
         raise ConfigError(f"config must be a dict of librdkafka settings, got {type(config).__name__}")
-    bootstrap = bootstrap or (config or {}).get("bootstrap.servers") or os.environ.get("STREAMFRAME_BOOTSTRAP")
+    bootstrap = (bootstrap or (config or {}).get("bootstrap.servers")
+                 or os.environ.get("STREAMFRAME_BOOTSTRAP"))
     if not bootstrap:
         from streamframe import local
 

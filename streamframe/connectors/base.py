@@ -1,4 +1,5 @@
-"""In-kernel connectors: Kafka Connect's named, key=value-configured sources and sinks, each on a daemon thread.
+"""In-kernel connectors: Kafka Connect's named, key=value-configured sources and sinks, each on a
+daemon thread.
 
     Connector                one instance: name, settings, state, records moved, progress, last error
     ├── SourceConnector      (source.py) batches (DataFrames, or raw records) from somewhere → one topic
@@ -156,7 +157,8 @@ class Connector:
         overrides = self.client_overrides
         if not any(overrides.values()):
             return self.connection
-        return ClientOverrides(self.connection, overrides["consumer.override."], overrides["producer.override."])
+        return ClientOverrides(self.connection, overrides["consumer.override."],
+                               overrides["producer.override."])
 
     def scrub(self, text: str) -> str:
         """`text` with the secrets of the settings and of the connection masked."""

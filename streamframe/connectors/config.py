@@ -135,7 +135,8 @@ class Settings:
 
     def prefixed(self, prefix: str) -> dict:
         """Settings under `prefix`, without it: prefixed("consumer.override.") → {"fetch.max.bytes": ...}."""
-        return {k[len(prefix):]: v for k, v in self.raw.items() if k.startswith(prefix) and len(k) > len(prefix)}
+        return {k[len(prefix):]: v for k, v in self.raw.items()
+                if k.startswith(prefix) and len(k) > len(prefix)}
 
     def check_unknown(self, what: str, known, prefixes=()) -> None:
         """Fail on a key the connector does not take (a typo would otherwise be ignored silently)."""

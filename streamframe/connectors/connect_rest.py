@@ -1,7 +1,7 @@
 """A client for the REST API of a real Kafka Connect cluster (stdlib only: urllib and json).
 
     >>> from streamframe.connectors.connect_rest import ConnectClient
-    >>> client = ConnectClient()    # $STREAMFRAME_CONNECT_URL, else the local worker (`local start --connect`)
+    >>> client = ConnectClient()  # $STREAMFRAME_CONNECT_URL, else the local worker (`local start --connect`)
     >>> client.create('''{"name": "lines", "config": {
     ...     "connector.class": "org.apache.kafka.connect.file.FileStreamSourceConnector",
     ...     "tasks.max": "1", "file": "/tmp/in.txt", "topic": "lines"}}''')     # doctest: +SKIP
@@ -97,7 +97,9 @@ def _parse(body: str | dict, name: str | None) -> tuple[str, dict[str, str], str
             raise ConnectRestError('"config" must be a JSON object of key/value settings')
         extra = sorted(set(body) - {"name", "config", "initial_state"})
         if extra:
-            raise ConnectRestError(f"unexpected keys next to \"config\": {', '.join(extra)} (put them inside it)")
+            raise ConnectRestError(
+                f"unexpected keys next to \"config\": {', '.join(extra)} (put them inside it)"
+            )
         config = dict(config)
         named = body.get("name") or config.get("name")
         initial_state = body.get("initial_state")
@@ -152,7 +154,8 @@ class ConnectClient:
         return self._call("GET", "/connectors")
 
     def create(self, payload: str | dict, name: str | None = None) -> dict:
-        """``POST /connectors`` with the same payload as ``curl -X POST .../connectors`` (see parse_payload)."""
+        """``POST /connectors`` with the same payload as ``curl -X POST .../connectors``
+        (see parse_payload)."""
         name, config, initial_state = _parse(payload, name)
         body = {"name": name, "config": config}
         if initial_state:  # RUNNING, PAUSED or STOPPED (Connect 3.7+)
@@ -168,7 +171,8 @@ class ConnectClient:
         return self._call("GET", f"/connectors/{_q(name)}/config")
 
     def status(self, name: str) -> dict:
-        """``{"name", "connector": {"state", "worker_id"[, "trace"]}, "tasks": [{"id", "state", ...}], "type"}``."""
+        """``{"name", "connector": {"state", "worker_id"[, "trace"]},
+        "tasks": [{"id", "state", ...}], "type"}``."""
         return self._call("GET", f"/connectors/{_q(name)}/status")
 
     def tasks(self, name: str) -> list[dict]:
@@ -197,8 +201,9 @@ class ConnectClient:
                 return self._once(method, path, body)
             except ConnectRestError as exc:
                 message = scrub(str(exc), secrets or {})
-                rebalancing = exc.status in (409, 500) and re.search(r"rebalanc|stale configuration|momentarily",
-                                                                     message)
+                rebalancing = exc.status in (409, 500) and re.search(
+                    r"rebalanc|stale configuration|momentarily", message
+                )
                 if not rebalancing or time.monotonic() > deadline:
                     raise ConnectRestError(message, exc.status) from None
             time.sleep(0.5)
@@ -232,7 +237,10 @@ class ConnectClient:
             return raw.decode(errors="replace")
 
     def _timeout_message(self, method: str, path: str) -> str:
-        return f"Kafka Connect at {self.url} did not answer {method} {path.split('?')[0]} within {self.timeout:g} s"
+        return (
+            f"Kafka Connect at {self.url} did not answer {method} {path.split('?')[0]} "
+            f"within {self.timeout:g} s"
+        )
 
 
 def _q(name: str) -> str:

@@ -38,7 +38,9 @@ class PandasSource(SourceConnector):
         frame = self.context.namespace.get(self.variable)
         if not isinstance(frame, pd.DataFrame):
             found = "nothing" if frame is None else f"a {type(frame).__name__}"
-            raise ConfigError(f"df={self.variable}: expected a DataFrame variable in the notebook, found {found}")
+            raise ConfigError(
+                f"df={self.variable}: expected a DataFrame variable in the notebook, found {found}"
+            )
         # a named index is data (e.g. after a groupby): keep it as columns
         named = any(n is not None for n in frame.index.names)
         self.frame = frame.reset_index() if named else frame.reset_index(drop=True)

@@ -33,7 +33,9 @@ CHUNK = 1 << 20
 _BY_SUFFIX = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
 FILE_KEYS = {
     "file": "path of the file",
-    "file.format": "csv, jsonl or text (default: from the file's suffix; .csv, .jsonl/.ndjson/.json, else text)",
+    "file.format": (
+        "csv, jsonl or text (default: from the file's suffix; .csv, .jsonl/.ndjson/.json, else text)"
+    ),
 }
 
 
@@ -66,7 +68,9 @@ class FileSource(SourceConnector):
         self.poll_interval = s.integer("poll.interval.ms", 200, minimum=1) / 1000
         self.tolerate = s.text("errors.tolerance", "none", choices=("none", "all")) == "all"
         if self.file_format == "text" and (self.key or self.timestamp):
-            raise ConfigError("key= and timestamp= name columns; a text file has none (use file.format=csv or jsonl)")
+            raise ConfigError(
+                "key= and timestamp= name columns; a text file has none (use file.format=csv or jsonl)"
+            )
 
     def prepare(self) -> None:
         path = Path(self.path)
@@ -86,7 +90,8 @@ class FileSource(SourceConnector):
             pending = b""
             while self.proceed():
                 chunk = f.read(CHUNK)
-                # a short read of a regular file is its end; followed, an unfinished line waits for its newline
+                # a short read of a regular file is its end;
+                # followed, an unfinished line waits for its newline
                 final = not self.follow and len(chunk) < CHUNK
                 if chunk or final:
                     lines = (pending + chunk).split(b"\n")
@@ -214,7 +219,9 @@ class FileSink(SinkConnector):
             header = self._columns is None
             if header:
                 self._columns = list(frame.columns)
-            text = frame.reindex(columns=self._columns).to_csv(index=False, header=header, lineterminator="\n")
+            text = frame.reindex(columns=self._columns).to_csv(
+                index=False, header=header, lineterminator="\n"
+            )
             f.write(text.encode())
 
     def flush(self) -> None:

@@ -31,8 +31,10 @@ from streamframe.errors import ConfigError
 SYMBOLS = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOG", "META", "TSLA", "AVGO", "JPM", "V",
            "XOM", "UNH", "MA", "HD", "PG", "COST", "NFLX", "AMD", "CRM", "ORCL"]
 BASE_PRICE = np.linspace(420.0, 35.0, len(SYMBOLS))
-PAGES = np.array(["/", "/search", "/product", "/product", "/product", "/cart", "/checkout", "/account", "/help"])
-REFERRERS, REFERRER_P = np.array(["direct", "google", "newsletter", "social", "partner"]), [0.35, 0.4, 0.1, 0.1, 0.05]
+PAGES = np.array(["/", "/search", "/product", "/product", "/product", "/cart", "/checkout", "/account",
+                  "/help"])
+REFERRERS, REFERRER_P = (np.array(["direct", "google", "newsletter", "social", "partner"]),
+                         [0.35, 0.4, 0.1, 0.1, 0.05])
 DEVICES, DEVICE_P = np.array(["mobile", "desktop", "tablet"]), [0.55, 0.38, 0.07]
 COUNTRIES = np.array(["US", "DE", "GB", "IN", "BR", "FR", "JP", "CA"])
 COUNTRY_P = [0.34, 0.12, 0.11, 0.13, 0.09, 0.08, 0.07, 0.06]
@@ -49,7 +51,8 @@ def _skewed(rng, n: int, cardinality: int, skew: float) -> np.ndarray:
     return rng.choice(cardinality, size=n, p=weights / weights.sum())
 
 
-def _event_times(rng, n: int, start_ms: int | None, rate: float, jitter_ms: int, first_id: int = 0) -> np.ndarray:
+def _event_times(rng, n: int, start_ms: int | None, rate: float, jitter_ms: int,
+                 first_id: int = 0) -> np.ndarray:
     start = int(time.time() * 1000) if start_ms is None else start_ms
     step = 1000.0 / rate if rate > 0 else 1.0
     ts = start + (np.arange(n) * step).astype("int64")
@@ -59,7 +62,8 @@ def _event_times(rng, n: int, start_ms: int | None, rate: float, jitter_ms: int,
 
 
 def trades(n: int, *, seed=None, start_ms: int | None = None, rate: float = 1000.0,
-           skew: float = 1.1, jitter_ms: int = 0, first_id: int = 0, symbols: int = len(SYMBOLS)) -> pd.DataFrame:
+           skew: float = 1.1, jitter_ms: int = 0, first_id: int = 0,
+           symbols: int = len(SYMBOLS)) -> pd.DataFrame:
     """`n` trades. `rate` (per second) spaces event times; `jitter_ms` moves each time back by up to
     that much (out-of-order data); `skew` is the Zipf exponent of symbol popularity."""
     rng = np.random.default_rng(seed)
@@ -160,7 +164,8 @@ class SyntheticData:
     BLOCK = 4096
 
     def __init__(self, schema: str = "trades", *, seed: int = 0, start_ms: int | None = None,
-                 rate: float = 1000.0, skew: float | None = None, jitter_ms: int = 0, keys: int | None = None):
+                 rate: float = 1000.0, skew: float | None = None, jitter_ms: int = 0,
+                 keys: int | None = None):
         if schema not in SCHEMAS:
             raise ConfigError(f"unknown schema {schema!r}; use one of: {', '.join(SCHEMAS)}")
         self.schema, self.seed, self.rate, self.jitter_ms = schema, seed, rate, jitter_ms
@@ -180,7 +185,8 @@ class SyntheticData:
         # event times by record number (not per block), so they do not depend on the block size
         ts = self.start_ms + ((first + np.arange(self.BLOCK)) * step).astype("int64")
         if self.jitter_ms:
-            ts = ts - np.random.default_rng([self.seed, b, 1]).integers(0, self.jitter_ms + 1, size=self.BLOCK)
+            ts = ts - np.random.default_rng([self.seed, b, 1]).integers(0, self.jitter_ms + 1,
+                                                                        size=self.BLOCK)
         frame["ts"] = np.maximum(ts, 0)
         return frame
 
@@ -254,7 +260,8 @@ class GeneratorSource(SourceConnector):
             last = elapsed >= limit  # time is up: top up to rate * duration, then end
             if last and self.rate == 0:
                 return
-            due = int(self.rate * min(elapsed + self.tick, limit)) - produced if self.rate > 0 else self.batch_size
+            due = (int(self.rate * min(elapsed + self.tick, limit)) - produced if self.rate > 0
+                   else self.batch_size)
             if self.count is not None:
                 due = min(due, self.count - produced)
             due = min(due, self.batch_size)
@@ -271,13 +278,17 @@ class RateProducer:
     """Produces generated records (trades by default) to a topic at a steady rate on a background thread,
     keyed by the schema's key (symbol for trades). The generator connector without a registry."""
 
-    def __init__(self, connection, topic: str, rate: float, duration: float | None = None, seed: int = 7,
-                 jitter_ms: int = 0, schema: str = "trades", count: int | None = None, skew: float | None = None):
-        self.topic, self.rate, self.duration, self.seed, self.jitter_ms = topic, rate, duration, seed, jitter_ms
-        config = {"connector.class": "generator", "topic": topic, "schema": schema, "rate": rate, "seed": seed,
-                  "jitter.ms": jitter_ms}
-        config.update({k: v for k, v in (("duration", duration), ("count", count), ("skew", skew)) if v is not None})
-        self.source = GeneratorSource(f"generator-{topic}", Settings(config), Context(connection=lambda: connection))
+    def __init__(self, connection, topic: str, rate: float, duration: float | None = None,
+                 seed: int = 7, jitter_ms: int = 0, schema: str = "trades", count: int | None = None,
+                 skew: float | None = None):
+        self.topic, self.rate, self.duration = topic, rate, duration
+        self.seed, self.jitter_ms = seed, jitter_ms
+        config = {"connector.class": "generator", "topic": topic, "schema": schema, "rate": rate,
+                  "seed": seed, "jitter.ms": jitter_ms}
+        config.update({k: v for k, v in (("duration", duration), ("count", count), ("skew", skew))
+                       if v is not None})
+        self.source = GeneratorSource(f"generator-{topic}", Settings(config),
+                                      Context(connection=lambda: connection))
 
     @property
     def produced(self) -> int:

@@ -69,7 +69,9 @@ def resolve(class_name: str | None, kind: str | None = None) -> type[Connector]:
         if (short, want) in CLASSES:
             return CLASSES[(short, want)]
     others = [n for (n, k) in CLASSES if k in (kind, "copy")]
-    raise ConfigError(f"connector.class={class_name} has no {kind}; {kind}s: {', '.join(sorted(set(others)))}")
+    raise ConfigError(
+        f"connector.class={class_name} has no {kind}; {kind}s: {', '.join(sorted(set(others)))}"
+    )
 
 
 class ConnectorRegistry:

@@ -26,7 +26,9 @@ class SinkConnector(Connector):
         "columns": "the names of CSV fields (else c0, c1, ...), or the JSON fields to keep, comma-separated",
         "metadata": "true: add the columns _key, _timestamp, _partition, _offset (default false)",
         "until": "end: a bounded load of what the topics hold now, then FINISHED (default: until stopped)",
-        "errors.tolerance": "none (default): a record that cannot be decoded fails the connector; all: skip it",
+        "errors.tolerance": (
+            "none (default): a record that cannot be decoded fails the connector; all: skip it"
+        ),
         "batch.size": "records per batch (default 10000)",
     }
     commit_interval = 1.0
@@ -90,7 +92,8 @@ class SinkConnector(Connector):
                     got += len(raw)
                 written += got
                 # Caught up (a short poll) or the interval passed: flush the target, commit the offsets.
-                if written and (got < self.batch_size or time.monotonic() - committed >= self.commit_interval):
+                if written and (got < self.batch_size
+                                or time.monotonic() - committed >= self.commit_interval):
                     commit()
             commit()
         finally:

@@ -102,7 +102,9 @@ class SourceConnector(Connector):
     def encode(self, frame: pd.DataFrame, fmt) -> RawRecords:
         for col, what in ((self.key, "key"), (self.timestamp, "timestamp")):
             if col is not None and col not in frame.columns:
-                raise ConnectorError(f"{what}={col}: no such column (columns: {', '.join(map(str, frame.columns))})")
+                raise ConnectorError(
+                    f"{what}={col}: no such column (columns: {', '.join(map(str, frame.columns))})"
+                )
         values = fmt.encode(frame)
         keys = encode_keys(frame[self.key].astype(object).where(frame[self.key].notna(), None), "text") \
             if self.key else [None] * len(frame)

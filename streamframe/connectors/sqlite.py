@@ -36,7 +36,9 @@ def _columns(con: sqlite3.Connection, table: str) -> list[str]:
 
 
 def _tables(con: sqlite3.Connection) -> list[str]:
-    return [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view') ORDER BY name")]
+    return [r[0] for r in con.execute(
+        "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') ORDER BY name"
+    )]
 
 
 class SqliteSource(SourceConnector):
@@ -68,7 +70,10 @@ class SqliteSource(SourceConnector):
         try:
             tables = _tables(con)
             if self.table not in tables:
-                raise ConfigError(f"table={self.table}: no such table in {self.db} (tables: {', '.join(tables) or 'none'})")
+                raise ConfigError(
+                    f"table={self.table}: no such table in {self.db} "
+                    f"(tables: {', '.join(tables) or 'none'})"
+                )
             columns = _columns(con, self.table)
             if self.column is not None and self.column not in columns:
                 raise ConfigError(f"incrementing.column={self.column}: {self.table} has no such column "
@@ -105,7 +110,9 @@ class SqliteSource(SourceConnector):
         last = None
         while self.proceed():
             if last is None:
-                sql, params = f"SELECT * FROM {table} WHERE {column} IS NOT NULL ORDER BY {column} LIMIT ?", []
+                sql, params = (
+                    f"SELECT * FROM {table} WHERE {column} IS NOT NULL ORDER BY {column} LIMIT ?", []
+                )
             else:
                 sql, params = f"SELECT * FROM {table} WHERE {column} > ? ORDER BY {column} LIMIT ?", [last]
             got = 0

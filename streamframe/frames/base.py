@@ -74,7 +74,8 @@ class Frame:
         from streamframe.runtime.query import Query
         from streamframe.runtime.sinks import TopicSink
 
-        kafka = any(isinstance(s, nodes.KafkaSource) for s in self._node.sources()) or isinstance(sink, TopicSink)
+        kafka = (any(isinstance(s, nodes.KafkaSource) for s in self._node.sources())
+                 or isinstance(sink, TopicSink))
         conn = session.connection() if kafka else None
         return Query(self._node, sink, name=name, connection=conn, bounded=bounded, until=until,
                      timeout=timeout, **options)
@@ -90,7 +91,8 @@ class Frame:
         query of that name already running is returned as it is, so a consumer never starts twice)."""
         options = options or {}
         if until is not None:
-            return self._query(sink, name=name, bounded=True, until=until, timeout=timeout, **options).run_here()
+            return self._query(sink, name=name, bounded=True, until=until, timeout=timeout,
+                               **options).run_here()
         existing = session.running(name)
         if existing is not None:
             return existing

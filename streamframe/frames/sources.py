@@ -93,8 +93,8 @@ def from_pandas(frame: pd.DataFrame, timestamp=None, key: str | None = None,
     """
     if not isinstance(frame, pd.DataFrame):
         raise ConfigError(f"from_pandas() takes a DataFrame, got {type(frame).__name__}")
-    return StreamFrame(nodes.DataFrameSource((), frame=frame.reset_index(drop=True), timestamp=timestamp, key=key,
-                                          on_error=on_error))
+    return StreamFrame(nodes.DataFrameSource((), frame=frame.reset_index(drop=True), timestamp=timestamp,
+                                             key=key, on_error=on_error))
 
 
 def concat(frames) -> StreamFrame:

@@ -170,7 +170,9 @@ class StreamFrame(Frame):
         if how not in ("inner", "left", "outer"):
             raise ConfigError(f"a stream-stream join is 'inner', 'left' or 'outer', got how={how!r}")
         if on is not None and not isinstance(on, str):
-            raise ConfigError(f"a stream-stream join is on one column (or on=None: the record key), got on={on!r}")
+            raise ConfigError(
+                f"a stream-stream join is on one column (or on=None: the record key), got on={on!r}"
+            )
         if on == "_key":
             on = None
         if on is not None and on.startswith("_"):
@@ -196,7 +198,8 @@ class StreamFrame(Frame):
     def __repr__(self) -> str:
         return f"{type(self).__name__} (lazy; run(), start() or a sink runs it)\n{explain_text(self._node)}"
 
-    def run(self, until="end", timeout: float | None = None, metadata: bool = False, **options) -> pd.DataFrame:
+    def run(self, until="end", timeout: float | None = None, metadata: bool = False,
+            **options) -> pd.DataFrame:
         """Process what is in the input now, from the beginning, then stop; returns the rows.
 
         `until`: "end" (the end offsets when the run starts), a record count (the first N input
@@ -239,8 +242,8 @@ class StreamFrame(Frame):
         pk = [pk] if isinstance(pk, str) else list(pk or [])
         if not pk:
             raise ConfigError("to_sqlite() on a stream needs pk= (the column(s) that identify a row)")
-        return self._launch(SqliteTableSink(db, table, pk), name or self.default_name(f"sqlite-{table}"), until,
-                            None, options)
+        return self._launch(SqliteTableSink(db, table, pk), name or self.default_name(f"sqlite-{table}"),
+                            until, None, options)
 
 def _need_callable(fn, method: str) -> None:
     if not callable(fn):

@@ -181,7 +181,9 @@ class TableFrame(Frame):
         they cover in the same SQLite transaction."""
         from streamframe.runtime.files import SqliteTableSink
 
-        pk = [pk] if isinstance(pk, str) else list(pk or self.index_names[: len(self.keys) + (1 if self.windowed else 0)])
+        pk = [pk] if isinstance(pk, str) else list(
+            pk or self.index_names[: len(self.keys) + (1 if self.windowed else 0)]
+        )
         sink = SqliteTableSink(db, table, pk)
         return self._launch(sink, name or self.default_name(f"sqlite-{table}"), until, timeout, options)
 

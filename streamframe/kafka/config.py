@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 
 MASK = "********"
-_SECRET_KEY = re.compile(r"(password|secret|token|credential|jaas|\.pem$|keystore|truststore|private|\.key$|api\.key)",
+_SECRET_KEY = re.compile(r"(password|secret|token|credential|jaas|\.pem$|keystore|truststore|private"
+                         r"|\.key$|api\.key)",
                          re.IGNORECASE)
 
 
@@ -23,7 +24,8 @@ def redact(config: dict) -> dict:
 
 
 def secret_values(config: dict) -> list[str]:
-    return sorted({str(v) for k, v in config.items() if is_secret(k) and v not in (None, "") and len(str(v)) >= 3},
+    return sorted({str(v) for k, v in config.items()
+                   if is_secret(k) and v not in (None, "") and len(str(v)) >= 3},
                   key=len, reverse=True)
 
 

@@ -207,6 +207,7 @@ class Connection:
 
 
 def lists_brokers(bootstrap: str, timeout: float, logger=None) -> bool:
-    """Whether `bootstrap` answers a metadata request naming a broker (raises KafkaException before it can)."""
+    """Whether `bootstrap` answers a metadata request naming a broker (raises KafkaException before
+    it can)."""
     conf = {"bootstrap.servers": bootstrap, **({"logger": logger} if logger is not None else {})}
     return bool(AdminClient(conf).list_topics(timeout=timeout).brokers)

@@ -22,7 +22,8 @@ from streamframe.kafka.connection import code
 __all__ = ["OFFSET_END", "delete_records", "purge_consumed"]
 
 log = logging.getLogger("streamframe.repartition")
-_TRANSIENT = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART}
+_TRANSIENT = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+              KafkaError.UNKNOWN_TOPIC_OR_PART}
 
 
 def delete_records(conn, before: dict[tuple[str, int], int], timeout: float = 30.0) -> None:
@@ -51,7 +52,8 @@ def purge_consumed(conn, topic: str, group: str) -> None:
     try:
         request = [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p)
                                                         for p in range(conn.partitions(topic))])]
-        result = conn.admin().list_consumer_group_offsets(request, request_timeout=10)[group].result(timeout=15)
+        result = conn.admin().list_consumer_group_offsets(
+            request, request_timeout=10)[group].result(timeout=15)
         delete_records(conn, {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions
                               if tp.offset > 0 and tp.error is None})
     except (KafkaException, StreamframeError, TimeoutError) as e:

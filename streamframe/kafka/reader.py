@@ -15,8 +15,8 @@ from streamframe.errors import StreamframeError
 from streamframe.kafka.connection import Connection, code
 from streamframe.records import RawBatch, take
 
-_TRANSIENT = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART,
-              KafkaError._UNKNOWN_PARTITION, KafkaError._TIMED_OUT}
+_TRANSIENT = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+              KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_PARTITION, KafkaError._TIMED_OUT}
 _FATAL = {KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.TOPIC_AUTHORIZATION_FAILED,
           KafkaError._UNKNOWN_TOPIC, KafkaError.GROUP_AUTHORIZATION_FAILED}
 
@@ -74,8 +74,8 @@ class MessageBatch(RawBatch):
 
 
 class KafkaReader:
-    def __init__(self, conn: Connection, topics: list[str], group_id: str | None = None, bounded: bool = False,
-                 assign: bool = False):
+    def __init__(self, conn: Connection, topics: list[str], group_id: str | None = None,
+                 bounded: bool = False, assign: bool = False):
         self.conn = conn
         self.topics = list(topics)
         self.bounded = bounded
@@ -180,8 +180,9 @@ class KafkaReader:
         if self._consumer is None:
             return {}
         assigned = self._consumer.assignment()
-        return {(tp.topic, tp.partition): tp.offset for tp in self._consumer.position(assigned) if tp.offset >= 0} \
-            if assigned else {}
+        return ({(tp.topic, tp.partition): tp.offset for tp in self._consumer.position(assigned)
+                 if tp.offset >= 0}
+                if assigned else {})
 
     def pending_partitions(self) -> set[tuple[str, int]]:
         """Partitions known to hold records not read yet: bounded, those short of their end offsets;
@@ -222,7 +223,8 @@ class KafkaReader:
     def finished_partitions(self) -> set[tuple[str, int]]:
         """Bounded: the partitions read up to their end offsets."""
         positions = self._consumer.position([TopicPartition(t, p) for t, p in self.end])
-        return {(tp.topic, tp.partition) for tp in positions if tp.offset >= self.end[(tp.topic, tp.partition)]}
+        return {(tp.topic, tp.partition) for tp in positions
+                if tp.offset >= self.end[(tp.topic, tp.partition)]}
 
     def commit(self, offsets: dict | None = None) -> None:
         """Commit the group's offsets: `offsets` {(topic, partition): next} where given (what has been

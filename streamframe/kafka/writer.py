@@ -68,7 +68,8 @@ class Output:
         """Wait until every record is delivered; raise (so nothing is committed) if one was not."""
         remaining = self.producer.flush(timeout)
         if remaining:
-            raise DeliveryError(f"{remaining} records not delivered within {timeout:g} s; nothing was committed")
+            raise DeliveryError(f"{remaining} records not delivered within {timeout:g} s; "
+                                "nothing was committed")
         if self.failures:
             first, count = self.failures[0], len(self.failures)
             self.failures.clear()
@@ -81,7 +82,8 @@ class Output:
 class TopicWriter:
     """Frames to one topic: value columns encoded by `fmt`, key from `_key` or a column, event time."""
 
-    def __init__(self, output: Output, topic: str, fmt: Format, key_format: str = "text", key: str | None = None):
+    def __init__(self, output: Output, topic: str, fmt: Format, key_format: str = "text",
+                 key: str | None = None):
         self.output, self.topic, self.fmt, self.key_format, self.key = output, topic, fmt, key_format, key
 
     def write(self, frame: pd.DataFrame) -> int:

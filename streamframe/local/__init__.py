@@ -12,7 +12,8 @@ and optionally a Kafka Connect worker (distributed mode) beside it.
     >>> local.stop()                    # stops the Connect worker too, before the broker
     True
 
-Jars: ``${STREAMFRAME_CACHE:-${XDG_CACHE_HOME:-~/.cache}/streamframe}/kafka-<version>/libs`` (Connect: ``connect-libs``).
+Jars: ``${STREAMFRAME_CACHE:-${XDG_CACHE_HOME:-~/.cache}/streamframe}/kafka-<version>/libs``
+(Connect: ``connect-libs``).
 State: ``${STREAMFRAME_HOME:-${XDG_STATE_HOME:-~/.local/state}/streamframe}/kafka``.
 Nothing here prints; failures raise BrokerError with the cause and the tail of the log.
 

@@ -86,7 +86,8 @@ def start(port: int | None = None, timeout: float = 60.0) -> Broker:
         if running is not None:
             if port is not None and port != running.port:
                 raise BrokerError(
-                    f"a local broker is already running on {running.bootstrap}; stop it first to use port {port}"
+                    f"a local broker is already running on {running.bootstrap}; "
+                    f"stop it first to use port {port}"
                 )
             _wait_ready(running, timeout)
             return running
@@ -105,7 +106,8 @@ def start(port: int | None = None, timeout: float = 60.0) -> Broker:
             # Own session: the broker outlives the Python process (and its Ctrl-C) that started it.
             proc = subprocess.Popen(
                 java_command(java, libs, home, "kafka.Kafka", str(props)),
-                cwd=home, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                cwd=home, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
             )  # fmt: skip
         CHILDREN[proc.pid] = proc
         started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -165,7 +167,8 @@ def _with_tail(cause: str, log_path: Path) -> str:
 
 
 def _first_error(log_path: Path) -> str:
-    """The first ERROR line and its exception line: a failed start logs hundreds of shutdown lines after it."""
+    """The first ERROR line and its exception line: a failed start logs hundreds of shutdown lines
+    after it."""
     try:
         with open(log_path, encoding="utf-8", errors="replace") as fh:
             lines = iter(fh)
@@ -197,7 +200,8 @@ def _wait_ready(broker: Broker, timeout: float) -> None:
             except Exception as exc:  # KafkaException while the broker finishes starting
                 last = str(exc)
         if time.monotonic() > deadline:
-            cause = f"the Kafka broker did not answer metadata requests on {broker.bootstrap} within {timeout:g} s"
+            cause = (f"the Kafka broker did not answer metadata requests on {broker.bootstrap} "
+                     f"within {timeout:g} s")
             raise BrokerError(_with_tail(f"{cause} ({last})", broker.log_path))
         time.sleep(0.25)
 

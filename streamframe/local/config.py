@@ -59,7 +59,8 @@ rootLogger.level = INFO
 rootLogger.appenderRef.out.ref = out
 logger.request.name = kafka.request.logger
 logger.request.level = WARN
-# The full "XConfig values:" dumps are ~450 lines each, several per start; server.properties is beside the log.
+# The full "XConfig values:" dumps are ~450 lines each, several per start;
+# server.properties is beside the log.
 logger.config.name = org.apache.kafka.common.config.AbstractConfig
 logger.config.level = WARN
 """

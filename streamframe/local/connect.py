@@ -119,7 +119,8 @@ def status() -> ConnectWorker | None:
         (home / "connect.json").unlink(missing_ok=True)
         return None
     url = f"http://127.0.0.1:{port}"
-    return ConnectWorker(url, pid, port, bootstrap, home, home / "connect.log", str(info.get("started_at", "")))
+    return ConnectWorker(url, pid, port, bootstrap, home, home / "connect.log",
+                         str(info.get("started_at", "")))
 
 
 def start(
@@ -151,7 +152,8 @@ def start(
                 return running
             if running.bootstrap == bootstrap:
                 raise ConnectWorkerError(
-                    f"a Kafka Connect worker is already running at {running.url}; stop it first to use port {port}"
+                    f"a Kafka Connect worker is already running at {running.url}; "
+                    f"stop it first to use port {port}"
                 )
             terminate(running.pid, 30.0)  # it works on a cluster that is gone
             (home / "connect.json").unlink(missing_ok=True)
@@ -165,7 +167,8 @@ def start(
             # Own session: the worker outlives the Python process (and its Ctrl-C) that started it.
             proc = subprocess.Popen(
                 java_command(java, libs, home, props),
-                cwd=home, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                cwd=home, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
             )  # fmt: skip
         CHILDREN[proc.pid] = proc
         started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -329,7 +332,8 @@ def _choose_port(home: Path, port: int | None) -> int:
     if port is not None:
         if not port_free(port):
             raise ConnectWorkerError(
-                f"port {port} on 127.0.0.1 is already in use; choose another port for Kafka Connect or omit it"
+                f"port {port} on 127.0.0.1 is already in use; "
+                "choose another port for Kafka Connect or omit it"
             )
         return port
     previous = _previous_port(home)

@@ -26,8 +26,8 @@ from streamframe.magics.tail import TailMagics
 from streamframe.magics.topics import TopicMagics
 
 # The magic families `%load_ext streamframe` registers.
-MAGICS: tuple[type[StreamframeMagics], ...] = (TopicMagics, ProduceMagics, TailMagics, ConnectorMagics, QueryMagics,
-                                              ConnectMagics)
+MAGICS: tuple[type[StreamframeMagics], ...] = (TopicMagics, ProduceMagics, TailMagics, ConnectorMagics,
+                                               QueryMagics, ConnectMagics)
 
 
 def load_ipython_extension(ipython) -> None:

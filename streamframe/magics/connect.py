@@ -64,7 +64,8 @@ class ConnectMagics(StreamframeMagics):
     ).tag(config=True)  # fmt: skip
     timeout = Float(30.0, help="Seconds to wait for each REST call.").tag(config=True)
     wait = Float(
-        20.0, help="Seconds %%connect, pause, resume, restart and delete wait for the new state (0: do not wait)."
+        20.0,
+        help="Seconds %%connect, pause, resume, restart and delete wait for the new state (0: do not wait).",
     ).tag(config=True)
 
     @cell_magic("connect")
@@ -207,7 +208,8 @@ def status_frame(status: dict) -> pd.DataFrame:
     worker_id, and the first line of the error trace of a failed one."""
     name, kind = status.get("name", ""), status.get("type", "")
     conn = status.get("connector", {})
-    rows = [(name, kind, "connector", conn.get("state"), conn.get("worker_id"), _first_line(conn.get("trace")))]
+    rows = [(name, kind, "connector", conn.get("state"), conn.get("worker_id"),
+             _first_line(conn.get("trace")))]
     for task in sorted(status.get("tasks", []), key=lambda t: t.get("id", 0)):
         rows.append((name, kind, f"task {task.get('id')}", task.get("state"), task.get("worker_id"),
                      _first_line(task.get("trace"))))  # fmt: skip

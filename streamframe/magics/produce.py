@@ -53,7 +53,9 @@ def _csv_records(body: str):
     for no, line in lines[1:]:
         fields = next(csv.reader([line]))
         if len(fields) != len(header):
-            raise UsageError(f"line {no} has {len(fields)} fields, the header has {len(header)} ({', '.join(header)})")
+            raise UsageError(
+                f"line {no} has {len(fields)} fields, the header has {len(header)} ({', '.join(header)})"
+            )
         out.append((line.strip().encode(), dict(zip(header, fields)), no))
     return out
 
@@ -81,15 +83,18 @@ class ProduceMagics(StreamframeMagics):
         """Write the cell's records (JSON lines, CSV with a header, or text lines) to a Kafka topic."""
         fmt = args.format or self.options.produce_format
         if cell is None:
-            raise UsageError(f"%%kafka_produce is a cell magic: `%%kafka_produce {args.topic}` on the first line, "
-                             "one record per line below")
+            raise UsageError(f"%%kafka_produce is a cell magic: `%%kafka_produce {args.topic}` "
+                             "on the first line, one record per line below")
         body = cell
         if not body.strip():
             raise UsageError("the cell is empty: write one record per line below the magic")
         if fmt == "text":
             if args.key or args.timestamp:
-                raise UsageError("--key and --timestamp name fields; text records have none (use --format json or csv)")
-            records = [(line.encode(), None, no) for no, line in enumerate(body.splitlines(), 1) if line.strip()]
+                raise UsageError(
+                    "--key and --timestamp name fields; text records have none (use --format json or csv)"
+                )
+            records = [(line.encode(), None, no) for no, line in enumerate(body.splitlines(), 1)
+                       if line.strip()]
         else:
             records = _json_records(body) if fmt == "json" else _csv_records(body)
         if not records:
@@ -97,10 +102,12 @@ class ProduceMagics(StreamframeMagics):
         keys = [None] * len(records)
         if args.key:
             keys = [None if (v := _field(obj, args.key, no, "--key")) is None else
-                    (v if isinstance(v, str) else orjson.dumps(v).decode()).encode() for _, obj, no in records]
+                    (v if isinstance(v, str) else orjson.dumps(v).decode()).encode()
+                    for _, obj, no in records]
         stamps = [0] * len(records)
         if args.timestamp:
-            times = pd.Series([_field(obj, args.timestamp, no, "--timestamp") for _, obj, no in records], dtype=object)
+            times = pd.Series([_field(obj, args.timestamp, no, "--timestamp") for _, obj, no in records],
+                              dtype=object)
             ms, ok = to_epoch_ms(times)
             if not ok.all():
                 bad = int((~ok).argmax())

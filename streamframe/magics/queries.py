@@ -22,7 +22,8 @@ def queries_frame(queries) -> pd.DataFrame:
     rows = []
     for q in queries:
         m = q.metrics
-        rows.append({**{c: m.get(c) for c in COLUMNS}, "name": q.name, "status": q.status, "sink": repr(q.sink)})
+        rows.append({**{c: m.get(c) for c in COLUMNS}, "name": q.name, "status": q.status,
+                     "sink": repr(q.sink)})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

@@ -34,8 +34,8 @@ def records_frame(raw, fmt: str, columns=None) -> pd.DataFrame:
         decoded = value_format(fmt, columns).decode(raw.values)
     frame = decoded.frame.reindex(pd.RangeIndex(n))
     if decoded.errors:
-        frame["_raw"] = pd.Series({i: (raw.values[i] or b"").decode("utf-8", "replace") for i in decoded.errors},
-                                  dtype=object)
+        frame["_raw"] = pd.Series({i: (raw.values[i] or b"").decode("utf-8", "replace")
+                                   for i in decoded.errors}, dtype=object)
         frame["_error"] = pd.Series(decoded.errors, dtype=object)
     frame["_key"] = decode_keys(raw.keys, "text", frame.index)
     frame["_timestamp"] = ms_to_datetime(raw.timestamps)
@@ -87,7 +87,8 @@ class TailMagics(StreamframeMagics):
         started, seen = time.monotonic(), 0
 
         def status() -> str:
-            return f"following {tail.topic!r}: {seen} new record{'s' if seen != 1 else ''} (interrupt to stop)"
+            return (f"following {tail.topic!r}: {seen} new record{'s' if seen != 1 else ''} "
+                    "(interrupt to stop)")
 
         handle = display(frame, display_id=True) if self.live else None
         line = display(status(), display_id=True) if self.live else None

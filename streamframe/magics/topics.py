@@ -33,7 +33,8 @@ class TopicMagics(StreamframeMagics):
               help="create: the partition count (default: %%config KafkaMagics.default_partitions)")
     @argument("-c", "--config", nargs="+", default=[], metavar="KEY=VALUE",
               help="create: topic settings, e.g. retention.ms=60000 cleanup.policy=compact")
-    @argument("--all", action="store_true", help="describe: show every setting, not only those set on the topic")
+    @argument("--all", action="store_true",
+              help="describe: show every setting, not only those set on the topic")
     def kafka_topics(self, args, cell=None):
         """List, create, describe or delete Kafka topics."""
         action = getattr(self, f"_{args.action}")
@@ -52,7 +53,8 @@ class TopicMagics(StreamframeMagics):
         names = sorted(topics)
         if args.names:
             names = [n for n in names if fnmatch.fnmatchcase(n, args.names[0])]
-        return pd.DataFrame({"name": names, "partitions": [topics[n] for n in names]}, columns=["name", "partitions"])
+        return pd.DataFrame({"name": names, "partitions": [topics[n] for n in names]},
+                            columns=["name", "partitions"])
 
     def _create(self, args) -> None:
         name = args.names[0]

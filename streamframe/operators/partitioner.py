@@ -56,7 +56,8 @@ class Partitioner:
         for k in uniques:
             if k not in cache:
                 raw = key_bytes(k)
-                cache[k] = 0 if raw is None else partition_for(raw, self.partitions)  # null keys are rejected before
+                # null keys are rejected before
+                cache[k] = 0 if raw is None else partition_for(raw, self.partitions)
         if len(cache) > 1_000_000:
             self._cache = {}
         return keys.map(cache).to_numpy(dtype="int32")

@@ -115,7 +115,8 @@ class SlidingAggregateOp(AggregateOp):
         wanted = list(keys) if group.nlevels > 1 else [k[0] for k in keys]
         frame = frame[group.isin(wanted)]
         for idx, row in zip(frame.index, frame.to_dict("records")):
-            out[tuple(idx[:-1])][int(idx[-1])] = [{c: row[c] for c in self.columns}, int(row[TS]), int(row[TASK])]
+            out[tuple(idx[:-1])][int(idx[-1])] = [{c: row[c] for c in self.columns},
+                                                  int(row[TS]), int(row[TASK])]
         return out
 
     def _to_frame(self, changed: dict) -> pd.DataFrame:

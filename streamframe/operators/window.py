@@ -141,7 +141,8 @@ class AggregateOp(Operator):
             extra[WE] = grouped[WE].first()
         old = self.store.get(extra.index)
         if self.fold is not None:
-            groups = list(pairs[index].itertuples(index=False, name=None)) if len(index) > 1 else pairs[index[0]].tolist()
+            groups = (list(pairs[index].itertuples(index=False, name=None)) if len(index) > 1
+                      else pairs[index[0]].tolist())
             rows = pairs.drop(columns=[TS, TASK, WS, WE], errors="ignore").to_dict("records")
             current = dict(zip(old.index, old[FOLD])) if FOLD in old else {}
             current = {k: v for k, v in current.items() if not (isinstance(v, float) and v != v)}

@@ -75,7 +75,8 @@ def explain_html(topology) -> str:
         for i, op in enumerate(row):
             where[op.name] = ((width - span) / 2 + i * (BOX_W + GAP_X), PAD + d * (BOX_H + GAP_Y))
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="sf-topology" width="{width:.0f}" height="{height:.0f}" '
+        '<svg xmlns="http://www.w3.org/2000/svg" class="sf-topology" '
+        f'width="{width:.0f}" height="{height:.0f}" '
         f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="sans-serif" font-size="11">',
         '<defs><marker id="sf-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
         'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#616161"/></marker></defs>',
@@ -85,7 +86,8 @@ def explain_html(topology) -> str:
         for child in op.children:
             cx, cy = where[child]
             out.append(
-                f'<line x1="{x + BOX_W / 2:.1f}" y1="{y + BOX_H:.1f}" x2="{cx + BOX_W / 2:.1f}" y2="{cy:.1f}" '
+                f'<line x1="{x + BOX_W / 2:.1f}" y1="{y + BOX_H:.1f}" '
+                f'x2="{cx + BOX_W / 2:.1f}" y2="{cy:.1f}" '
                 'stroke="#616161" marker-end="url(#sf-arrow)"/>'
             )
     for op in ops:

@@ -151,7 +151,8 @@ class Unary(Expr):
         return self.operand.columns()
 
     def __repr__(self):
-        return f"{self.symbol}({self.operand!r})" if self.symbol == "abs" else f"{self.symbol}{self.operand!r}"
+        return (f"{self.symbol}({self.operand!r})" if self.symbol == "abs"
+                else f"{self.symbol}{self.operand!r}")
 
 
 class Attr(Expr):

@@ -41,7 +41,8 @@ def _expr_reads(value) -> set | None:
 
 def value_projection(root: nodes.Node, splice: bool = True) -> dict[int, Projection]:
     """{source id: its Projection} when `root`'s plan is a qualifying chain from one JSON source: into
-    an aggregation, or (with `splice`: the output is a JSON topic taking records as consumed) to the output."""
+    an aggregation, or (with `splice`: the output is a JSON topic taking records as consumed) to the
+    output."""
     chain, node = [], root
     while not isinstance(node, nodes.KafkaSource):
         if len(node.parents) != 1:

@@ -156,7 +156,8 @@ class Query:
     def open_topology(self, partitions: int) -> None:
         """Give the operators their context (partition count for re-keyed groups, stores, clock)."""
         if not self._opened:
-            self.topology.open(OperatorContext(self.stores, partitions=partitions, clock=lambda: self.clock()))
+            self.topology.open(OperatorContext(self.stores, partitions=partitions,
+                                               clock=lambda: self.clock()))
             self._opened = True
 
     def processed_offsets(self) -> dict[tuple[str, int], int]:

@@ -218,7 +218,8 @@ class RekeySink(SinkProtocol):
         partitions = np.where(frame["key"].isna(), own_partition, -1).tolist()
         stamps = np.maximum(frame["record_ts"].to_numpy(), 0).tolist()  # no timestamp (-1): now
         owns = frame["record_key"].tolist()
-        headers = [hs if own == key else [*(hs or ()), (HEADER, own)]  # a stream keyed by the column needs none
+        headers = [hs if own == key
+                   else [*(hs or ()), (HEADER, own)]  # a stream keyed by the column needs none
                    for key, own, hs in zip(keys, owns, frame["headers"].tolist())]
         self.output.produce_many(self.topic, frame["value"].tolist(), keys, stamps, partitions, headers)
         return len(frame)

@@ -19,7 +19,8 @@ from streamframe.serde.base import Decoded, Format
 from streamframe.serde.formats import BytesFormat, CsvFormat, JsonFormat, TextFormat
 from streamframe.serde.keys import decode_keys, encode_keys, key_bytes
 
-_FORMATS = {"json": JsonFormat, "csv": CsvFormat, "text": TextFormat, "bytes": BytesFormat, "raw": BytesFormat}
+_FORMATS = {"json": JsonFormat, "csv": CsvFormat, "text": TextFormat, "bytes": BytesFormat,
+            "raw": BytesFormat}
 KEY_FORMATS = ("text", "bytes", "raw", "json")
 
 
@@ -32,7 +33,8 @@ def value_format(name: str, schema=None) -> Format:
     try:
         cls = _FORMATS[name]
     except (KeyError, TypeError):
-        raise ConfigError(f"unknown value format {name!r}; use one of: {', '.join(sorted(_FORMATS))}") from None
+        raise ConfigError(f"unknown value format {name!r}; "
+                          f"use one of: {', '.join(sorted(_FORMATS))}") from None
     return cls(schema)
 
 

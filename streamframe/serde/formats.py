@@ -323,5 +323,6 @@ def _single_column(frame: pd.DataFrame, fmt: str) -> pd.Series:
     if frame.shape[1] == 1:
         return frame.iloc[:, 0]
     raise ConfigError(
-        f"format {fmt!r} writes one column, but the frame has {list(frame.columns)}; select one or name it 'value'"
+        f"format {fmt!r} writes one column, but the frame has {list(frame.columns)}; "
+        "select one or name it 'value'"
     )

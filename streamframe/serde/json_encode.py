@@ -93,7 +93,8 @@ def _float_text(col: pa.Array) -> pa.StringArray:
     keep[commas] = False
     offsets = np.empty(len(values) + 1, dtype=np.int32)
     offsets[0] = 0
-    offsets[1:-1] = commas - np.arange(len(commas))  # each value ends where its comma was, less the commas before
+    # each value ends where its comma was, less the commas before
+    offsets[1:-1] = commas - np.arange(len(commas))
     offsets[-1] = len(text) - len(commas)
     return pa.StringArray.from_buffers(len(values), pa.py_buffer(offsets), pa.py_buffer(text[keep]))
 
@@ -170,7 +171,8 @@ def _fields(frame: pd.DataFrame, opening: str) -> list:
             frag = _orjson_column(series.tolist())
         else:
             t = col.type
-            if series.dtype == object and (pa.types.is_boolean(t) or pa.types.is_integer(t) or pa.types.is_floating(t)):
+            if series.dtype == object and (pa.types.is_boolean(t) or pa.types.is_integer(t)
+                                           or pa.types.is_floating(t)):
                 # Arrow's inference over Python objects coerces ([0.0, False] reads as doubles 0, 0)
                 frag = _orjson_column(series.tolist())
             else:

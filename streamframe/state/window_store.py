@@ -131,7 +131,8 @@ class WindowStore(TableStore):
     def frame(self) -> pd.DataFrame:
         """The rows as TableStore holds them: indexed by (keys..., window_start), in upsert order."""
         if self._frame is None:
-            self._frame = self._frame_at(np.argsort(self._seq, kind="stable")) if self._cols else pd.DataFrame()
+            self._frame = (self._frame_at(np.argsort(self._seq, kind="stable")) if self._cols
+                           else pd.DataFrame())
         return self._frame
 
     # --- writing -------------------------------------------------------------------------------

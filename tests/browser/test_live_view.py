@@ -139,7 +139,8 @@ def _live_cell_index() -> tuple[int, int]:
     return tagged[0], len(nb.cells)
 
 
-ACTIVE = "() => [...document.querySelectorAll('.jp-Notebook .jp-Cell')].findIndex(c => c.classList.contains('jp-mod-active'))"
+ACTIVE = ("() => [...document.querySelectorAll('.jp-Notebook .jp-Cell')]"
+          ".findIndex(c => c.classList.contains('jp-mod-active'))")
 
 
 def _run_cells(page, count: int) -> None:

@@ -110,7 +110,8 @@ def test_csv_file_source_and_csv_file_sink_round_trip(shell, topic_name, tmp_pat
     src.write_text("id,name,amount,note\n1,ann,9.5,\n2,bob,3.25,\"x, y\"\n3,NA,1.0,z\n")
     shell.run_line_magic("kafka_source", f"csv-in connector.class=file file={src} topic={topic_name} key=id")
     assert finished("csv-in").records == 3
-    shell.run_line_magic("kafka_sink", f"csv-out connector.class=file file={dst} topics={topic_name} until=end")
+    shell.run_line_magic("kafka_sink",
+                         f"csv-out connector.class=file file={dst} topics={topic_name} until=end")
     finished("csv-out")
     assert pd.read_csv(dst, keep_default_na=False).equals(pd.read_csv(src, keep_default_na=False))
 
@@ -136,7 +137,8 @@ def test_sqlite_source_incremental_then_sqlite_sink_upsert(shell, bootstrap, top
     hostile = 'x"; DROP TABLE t; --'
     with sqlite3.connect(src_db) as db:
         db.execute(
-            f'CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, "{hostile.replace(chr(34), 2 * chr(34))}" INT)'
+            'CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, '
+            f'"{hostile.replace(chr(34), 2 * chr(34))}" INT)'
         )
         db.executemany("INSERT INTO users VALUES (?, ?, ?)", [(1, "ann", 10), (2, "bob", 20)])
     with sqlite3.connect(dst_db) as db:  # the sink's table is called t: the hostile name must not drop it

@@ -1,4 +1,5 @@
-"""A real Kafka Connect 4.3.1 worker (distributed mode) on the real broker, driven through %%connect / %connect.
+"""A real Kafka Connect 4.3.1 worker (distributed mode) on the real broker, driven through
+%%connect / %connect.
 
 The worker is started through streamframe.local in the suite's STREAMFRAME_HOME (beside the session's
 broker) once for this module, and stopped at the end. The FileStream source connector reads a file into
@@ -77,7 +78,8 @@ def pipeline(shell, tmp_path_factory):
     data = tmp_path_factory.mktemp("connect-files")
     source_file, sink_file = data / "in.txt", data / "out.txt"
     # ASCII: FileStreamSourceTask records its position in characters but skips bytes on restart, so a
-    # restarted source would re-read part of a non-ASCII file (Kafka's example connector; see the restart test).
+    # restarted source would re-read part of a non-ASCII file (Kafka's example connector; see the
+    # restart test).
     lines = [f'line {i}: {{"qty": {i}, "symbol": "AAPL"}}' for i in range(300)]
     source_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
     tag = uuid.uuid4().hex[:6]
@@ -178,7 +180,8 @@ def test_connect_errors_are_one_line(shell, tmp_path):
     assert "Must configure one of topics or topics.regex" in message
     assert "\n" not in message and "hunter2" not in message
 
-    with pytest.raises(UsageError, match=r"^%connect: Kafka Connect \(HTTP 400\): Failed to find any class .* Nope"):
+    with pytest.raises(UsageError,
+                       match=r"^%connect: Kafka Connect \(HTTP 400\): Failed to find any class .* Nope"):
         shell.run_cell_magic("connect", "", _payload(name, "Nope"))
 
     first = shell.run_cell_magic(

@@ -51,8 +51,8 @@ Read from the kafka-streams 4.3.1 sources (``-sources.jar`` on Maven Central; sa
   processes the other partitions anyway ("enforced processing"). ``max.task.idle.ms = -1``
   (``MAX_TASK_IDLE_MS_DISABLED``) processes whatever is buffered at once — order then depends on fetch
   timing. The default 0 already waits for data the broker is known to hold; for the stream modes the
-  oracle sets 2000 ms (``max_task_idle_ms``), a margin for stale lag metadata, so with all input produced before the app
-  starts the task's order is exactly the timestamp merge above.
+  oracle sets 2000 ms (``max_task_idle_ms``), a margin for stale lag metadata, so with all input
+  produced before the app starts the task's order is exactly the timestamp merge above.
 * ``KStreamKTableJoinProcessor#process`` → ``doJoin``: the table value is
   ``valueGetter.get(key)`` — the table's *current* value (non-versioned store; ``get(key, ts)`` only for a
   versioned store). Stream records with a null value (or null key on an inner join) are dropped;
@@ -261,7 +261,8 @@ def run_join_oracle(
 
     cmd = oracle_command(
         bootstrap=bootstrap, mode=mode, left=left, right=right, output_prefix=prefix, app_id=app_id,
-        hows=",".join(hows), left_fields=",".join(left_fields) or None, right_drop=",".join(right_drop) or None,
+        hows=",".join(hows), left_fields=",".join(left_fields) or None,
+        right_drop=",".join(right_drop) or None,
         key_field=key_field, fk_field=fk_field, within_ms=within_ms,
         grace_ms=grace_ms if mode == "stream-stream" else None, max_task_idle_ms=max_task_idle_ms,
         settle_ms=settle_ms, timeout_ms=int(max(5.0, timeout - 15) * 1000),

@@ -8,7 +8,8 @@ same rules in plain Python.
 Semantics streamframe must match (tumbling, hopping, session, sliding)
 =====================================================================
 Read from the kafka-streams 4.3.1 sources (the ``-sources.jar`` on Maven Central; same code in
-apache/kafka). Topology: ``groupByKey().windowedBy(...).aggregate(...).suppress(untilWindowCloses(unbounded()))``
+apache/kafka). Topology:
+``groupByKey().windowedBy(...).aggregate(...).suppress(untilWindowCloses(unbounded()))``
 with ``statestore.cache.max.bytes=0`` (every update forwarded at once) and the default RocksDB stores.
 
 (a) Windows of a timestamp, tumbling/hopping — ``TimeWindows.windowsFor(ts)``:
@@ -60,16 +61,18 @@ with ``statestore.cache.max.bytes=0`` (every update forwarded at once) and the d
     session. Example gap=10, grace=0 on one partition: a@0, b@10, a@10 gives a:[0,0] and a:[10,10].
 
 (e) Emission — ``KTableSuppressProcessorSupplier.KTableSuppressProcessor.process/enforceConstraints``,
-    ``FinalResultsSuppressionBuilder.buildFinalResultsSuppression``, ``TimeDefinitions.WindowEndTimeDefinition``,
-    ``KTableImpl.buildSuppress`` → ``GraphGraceSearchUtil.findAndVerifyWindowGrace``. Buffer time of an update
+    ``FinalResultsSuppressionBuilder.buildFinalResultsSuppression``,
+    ``TimeDefinitions.WindowEndTimeDefinition``, ``KTableImpl.buildSuppress`` →
+    ``GraphGraceSearchUtil.findAndVerifyWindowGrace``. Buffer time of an update
     = its window end; suppress duration = ``grace`` for time windows, ``gap + grace`` for session windows
     (``SessionWindowedKStreamImpl``: ``gracePeriod = gracePeriodMs() + inactivityGap()``). For every update
     it receives: ``streamTime = max(streamTime, update.timestamp)``, buffer it (replacing the same windowed
     key), then evict while ``minBufferTime <= streamTime - suppressDuration``; evicted tombstones are dropped
     (``safeToDropTombstones``), the rest emitted. Hence a time window is emitted once, when
     ``windowEnd <= streamTime - grace`` — the same moment the aggregate starts rejecting it — and a session
-    once, when ``end <= streamTime - gap - grace`` (a record accepted at exactly ``mergedEnd == streamTime - gap
-    - grace`` is put and emitted at once; the retention rule of (d) stops it being merged again).
+    once, when ``end <= streamTime - gap - grace`` (a record accepted at exactly
+    ``mergedEnd == streamTime - gap - grace`` is put and emitted at once; the retention rule of (d) stops
+    it being merged again).
     Suppress's stream time is its own, a max over the timestamps of the updates the aggregate forwards:
     time windows forward with ``max(ts of the window's records)`` (``newTimestamp`` in (b)'s process),
     sessions with the session end (tombstones with the removed session's end). With caching off every
@@ -82,9 +85,10 @@ with ``statestore.cache.max.bytes=0`` (every update forwarded at once) and the d
     ``SlidingWindowedKStreamImpl`` → ``KStreamSlidingWindowAggregate.KStreamSlidingWindowAggregateProcessor``.
     Bounds: a window is ``TimeWindow(start, start + d)``, both ends *inclusive* (``SlidingWindows`` javadoc;
     ``emitRangeUpperBound``); ``Windowed.window().end()`` returns ``start + d``, and the output key (through
-    the suppress buffer's ``FullTimeWindowedSerde(keySerde, d)``) carries that end: ``window_end = start + d``.
-    Windows never start before 0. ``d = 0`` is accepted by ``SlidingWindows`` but the first record then
-    fails (``TimeWindow``: "Window endMs must be greater than window startMs"), so d > 0 in practice.
+    the suppress buffer's ``FullTimeWindowedSerde(keySerde, d)``) carries that end:
+    ``window_end = start + d``. Windows never start before 0. ``d = 0`` is accepted by ``SlidingWindows``
+    but the first record then fails (``TimeWindow``: "Window endMs must be greater than window startMs"),
+    so d > 0 in practice.
     Windows exist only where the set of records changes: a record at ts has its *left* window
     ``[ts - d, ts]`` and, once a later record of the key lies in ``(ts, ts + 1 + d]``, its *right* window
     ``[ts + 1, ts + 1 + d]``. A stored window's value carries a timestamp (``ValueTimestampHeaders``) =
@@ -141,8 +145,8 @@ with ``statestore.cache.max.bytes=0`` (every update forwarded at once) and the d
     window — or [0, d] for an early one — is always put with timestamp ts).
 
 Aggregates: ``count`` = records aggregated; ``sum`` = double, accumulated in per-partition offset order
-(``((0.0 + a1) + a2) + ...``; for sessions ``0.0 + found sessions' sums (ascending end) + amount``). A missing or
-non-numeric sum field adds 0.0 and still counts (an oracle choice, not Kafka Streams').
+(``((0.0 + a1) + a2) + ...``; for sessions ``0.0 + found sessions' sums (ascending end) + amount``).
+A missing or non-numeric sum field adds 0.0 and still counts (an oracle choice, not Kafka Streams').
 """
 
 from __future__ import annotations

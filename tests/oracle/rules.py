@@ -7,7 +7,8 @@ classes they come from). It is an oracle in its own right: no Kafka, no Java, de
 >>> import pandas as pd
 >>> recs = pd.DataFrame({"key": ["a", "a", "a"], "ts": [1, 12, 3], "amount": [1.0, 2.0, 4.0],
 ...                      "partition": [0, 0, 0]})
->>> final_windows(recs, window="tumbling", size_ms=10)[["key", "window_start", "count", "sum"]].values.tolist()
+>>> final_windows(recs, window="tumbling", size_ms=10)[
+...     ["key", "window_start", "count", "sum"]].values.tolist()
 [['a', 0, 1, 1.0]]
 >>> final_windows(recs, window="tumbling", size_ms=10).attrs["dropped_records"]
 1
@@ -286,7 +287,8 @@ class _SlidingTask:
             self.dropped += 1  # logSkippedRecordForExpiredWindow, once per closed window
 
     def _put_right(self, rec, agg: list) -> None:
-        """``createCurrentRecordRightWindow``: [ts + 1, ts + 1 + d] gets a copy of ``agg`` (no close check)."""
+        """``createCurrentRecordRightWindow``: [ts + 1, ts + 1 + d] gets a copy of ``agg`` (no close
+        check)."""
         key, ts, _ = rec
         start = ts + 1
         self._put(key, start, list(agg))

@@ -180,15 +180,18 @@ def test_connect_error_messages_become_one_line():
     message = (
         "Connector configuration is invalid and contains the following 2 error(s):\n"
         "Must configure one of topics or topics.regex\nMust configure one of topics or topics.regex\n"
-        "You can also find the above list of errors at the endpoint `/connector-plugins/{connectorType}/config/validate`"
+        "You can also find the above list of errors at the endpoint "
+        "`/connector-plugins/{connectorType}/config/validate`"
     )
     assert one_line(message) == (
         "Connector configuration is invalid and contains the following 2 error(s): "
         "Must configure one of topics or topics.regex"
     )
     plugins = (
-        "Failed to find any class that implements Connector and which name matches Nope, available connectors are: "
-        "PluginDesc{klass=class org.apache.kafka.connect.file.FileStreamSinkConnector, name='x', version='4.3.1', "
+        "Failed to find any class that implements Connector and which name matches Nope, "
+        "available connectors are: "
+        "PluginDesc{klass=class org.apache.kafka.connect.file.FileStreamSinkConnector, "
+        "name='x', version='4.3.1', "
         "encodedVersion=4.3.1, type=sink, typeName='sink', location='classpath'}"
     )
     assert one_line(plugins).endswith(

@@ -92,7 +92,8 @@ def test_the_output_is_the_same_with_metadata_filled_in_afterwards(build):
     frame = build(sf.stream("in"))
     assert deferred_of(frame), "the analysis should leave something out here"
     deferred, eager = _outputs(frame)
-    assert len(deferred) and set(deferred.columns) >= {"_key", "_timestamp", "_partition", "_offset", "_headers"}
+    assert len(deferred) and set(deferred.columns) >= {"_key", "_timestamp", "_partition",
+                                                       "_offset", "_headers"}
     assert_frame_equal(deferred, eager)
 
 
@@ -111,5 +112,6 @@ def test_a_dead_letter_names_partition_and_offset_of_its_record():
     driver.pipe("in", [{"qty": 1}, b"{not json", {"qty": 200}], keys=["a", "b", "c"], partition=2,
                 headers=[None, [("why", b"bad")], None])
     [dead] = driver.dead_letters
-    assert (dead["partition"], dead["offset"], dead["key"], dead["headers"][0]) == (2, 1, b"b", ("why", b"bad"))
+    assert ((dead["partition"], dead["offset"], dead["key"], dead["headers"][0])
+            == (2, 1, b"b", ("why", b"bad")))
     assert driver.output(metadata=True)[["_key", "_partition", "_offset"]].values.tolist() == [["c", 2, 2]]

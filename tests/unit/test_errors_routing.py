@@ -196,7 +196,8 @@ def test_each_source_routes_by_its_own_policy():
     driver.pipe("b", [{"x": 3}, b"[broken", {"x": 4}])
     assert driver.output()["x"].tolist() == [1, 2, 3, 4]
     assert driver.metrics["skipped"] == 1
-    assert [(d["topic"], d["offset"], d["dead_letter_topic"]) for d in driver.dead_letters] == [("b", 1, "b.dlq")]
+    assert [(d["topic"], d["offset"], d["dead_letter_topic"])
+            for d in driver.dead_letters] == [("b", 1, "b.dlq")]
 
 
 def test_a_failed_batch_never_stops_later_batches(drive):

@@ -45,8 +45,9 @@ def test_every_exception_lives_in_errors_and_is_drawn_in_its_tree():
         assert f" {cls.__name__} " in errors.__doc__, f"{cls.__name__} is missing from the tree"
 
 
-@pytest.mark.parametrize("raised", [KafkaException(KafkaError(KafkaError._TRANSPORT, "sasl.password=s3cret refused")),
-                                    KafkaError(KafkaError._TRANSPORT, "sasl.password=s3cret refused")])
+@pytest.mark.parametrize("raised",
+                         [KafkaException(KafkaError(KafkaError._TRANSPORT, "sasl.password=s3cret refused")),
+                          KafkaError(KafkaError._TRANSPORT, "sasl.password=s3cret refused")])
 def test_a_kafka_error_becomes_one_scrubbed_line_of_ours(raised):
     conn = Connection("127.0.0.1:9", {"sasl.password": "s3cret"})
     err = conn.error(raised, "cannot read the offsets of t[0]", errors.ConfigError)

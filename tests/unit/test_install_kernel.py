@@ -82,7 +82,8 @@ def test_the_installed_kernel_preloads_streamframe(tmp_path):
             )
             reply = kc.execute_interactive(
                 code, timeout=60,
-                output_hook=lambda m: out.append(m["content"].get("text", "")) if m["msg_type"] == "stream" else None,
+                output_hook=lambda m: (out.append(m["content"].get("text", ""))
+                                       if m["msg_type"] == "stream" else None),
             )  # fmt: skip
         finally:
             kc.stop_channels()

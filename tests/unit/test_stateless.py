@@ -114,7 +114,8 @@ def test_headers_are_usable_in_expressions(drive, as_input):
 def test_query_string_can_use_metadata_columns(drive, as_input):
     driver = pipe_trades(drive, trades().query("_key in ['k1', 'k5'] or _offset == 9"))
     df = trades_input(as_input)
-    assert_frame_equal(driver.output(metadata=True), reindexed(df[df._key.isin(["k1", "k5"]) | (df._offset == 9)]))
+    assert_frame_equal(driver.output(metadata=True),
+                       reindexed(df[df._key.isin(["k1", "k5"]) | (df._offset == 9)]))
 
 
 def test_metadata_is_kept_through_a_chain_of_operations(drive, as_input):
