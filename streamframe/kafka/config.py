@@ -41,7 +41,7 @@ CONSUMER_DEFAULTS = {
     "auto.offset.reset": "earliest",
     "fetch.wait.max.ms": 100,
     # librdkafka's default (1000 ms) pauses fetching a full second whenever the prefetch queue is full,
-    # although a batch drains it in milliseconds: reading a backlog ran 5x slower (benchmarks/, workload 1).
+    # although a batch drains it in milliseconds (benchmarks/README.md, workload 1).
     "fetch.queue.backoff.ms": 20,
     "socket.connection.setup.timeout.ms": 10000,
 }

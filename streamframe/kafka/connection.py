@@ -136,7 +136,7 @@ class Connection:
 
     def describe(self, names, timeout: float = CONNECT_TIMEOUT) -> dict[str, int]:
         """Partition counts of those of `names` that exist, asking the broker about these topics only:
-        a cluster can hold thousands, and listing them all took 80 ms at 1,600. (DescribeTopics never
+        a cluster can hold thousands, and listing them all costs as much as it has. (DescribeTopics never
         creates a topic, where a metadata request for one may, on a broker that auto-creates topics.)"""
         names = [n for n in dict.fromkeys(names) if n]  # no topic has an empty name
         if not names:

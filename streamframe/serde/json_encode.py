@@ -70,7 +70,7 @@ def _fragment(col: pa.ChunkedArray, series: pd.Series) -> tuple[pa.Array, str]:
     elif pa.types.is_timestamp(t):
         if t.tz is None:
             col = pc.assume_timezone(col, "UTC")
-        # Formatting is slow (about 1 µs a value) and a batch's times repeat (window bounds always do):
+        # Formatting is slow per value and a batch's times repeat (window bounds always do):
         # each distinct time is formatted once.
         coded = pc.dictionary_encode(col)
         text = pc.take(pc.strftime(coded.dictionary, format="%Y-%m-%dT%H:%M:%SZ"), coded.indices)
