@@ -5,7 +5,8 @@
     streamframe local status|stop|logs   inspect, stop (the worker too), or show the broker's (--connect:
                                          the worker's) log
     streamframe demo [--duration S] [--rate R]
-    streamframe run script.py            run a script's queries headless until they end or Ctrl-C
+    streamframe run [--processing-guarantee G] script.py
+                                         run a script's queries headless until they end or Ctrl-C
     streamframe install-kernel [--user|--sys-prefix|--prefix P] [--name N]
                                          a Jupyter kernel that preloads `%load_ext streamframe`
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import runpy
 import shutil
@@ -150,6 +152,8 @@ def _run(args) -> int:
     # starts where this one ended.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     sys.argv = [args.script, *args.args]
+    if args.processing_guarantee:  # read by sf.connect(), so the script's own connect() sees it too
+        os.environ["STREAMFRAME_PROCESSING_GUARANTEE"] = args.processing_guarantee
     try:
         runpy.run_path(args.script, run_name="__main__")
         while any(q.status == "running" for q in session.queries()):
@@ -188,6 +192,8 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--rate", type=float, default=2000.0, help="trades per second (default 2000)")
     demo.set_defaults(fn=_demo)
     run = sub.add_parser("run", help="run a script's queries headless (scale out: same script, N processes)")
+    run.add_argument("--processing-guarantee", choices=("at_least_once", "exactly_once"), default=None,
+                     help="every query's unless it sets its own (default: at_least_once)")
     run.add_argument("script")
     run.add_argument("args", nargs=argparse.REMAINDER)
     run.set_defaults(fn=_run)

@@ -6,6 +6,7 @@
     ├── UnknownTopicError            a topic that does not exist (lists similar names)
     ├── RecordError                  a record failed under on_error="fail" (names topic, partition, offset)
     ├── DeliveryError                the producer could not deliver output (nothing was committed)
+    │   └── TransactionAbortedError  a transaction must be aborted: its records and offsets are discarded
     ├── QueryTimeoutError            a bounded run did not reach its end in time (also TimeoutError)
     ├── MissingColumnError           a record has no such column (also KeyError; dead-lettered)
     ├── ConnectorError               a connector could not move a record (it ends FAILED)
@@ -43,6 +44,10 @@ class RecordError(StreamframeError):
 
 class DeliveryError(StreamframeError):
     """Output records could not be delivered to Kafka."""
+
+
+class TransactionAbortedError(DeliveryError):
+    """An exactly-once transaction hit an error that needs an abort; nothing of it was committed."""
 
 
 class QueryTimeoutError(StreamframeError, TimeoutError):

@@ -18,12 +18,15 @@ _default = None
 _queries: dict = {}
 
 
-def connect(bootstrap: str | None = None, config: dict | None = None, app_id: str | None = None):
+def connect(bootstrap: str | None = None, config: dict | None = None, app_id: str | None = None,
+            processing_guarantee: str | None = None):
     """Connect to Kafka and make the connection every frame's default.
 
     `bootstrap` defaults to $STREAMFRAME_BOOTSTRAP, else the running local broker, else a local broker
     started now. `config` passes librdkafka settings through (SASL, SSL, ...); secrets in it never show
-    in reprs, logs or errors. Fails within 10 s with BrokerUnreachableError if nobody answers.
+    in reprs, logs or errors. `processing_guarantee` ("at_least_once", the default, or "exactly_once";
+    also $STREAMFRAME_PROCESSING_GUARANTEE) is every query's unless it sets its own. Fails within 10 s
+    with BrokerUnreachableError if nobody answers.
     """
     global _default
     from streamframe.kafka.connection import Connection
@@ -37,7 +40,9 @@ def connect(bootstrap: str | None = None, config: dict | None = None, app_id: st
 
         broker = local.start()  # reuses a running broker, and waits until it answers
         bootstrap = broker.bootstrap
-    conn = Connection(bootstrap, config, app_id=app_id or os.environ.get("STREAMFRAME_APP_ID", "streamframe"))
+    guarantee = processing_guarantee or os.environ.get("STREAMFRAME_PROCESSING_GUARANTEE") or None
+    conn = Connection(bootstrap, config, app_id=app_id or os.environ.get("STREAMFRAME_APP_ID", "streamframe"),
+                      processing_guarantee=guarantee)
     conn.check()  # a clear BrokerUnreachableError now, not a hang later
     with _lock:
         _default = conn

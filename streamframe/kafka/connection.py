@@ -20,6 +20,7 @@ from streamframe.kafka.config import CONSUMER_DEFAULTS, PRODUCER_DEFAULTS, redac
 
 log = logging.getLogger("streamframe.kafka")
 CONNECT_TIMEOUT = 10.0
+GUARANTEES = ("at_least_once", "exactly_once")  # processing_guarantee= values; the first is the default
 # A topic described with one of these does not exist (or not yet: a leader is elected just after creation).
 _NOT_THERE = (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC, KafkaError.LEADER_NOT_AVAILABLE,
               KafkaError.TOPIC_EXCEPTION, KafkaError._INVALID_ARG)  # the last two: a name no topic can have
@@ -36,6 +37,12 @@ def _reason(e: KafkaException | KafkaError) -> str:
     return err.str() if isinstance(err, KafkaError) else str(err)
 
 
+def check_guarantee(value: str | None) -> str | None:
+    if value is not None and value not in GUARANTEES:
+        raise ConfigError(f"processing_guarantee must be one of {', '.join(GUARANTEES)}, got {value!r}")
+    return value
+
+
 class ScrubbingLogger:
     """Where librdkafka's log lines go: into Python logging, with secrets masked."""
 
@@ -49,13 +56,15 @@ class ScrubbingLogger:
 class Connection:
     """Bootstrap address, librdkafka settings (passed through as given) and the application id."""
 
-    def __init__(self, bootstrap: str, config: dict | None = None, app_id: str = "streamframe"):
+    def __init__(self, bootstrap: str, config: dict | None = None, app_id: str = "streamframe",
+                 processing_guarantee: str | None = None):
         if not bootstrap or not isinstance(bootstrap, str):
             raise ConfigError(f"bootstrap must be a 'host:port' string, got {bootstrap!r}")
         self.bootstrap = bootstrap
         self._config = dict(config or {})
         self._config.pop("bootstrap.servers", None)
         self.app_id = app_id
+        self.processing_guarantee = check_guarantee(processing_guarantee)  # its queries' default
         self._admin = None
         self._lock = threading.Lock()
         self.errors: list[str] = []

@@ -229,22 +229,46 @@ class KafkaReader:
     def commit(self, offsets: dict | None = None) -> None:
         """Commit the group's offsets: `offsets` {(topic, partition): next} where given (what has been
         processed), else the consumer's positions."""
-        if self.assign or self._consumer is None:
-            return
-        assigned = self._consumer.assignment()
-        if not assigned:
-            return
-        if offsets is not None:
-            tps = [TopicPartition(tp.topic, tp.partition, offsets[(tp.topic, tp.partition)])
-                   for tp in assigned if (tp.topic, tp.partition) in offsets]
-        else:
-            tps = [tp for tp in self._consumer.position(assigned) if tp.offset >= 0]
+        tps = self._to_commit(offsets)
         if tps:
             try:
                 self._consumer.commit(offsets=tps, asynchronous=False)
             except KafkaException as e:
                 if code(e) != KafkaError._NO_OFFSET:
                     raise
+
+    def _to_commit(self, offsets: dict | None) -> list[TopicPartition]:
+        if self.assign or self._consumer is None:
+            return []
+        assigned = self._consumer.assignment()
+        if not assigned:
+            return []
+        if offsets is not None:
+            return [TopicPartition(tp.topic, tp.partition, offsets[(tp.topic, tp.partition)])
+                    for tp in assigned if (tp.topic, tp.partition) in offsets]
+        return [tp for tp in self._consumer.position(assigned) if tp.offset >= 0]
+
+    def transaction_offsets(self, offsets: dict) -> tuple[list[TopicPartition], object] | None:
+        """Exactly-once: what commit(offsets) would commit, with the group's metadata, for a producer's
+        transaction to commit instead (None: a reader with no group)."""
+        if self.assign or self._consumer is None:
+            return None
+        return self._to_commit(offsets), self._consumer.consumer_group_metadata()
+
+    def rewind(self) -> None:
+        """Exactly-once, after an aborted transaction: back to the group's committed offsets (where none
+        was committed, to where the reader started)."""
+        if self.assign or self._consumer is None:
+            raise StreamframeError("a bounded run cannot rewind an aborted transaction; run it again")
+        assigned = self._consumer.assignment()
+        for tp in self._consumer.committed(assigned, timeout=10) if assigned else []:
+            key = (tp.topic, tp.partition)
+            offset = tp.offset if tp.offset >= 0 else self.start_offsets.get(key, OFFSET_BEGINNING)
+            try:
+                self._consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
+            except KafkaException:  # not fetched yet: it starts from the committed offset anyway
+                pass
+        self._committed.clear()
 
     def lag(self) -> int:
         """Records not yet read, summed over the assigned partitions (from cached watermarks)."""

@@ -78,6 +78,9 @@ class Output:
     def poll(self) -> None:
         self.producer.poll(0)
 
+    def close(self) -> None:
+        """At the query's end, after its last checkpoint (an at-least-once producer has nothing left)."""
+
 
 class TopicWriter:
     """Frames to one topic: value columns encoded by `fmt`, key from `_key` or a column, event time."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from streamframe.errors import TransactionAbortedError
 from streamframe.runtime.gcpause import gc_paused
 from streamframe.runtime.merge import TimeMerger
 from streamframe.runtime.protocols import Offsets, ReaderProtocol
@@ -14,10 +15,13 @@ class Checkpoint:
     """Runs on the commit interval, at the end of a query and before a rebalance takes partitions away.
 
     Each step only starts once the one before it is done, so a crash between two steps repeats work
-    but never loses it (at-least-once). Exactly-once (Kafka transactions) plugs in here: steps 2, 3 and 5
-    become one producer transaction that sends the changelog and output records and commits the input
-    offsets together.
+    but never loses it (at-least-once). Under exactly-once the output is a TransactionalOutput
+    (kafka/transactions.py) and steps 3 and 5 are one transaction: the output records and the input
+    offsets commit together or not at all. An aborted transaction rewinds the readers to the offsets
+    last committed; after MAX_ABORTS in a row without a commit the query fails.
     """
+
+    MAX_ABORTS = 3
 
     def __init__(self, readers: list[ReaderProtocol], merger: TimeMerger | None, stores: StoreManager, *,
                  changelog: bool, connection=None, after: Callable[[], None] | None = None):
@@ -28,12 +32,14 @@ class Checkpoint:
         self.connection = connection
         self.after = after
         self.output = None  # the query's producer, once it is open
+        self.transactional = False  # exactly-once: the producer is a TransactionalOutput
         self.durable = None  # the query's SQLite state, once attached
         self._changelogs: set[str] = set()  # changelog topics made sure of
+        self._aborts = 0  # exactly-once: transactions aborted since the last commit
 
-    def open(self, output, durable) -> None:
+    def open(self, output, durable, transactional: bool = False) -> None:
         """The producer (None: no broker) and durable state (None: none) of the opened query."""
-        self.output, self.durable = output, durable
+        self.output, self.durable, self.transactional = output, durable, transactional
 
     def processed_offsets(self) -> Offsets:
         """Per input partition, the next offset not yet fully processed: the consumer's position,
@@ -55,6 +61,9 @@ class Checkpoint:
             produce = self._produce_changelog if self.changelog else None
             with gc_paused():  # a row's worth of objects per changed key (runtime/gcpause.py)
                 changes = self.stores.checkpoint(offsets, produce)
+        if self.transactional:  # 3 and 5 in one transaction
+            self._commit_transaction(offsets)
+            return
         # 3. Every output and changelog record delivered.
         if self.output is not None:
             self.output.flush()
@@ -68,6 +77,27 @@ class Checkpoint:
         # 6. The query's own follow-up (a repartition copy deletes what its readers committed).
         if self.after is not None:
             self.after()
+
+    def _commit_transaction(self, offsets: Offsets) -> None:
+        pending = [r.transaction_offsets(offsets) for r in self.readers]
+        try:
+            self.output.commit([p for p in pending if p is not None])
+        except TransactionAbortedError as e:
+            self.recover(e)
+            return
+        self._aborts = 0
+        if self.after is not None:
+            self.after()
+
+    def recover(self, error) -> None:
+        """Exactly-once: abort the open transaction and rewind the readers to the offsets last
+        committed, so its records are processed again; `error` is raised after MAX_ABORTS in a row."""
+        self._aborts += 1
+        if self._aborts > self.MAX_ABORTS:
+            raise error
+        self.output.abort()
+        for reader in self.readers:
+            reader.rewind()
 
     def _produce_changelog(self, topic: str, records: list) -> None:
         if topic not in self._changelogs:

@@ -32,6 +32,8 @@ def _changes(frame: pd.DataFrame, with_op: bool) -> tuple[pd.DataFrame, pd.Serie
 
 
 class SqliteTableSink(SinkProtocol):
+    exactly_once = True  # its rows and the offsets they cover commit in one SQLite transaction
+
     def __init__(self, path: str, table: str, pk: list[str]):
         self.path, self.table, self.pk = str(path), table, list(pk)
         self.query = None

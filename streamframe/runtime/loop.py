@@ -16,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from streamframe.errors import ConfigError, QueryTimeoutError, StreamframeError
+from streamframe.errors import ConfigError, QueryTimeoutError, StreamframeError, TransactionAbortedError
 from streamframe.plan.nodes import DataFrameSource, Join, KafkaSource, Node
 from streamframe.records import RECORD_BYTES
 from streamframe.runtime.checkpoint import Checkpoint
@@ -55,6 +55,7 @@ class Loop:
         self.output = None  # the producer, with a connection
         self.global_reader = None  # every partition of the global tables, no group
         self.durable = None
+        self.instance = None  # exactly-once, live: the id this process holds (runtime/instance.py)
         self.routing = DeadLetterRouting(query.name, self.metrics, query.connection)
         self.rekeyed: set[str] = set()  # repartition topics of a re-keyed stream: records' own keys come back
         self.global_topics = {s.topic for s in query.root.sources()
@@ -97,7 +98,7 @@ class Loop:
             from streamframe.kafka.reader import KafkaReader
             from streamframe.kafka.writer import Output
 
-            self.output = Output(conn)
+            self.output = self._transactional_output() if query.exactly_once else Output(conn)
             self.routing.to_topics(KafkaDeadLetters(query))
             if kafka_topics:
                 group = None if self.bounded else query.group_id
@@ -111,7 +112,7 @@ class Loop:
         query.sink.open(query)
         if not self.bounded and self.topology.stateful and conn is not None:
             self._attach_state()
-        self.checkpoint.open(self.output, self.durable)
+        self.checkpoint.open(self.output, self.durable, transactional=query.exactly_once and conn is not None)
         query.open_topology(query.input_partitions() if conn is not None else 1)
         if query.sink.materialized:
             rows = self.topology.root_op.current_rows()
@@ -124,6 +125,24 @@ class Loop:
             reader.on_revoke = self.checkpoint.run
             reader.start_offsets = start
             reader.open()
+
+    def _transactional_output(self):
+        """Exactly-once: the producer of transactional.id {app_id}.{query}-{instance}: a live query's
+        instance id is kept in the state directory (runtime/instance.py), a bounded run's is its own."""
+        import uuid
+
+        from streamframe.kafka.transactions import TransactionalOutput
+        from streamframe.runtime.instance import Instance
+        from streamframe.state.durable import default_state_dir
+
+        query = self.query
+        if self.bounded:
+            instance = f"run-{uuid.uuid4().hex[:8]}"
+        else:
+            self.instance = Instance((query.state_dir or default_state_dir()) / query.connection.app_id,
+                                     query.name)
+            instance = self.instance.id
+        return TransactionalOutput(query.connection, f"{query.group_id}-{instance}")
 
     def _load_global_tables(self) -> None:
         """A global table is read to its end before the stream side starts, then kept up to date."""
@@ -159,18 +178,13 @@ class Loop:
         deadline = None if query.timeout is None else time.monotonic() + query.timeout
         last_commit = time.monotonic()
         while not stop.is_set():
-            timeout = self.poll_timeout
-            for reader in self.readers:
-                if self.bounded and reader.at_end():
-                    continue  # nothing more will come: do not wait on it (a loaded global table)
-                # The collector is held off while a batch is built and processed (runtime/gcpause.py);
-                # while polling only when records are waiting, so an idle query never holds it off.
-                with gc_paused(self._backlog.get(id(reader), self.bounded)):
-                    if self._read(reader, timeout):
-                        timeout = 0  # other readers: take what they have, do not wait as well
-                if self.output is not None:
-                    self.output.poll()
-            self.idle()
+            try:
+                self._poll_round()
+            except TransactionAbortedError as e:
+                if not self.checkpoint.transactional:
+                    raise
+                self.checkpoint.recover(e)
+                continue
             self.metrics.lag = sum(r.lag() for r in self.readers)
             self.metrics.tick()
             failed = next((h for h in query.helpers if h.status == "failed"), None)
@@ -190,6 +204,20 @@ class Loop:
         self._release_merged(final=True)
         self.checkpoint.run()
 
+    def _poll_round(self) -> None:
+        timeout = self.poll_timeout
+        for reader in self.readers:
+            if self.bounded and reader.at_end():
+                continue  # nothing more will come: do not wait on it (a loaded global table)
+            # The collector is held off while a batch is built and processed (runtime/gcpause.py);
+            # while polling only when records are waiting, so an idle query never holds it off.
+            with gc_paused(self._backlog.get(id(reader), self.bounded)):
+                if self._read(reader, timeout):
+                    timeout = 0  # other readers: take what they have, do not wait as well
+            if self.output is not None:
+                self.output.poll()
+        self.idle()
+
     def idle(self) -> None:
         """The end of a poll round: release what the merger may, and what operators emit on the clock."""
         with gc_paused():
@@ -197,11 +225,14 @@ class Loop:
             self.deliver(self.topology.idle())
 
     def close(self) -> None:
-        for reader in self.readers:
+        for part in (*self.readers, self.output):
             try:
-                reader.close()
+                if part is not None:
+                    part.close()
             except Exception:  # noqa: BLE001 - closing is best effort after a failure
                 pass
+        if self.instance is not None:
+            self.instance.release()
 
     def _done(self) -> bool:
         if self.until_count is not None and self.metrics.records_in >= self.until_count:

@@ -86,6 +86,13 @@ class ReaderProtocol(Protocol):
 
     def commit(self, offsets: Offsets) -> None: ...
 
+    def transaction_offsets(self, offsets: Offsets) -> tuple[list, object] | None:
+        """Exactly-once: the partitions commit(offsets) would commit and the consumer group's metadata,
+        for the producer's transaction to commit instead (None: nothing of a group to commit)."""
+
+    def rewind(self) -> None:
+        """Exactly-once, after an aborted transaction: back to the offsets last committed."""
+
     def lag(self) -> int:
         """Records not read yet."""
 
@@ -97,6 +104,7 @@ class SinkProtocol(Protocol):
 
     metadata: frozenset = frozenset(META)  # the metadata columns it reads (the sources may leave out others)
     materialized: bool = False  # it keeps a table's current rows: a restored table is written to it whole
+    exactly_once: bool = False  # what it writes is exact under processing_guarantee="exactly_once"
 
     def open(self, query: QueryHandle) -> None:
         """Once, before the first row; `query` offers its connection, producer and offsets."""

@@ -8,8 +8,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from streamframe.errors import ConfigError, StreamframeError
+from streamframe.kafka.connection import GUARANTEES, check_guarantee
 from streamframe.plan.nodes import DataFrameSource, KafkaSource, Node
 from streamframe.runtime.context import OperatorContext
 from streamframe.runtime.dead_letters import ON_ERROR
@@ -34,25 +36,38 @@ class Query:
     wall-clock time (close_after); `merge` feeds the inputs through a TimeMerger in event-time order
     (None: when the query joins); `hold(raw)` gives the rows the merger holds for a raw batch, in place of
     the source's decoding; `on_checkpoint` runs after each checkpoint.
+
+    `processing_guarantee`: "at_least_once" (the default: a restart may repeat output) or "exactly_once"
+    (output records and input offsets commit in one Kafka transaction per `commit_interval`, 0.1 s by
+    default; stateless topologies into a topic, memory or SQLite so far). None: the connection's default.
     """
 
     def __init__(self, root: Node, sink, *, name: str, connection=None, bounded: bool = False,
                  until=None, timeout: float | None = None, batch_size: int = 50_000,
-                 commit_interval: float = 5.0, poll_timeout: float = 0.1, state: str = "sqlite",
+                 commit_interval: float | None = None, poll_timeout: float = 0.1, state: str = "sqlite",
                  state_dir=None, changelog: bool = True, clock: Callable[[], float] = time.monotonic,
-                 merge: bool | None = None, hold=None, on_checkpoint: Callable[[], None] | None = None):
+                 merge: bool | None = None, hold=None, on_checkpoint: Callable[[], None] | None = None,
+                 processing_guarantee: str | None = None):
         self.root, self.sink, self.name = root, sink, name
         self.connection = connection
         self.bounded = bounded
         self.timeout = timeout
         # a batch's memory is reused from one batch to the next at this size (benchmarks/README.md)
         self.batch_size = batch_size
-        self.commit_interval = commit_interval
+        guarantee = check_guarantee(processing_guarantee) or \
+            (connection.processing_guarantee if connection is not None else None) or GUARANTEES[0]
+        self.exactly_once = guarantee == "exactly_once"
+        # Kafka Streams' defaults: a transaction per 100 ms under exactly-once, else a commit per 5 s
+        self.commit_interval = commit_interval if commit_interval is not None else \
+            (0.1 if self.exactly_once else 5.0)
         self.poll_timeout = poll_timeout
         if state not in ("sqlite", "memory"):
             raise ConfigError(f"state must be 'sqlite' or 'memory', got {state!r}")
-        self.state, self.state_dir, self.changelog = state, state_dir, changelog
+        self.state, self.changelog = state, changelog
+        self.state_dir = Path(state_dir) if state_dir is not None else None
         self.topology = Topology(root)
+        if self.exactly_once:
+            _check_exactly_once(self.topology, sink)
         self.stores = StoreManager(name, self.topology.positions)
         self.clock = clock
         self.status = "created"
@@ -194,3 +209,13 @@ class Query:
             helper.run_here()
         else:
             self.helpers.append(helper.start())
+
+
+def _check_exactly_once(topology: Topology, sink) -> None:
+    if topology.stateful:
+        names = ", ".join(sorted({type(op).__name__ for op in topology.stateful}))
+        raise ConfigError(f"processing_guarantee='exactly_once' covers stateless queries so far; this one "
+                          f"keeps state ({names}): run it at_least_once")
+    if not sink.exactly_once:
+        raise ConfigError(f"{type(sink).__name__} cannot write exactly once (an appended file has no "
+                          "transaction); write to a topic or SQLite, or run it at_least_once")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from streamframe.errors import StreamframeError
 from streamframe.records import RawBatch
 
 
@@ -45,6 +46,12 @@ class PandasReader:
 
     def commit(self, offsets=None) -> None:
         pass
+
+    def transaction_offsets(self, offsets) -> None:
+        return None
+
+    def rewind(self) -> None:
+        raise StreamframeError("an in-memory input cannot rewind an aborted transaction; run it again")
 
     def lag(self) -> int:
         return len(self.node.frame) - self._next

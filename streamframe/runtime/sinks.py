@@ -14,6 +14,8 @@ from streamframe.runtime.protocols import SinkProtocol
 class CollectSink(SinkProtocol):
     """Keeps output rows in memory: all of them for a bounded run, the latest `limit` for a live one."""
 
+    exactly_once = True  # rows kept in memory: nothing outlives the query to be duplicated
+
     def __init__(self, limit: int | None = None):
         self.limit = limit
         self._frames: collections.deque = collections.deque()
@@ -55,6 +57,8 @@ class TopicSink(SinkProtocol):
     A table's rows are keyed by its keys — the key as text when there is one key column, else a JSON
     object {keys..., window_start} — and its deletes become tombstones (null values).
     """
+
+    exactly_once = True  # its records go through the query's transactional producer
 
     def __init__(self, topic: str, fmt, key: str | None = None, key_format: str = "text",
                  table_keys=None, windowed: bool = False, partitions: int | None = None):
@@ -106,6 +110,7 @@ def table_record_keys(frame: pd.DataFrame, keys: list, windowed: bool) -> pd.Dat
 class TableSink(SinkProtocol):
     """Materializes a table's changes: the current row per key; the result of a table's run()."""
 
+    exactly_once = True  # rows kept in memory, by key
     materialized = True
 
     def __init__(self, index_names: list[str]):
