@@ -25,8 +25,9 @@ def connect(bootstrap: str | None = None, config: dict | None = None, app_id: st
     `bootstrap` defaults to $STREAMFRAME_BOOTSTRAP, else the running local broker, else a local broker
     started now. `config` passes librdkafka settings through (SASL, SSL, ...); secrets in it never show
     in reprs, logs or errors. `processing_guarantee` ("at_least_once", the default, or "exactly_once";
-    also $STREAMFRAME_PROCESSING_GUARANTEE) is every query's unless it sets its own. Fails within 10 s
-    with BrokerUnreachableError if nobody answers.
+    also $STREAMFRAME_PROCESSING_GUARANTEE) is every query's unless it sets its own. Fails with
+    BrokerUnreachableError naming the address at once when the connection is refused or the host does
+    not resolve, else within 10 s if nobody answers; with ConfigError naming a bad setting in `config`.
     """
     global _default
     from streamframe.kafka.connection import Connection

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import re
 import threading
 import time
 
@@ -21,6 +22,13 @@ from streamframe.kafka.config import CONSUMER_DEFAULTS, PRODUCER_DEFAULTS, redac
 log = logging.getLogger("streamframe.kafka")
 CONNECT_TIMEOUT = 10.0
 GUARANTEES = ("at_least_once", "exactly_once")  # processing_guarantee= values; the first is the default
+# What librdkafka's error callback says when no broker of the bootstrap list can be reached (it retries on
+# its own; nothing will answer a request waiting on it), and the more telling errors that come before it.
+_DOWN = KafkaError._ALL_BROKERS_DOWN
+_WHY_DOWN = (KafkaError._RESOLVE, KafkaError._TRANSPORT, KafkaError._AUTHENTICATION, KafkaError._SSL)
+# "host:port/bootstrap: " before, " (after 0ms in state CONNECT)" after the reason of a broker's error
+_BROKER_PREFIX = re.compile(r"^\S+/(bootstrap|\d+): ")
+_STATE_SUFFIX = re.compile(r" \(after \d+ms in state \w+(, \d+ identical error\(s\) suppressed)?\)$")
 # A topic described with one of these does not exist (or not yet: a leader is elected just after creation).
 _NOT_THERE = (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC, KafkaError.LEADER_NOT_AVAILABLE,
               KafkaError.TOPIC_EXCEPTION, KafkaError._INVALID_ARG)  # the last two: a name no topic can have
@@ -68,6 +76,8 @@ class Connection:
         self._admin = None
         self._lock = threading.Lock()
         self.errors: list[str] = []
+        self._admin_errors: list[tuple[float, int, str]] = []  # (monotonic time, code, reason), the latest
+        self._reached = False  # a request of the admin client was answered
 
     @property
     def config(self) -> dict:
@@ -86,6 +96,19 @@ class Connection:
         del self.errors[:-20]
         log.warning("kafka client error: %s", message)
 
+    def _on_admin_error(self, err: KafkaError) -> None:
+        # Not logged: a call waiting on the broker reports it, once (see _result).
+        self._admin_errors.append((time.monotonic(), err.code(), self.scrub(err.str())))
+        del self._admin_errors[:-20]
+
+    def client(self, factory, conf: dict):
+        """`factory(conf)` (a Consumer, Producer or AdminClient), a bad setting in `conf` raised as a
+        ConfigError naming it, at once (librdkafka checks every setting when the client is made)."""
+        try:
+            return factory(conf)
+        except KafkaException as e:
+            raise self.error(e, f"bad Kafka client setting for {self.bootstrap}", ConfigError) from None
+
     def client_config(self, extra: dict | None = None) -> dict:
         conf = {"bootstrap.servers": self.bootstrap, **self._config, **(extra or {})}
         conf["logger"] = ScrubbingLogger(conf)
@@ -103,36 +126,60 @@ class Connection:
         with self._lock:
             if self._admin is None:
                 conf = self.client_config()
-                conf.pop("error_cb")  # unreachable brokers are reported by the calls below, once
-                self._admin = AdminClient(conf)
+                conf["error_cb"] = self._on_admin_error  # unreachable brokers: reported by the calls below
+                self._admin = self.client(AdminClient, conf)
             return self._admin
 
+    def _result(self, future, timeout: float):
+        """`future.result()` of an admin request, waiting at most `timeout` s, but raising
+        BrokerUnreachableError as soon as librdkafka says every broker is down (a refused connection or
+        an unknown host: nothing would answer the request before its timeout)."""
+        admin, started = self.admin(), time.monotonic()
+        deadline = started + timeout
+        while not future.done():
+            admin.poll(0.05)  # serves the error callback
+            down = [e for e in self._admin_errors if e[0] >= started and e[1] == _DOWN]
+            if down and not future.done():
+                why = [e for e in self._admin_errors if e[0] >= started and e[1] in _WHY_DOWN]
+                raise self._unreachable(why[-1][2] if why else down[-1][2], time.monotonic() - started)
+            if time.monotonic() >= deadline:
+                break
+        result = future.result(timeout=max(deadline - time.monotonic(), 0) + 5)
+        self._reached = True
+        return result
+
     def metadata(self, timeout: float = CONNECT_TIMEOUT):
+        if not self._reached:
+            self.check(timeout)  # list_topics blocks its full timeout against a broker that is not there
         try:
             return self.admin().list_topics(timeout=timeout)
         except KafkaException as e:
-            raise self._unreachable(e, timeout) from None
+            raise self._unreachable(_reason(e), timeout) from None
 
     def check(self, timeout: float = CONNECT_TIMEOUT) -> None:
         """Raise BrokerUnreachableError unless the cluster answers within `timeout` (one small request,
         where listing every topic costs as much as the cluster has topics)."""
         try:
-            self.admin().describe_cluster(request_timeout=timeout).result(timeout + 5)
+            self._result(self.admin().describe_cluster(request_timeout=timeout), timeout)
         except KafkaException as e:
             if code(e) == KafkaError._UNSUPPORTED_FEATURE:  # a broker before Kafka 2.8
+                self._reached = True
                 self.metadata(timeout)
                 return
-            raise self._unreachable(e, timeout) from None
+            raise self._unreachable(_reason(e), timeout) from None
 
     def error(self, e: KafkaException | KafkaError, what: str, cls=StreamframeError) -> StreamframeError:
         """The one translation of a confluent_kafka error into ours: "`what`: the broker's reason",
         one line, secrets masked."""
         return cls(f"{what}: {self.scrub(_reason(e))}")
 
-    def _unreachable(self, e: KafkaException, timeout: float) -> BrokerUnreachableError:
+    def _unreachable(self, reason: str, waited: float) -> BrokerUnreachableError:
+        """One line naming the address, librdkafka's reason without its broker prefix and state suffix."""
+        reason = _STATE_SUFFIX.sub("", _BROKER_PREFIX.sub("", self.scrub(reason)))
+        hint = "check the host name" if "resolve" in reason else \
+            "is the broker running? `streamframe local start` starts one"
         return BrokerUnreachableError(
-            f"cannot reach Kafka at {self.bootstrap} within {timeout:g} s "
-            f"({self.scrub(_reason(e))}); is the broker running? `streamframe local start` starts one"
+            f"cannot reach Kafka at {self.bootstrap} after {waited:.1f} s ({reason}); {hint}"
         )
 
     def topics(self, timeout: float = CONNECT_TIMEOUT) -> dict[str, int]:
@@ -155,13 +202,13 @@ class Connection:
             futures = self.admin().describe_topics(TopicCollection(names), request_timeout=timeout)
             for name, future in futures.items():
                 try:
-                    found[name] = len(future.result(timeout=timeout + 5).partitions)
+                    found[name] = len(self._result(future, timeout).partitions)
                 except KafkaException as e:
                     if code(e) not in _NOT_THERE:
                         raise
         except KafkaException as e:
             if code(e) in (KafkaError._TIMED_OUT, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN):
-                raise self._unreachable(e, timeout) from None
+                raise self._unreachable(_reason(e), timeout) from None
             raise self.error(e, f"cannot describe topics {', '.join(names)}", ConfigError) from None
         return found
 

@@ -51,7 +51,8 @@ class TopicTail:
     def __init__(self, conn, topic: str, n: int):
         self.conn, self.topic, self.n = conn, topic, n
         self.partitions = conn.require_topics([topic])[topic]
-        self._consumer = Consumer(conn.consumer_config(f"{conn.app_id}.tail-{uuid.uuid4().hex[:8]}"))
+        group = f"{conn.app_id}.tail-{uuid.uuid4().hex[:8]}"
+        self._consumer = conn.client(Consumer, conn.consumer_config(group))
         self._ends: dict[int, int] = {}
 
     def last(self) -> RawBatch:
@@ -105,7 +106,7 @@ def describe(conn, topic: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(partitions: partition, leader, replicas, isr, low, high, records; configs: name, value, source)."""
     conn.require_topics([topic])
     meta = conn.metadata().topics[topic]
-    consumer = Consumer(conn.consumer_config(f"{conn.app_id}.describe-{uuid.uuid4().hex[:8]}"))
+    consumer = conn.client(Consumer, conn.consumer_config(f"{conn.app_id}.describe-{uuid.uuid4().hex[:8]}"))
     rows = []
     try:
         for p, info in sorted(meta.partitions.items()):

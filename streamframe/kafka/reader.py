@@ -92,7 +92,7 @@ class KafkaReader:
 
     def open(self) -> None:
         partitions = self.conn.require_topics(self.topics)
-        self._consumer = Consumer(self.conn.consumer_config(self.group_id))
+        self._consumer = self.conn.client(Consumer, self.conn.consumer_config(self.group_id))
         if self.assign:
             tps = [TopicPartition(t, p, OFFSET_BEGINNING) for t, n in partitions.items() for p in range(n)]
             for tp in tps:

@@ -25,7 +25,8 @@ class Output:
     def __init__(self, conn: Connection, extra: dict | None = None):
         self.conn = conn
         self.failures: list[str] = []
-        self.producer = Producer(conn.producer_config({"on_delivery": self._delivered, **(extra or {})}))
+        conf = conn.producer_config({"on_delivery": self._delivered, **(extra or {})})
+        self.producer = conn.client(Producer, conf)
 
     def _delivered(self, err, msg) -> None:
         if err is not None:
