@@ -72,6 +72,11 @@ class DecodeSource(Operator):
         if decoded is None:
             decoded = node.value_format.decode(raw.values)
         frame, errors = decoded.frame, dict(decoded.errors)
+        if not node.table and node.value_format.schema is not None and None in raw.values:
+            # a stream with a schema: a null value has none of its fields (a table's null is a delete)
+            nulls = [i for i, v in enumerate(raw.values) if v is None]
+            errors.update((i, "null value on a stream (its schema has fields)") for i in nulls)
+            frame = frame.drop(index=[i for i in nulls if i in frame.index])
         pos = frame.index.to_numpy()
         full = len(pos) == len(raw)
 

@@ -84,8 +84,19 @@ def _has_struct(t: pa.DataType) -> bool:
     return (pa.types.is_list(t) or pa.types.is_large_list(t)) and _has_struct(t.value_type)
 
 
+def _json_kind(obj) -> str:
+    if isinstance(obj, list):
+        return "an array"
+    if isinstance(obj, str):
+        return "a string"
+    if isinstance(obj, bool):
+        return "a boolean"
+    return "null" if obj is None else "a number"
+
+
 class JsonFormat(Format):
-    """One JSON object per record; a top-level non-object value lands in a column named `value`."""
+    """One JSON object per record; a top-level non-object value lands in a column named `value`
+    (with a schema that has no `value` field, such a record is an error)."""
 
     name = "json"
 
@@ -197,6 +208,9 @@ class JsonFormat(Format):
                 obj = orjson.loads(v)
             except orjson.JSONDecodeError as e:
                 errors[i] = f"invalid JSON: {e}"
+                continue
+            if not isinstance(obj, dict) and self.schema is not None and "value" not in self.schema:
+                errors[i] = f"not a JSON object but {_json_kind(obj)}, where the schema has fields"
                 continue
             rows.append(obj if isinstance(obj, dict) else {"value": obj})
             index.append(i)
