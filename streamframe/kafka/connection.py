@@ -14,13 +14,14 @@ import threading
 import time
 
 from confluent_kafka import KafkaError, KafkaException, TopicCollection
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from streamframe.errors import BrokerUnreachableError, ConfigError, StreamframeError, UnknownTopicError
 from streamframe.kafka.config import CONSUMER_DEFAULTS, PRODUCER_DEFAULTS, redact, scrub
 
 log = logging.getLogger("streamframe.kafka")
 CONNECT_TIMEOUT = 10.0
+BROKER_MAX_MESSAGE_BYTES = 1048588  # Kafka's default max.message.bytes (message.max.bytes of the broker)
 GUARANTEES = ("at_least_once", "exactly_once")  # processing_guarantee= values; the first is the default
 # What librdkafka's error callback says when no broker of the bootstrap list can be reached (it retries on
 # its own; nothing will answer a request waiting on it), and the more telling errors that come before it.
@@ -223,6 +224,20 @@ class Connection:
                     f"; {len(existing)} topics exist (see `%kafka_topics` or Connection.topics())"
                 raise UnknownTopicError(f"topic {name!r} does not exist at {self.bootstrap}{hint}")
         return {n: found[n] for n in names}
+
+    def max_message_bytes(self, topic: str) -> int:
+        """The largest record batch `topic` accepts (its max.message.bytes), asked once per topic."""
+        known = self.__dict__.setdefault("_max_bytes", {})
+        if topic not in known:
+            resource = ConfigResource("topic", topic)
+            try:
+                entries = self._result(
+                    self.admin().describe_configs([resource], request_timeout=CONNECT_TIMEOUT)[resource],
+                    CONNECT_TIMEOUT)
+                known[topic] = int(entries["max.message.bytes"].value)
+            except (KafkaException, KeyError, TypeError, ValueError):
+                return BROKER_MAX_MESSAGE_BYTES  # not known (yet): the broker's default, not cached
+        return known[topic]
 
     def ensure_topic(self, name: str, partitions: int = 1, config: dict | None = None) -> int:
         """Create `name` if missing; returns its partition count."""

@@ -11,12 +11,32 @@ from confluent_kafka import Producer
 
 from streamframe.errors import DeliveryError
 from streamframe.kafka.connection import Connection
-from streamframe.records import META, RECORD_BYTES, tombstones
+from streamframe.records import META, RECORD_BYTES, take, tombstones
 from streamframe.serde import Format, encode_keys
 from streamframe.serde.json_encode import append_json_fields
 from streamframe.time.extract import datetime_to_ms
 
 QUEUE_WAIT = 60  # seconds a full producer queue is waited on before a write fails
+# A record batch of one record holds at most this much besides its key and value (61 bytes of batch
+# header, at most 36 of the record's lengths, attributes and deltas): what max.message.bytes also counts.
+RECORD_OVERHEAD = 100
+PRODUCER_MAX_BYTES = 1000000  # librdkafka's default message.max.bytes and batch.size
+
+
+def producer_limits(conn: Connection, outputs, inputs) -> dict:
+    """Producer settings for a query writing to topics `outputs` (existing ones) and dead-lettering
+    records of `inputs`: batches no larger than the smallest output topic accepts (else the broker
+    refuses a whole batch of small records for the size of the batch), and records as large as the
+    largest input topic accepts (a dead letter carries its input record whole)."""
+    settings = {}
+    existing = conn.describe(list(outputs))
+    smallest = min((conn.max_message_bytes(t) for t in existing), default=PRODUCER_MAX_BYTES)
+    if smallest < PRODUCER_MAX_BYTES:
+        settings["batch.size"] = max(smallest, 1000)
+    largest = max((conn.max_message_bytes(t) for t in inputs), default=0)
+    if largest > PRODUCER_MAX_BYTES - RECORD_OVERHEAD:
+        settings["message.max.bytes"] = largest + RECORD_OVERHEAD
+    return settings
 
 
 class Output:
@@ -25,6 +45,7 @@ class Output:
     def __init__(self, conn: Connection, extra: dict | None = None):
         self.conn = conn
         self.failures: list[str] = []
+        self.max_bytes = int((extra or {}).get("message.max.bytes", PRODUCER_MAX_BYTES))
         conf = conn.producer_config({"on_delivery": self._delivered, **(extra or {})})
         self.producer = conn.client(Producer, conf)
 
@@ -87,8 +108,16 @@ class TopicWriter:
     """Frames to one topic: value columns encoded by `fmt`, key from `_key` or a column, event time."""
 
     def __init__(self, output: Output, topic: str, fmt: Format, key_format: str = "text",
-                 key: str | None = None):
+                 key: str | None = None, max_bytes: int | None = None):
         self.output, self.topic, self.fmt, self.key_format, self.key = output, topic, fmt, key_format, key
+        # The largest key + value the topic and the producer take; a larger one is not produced but
+        # `rejected` (row label → reason) for the query to route by on_error, before anything commits.
+        limit = min(max_bytes or PRODUCER_MAX_BYTES, output.max_bytes)
+        self.room = limit - RECORD_OVERHEAD
+        self.limit_reason = (f"max.message.bytes {max_bytes} of topic {topic!r}"
+                             if max_bytes is not None and max_bytes <= output.max_bytes
+                             else f"message.max.bytes {output.max_bytes} of the producer")
+        self.rejected: dict = {}
 
     def write(self, frame: pd.DataFrame) -> int:
         if not len(frame):
@@ -106,5 +135,34 @@ class TopicWriter:
             stamps = datetime_to_ms(frame["_timestamp"]).tolist()
         else:
             stamps = np.zeros(len(frame), dtype="int64").tolist()
+        over = self._oversize(values, keys)
+        if over:
+            for i in over:
+                size = _size(values[i]) + _size(keys[i])
+                self.rejected[frame.index[i]] = (f"output record of {size} bytes is larger than the "
+                                                 f"{self.limit_reason} allows")
+            keep = sorted(set(range(len(values))) - set(over))
+            values, keys, stamps = take(values, keep), take(keys, keep), take(stamps, keep)
         self.output.produce_many(self.topic, values, keys, stamps)
-        return len(frame)
+        return len(values)
+
+    def _oversize(self, values: list, keys: list) -> list[int]:
+        """Positions of the records too large to produce (a pass over the lengths in C when none is: a
+        str key's UTF-8 is at most 4 bytes a character)."""
+        room = self.room
+        if _longest(values) + 4 * _longest(keys) <= room:
+            return []
+        return [i for i, (v, k) in enumerate(zip(values, keys)) if _size(v) + _size(k) > room]
+
+
+def _size(b) -> int:
+    if b is None:
+        return 0
+    return len(b) if isinstance(b, bytes) else len(str(b).encode())
+
+
+def _longest(items: list) -> int:
+    try:
+        return max(map(len, items), default=0)
+    except TypeError:  # a None (tombstone, null key) among them
+        return max(map(_size, items), default=0)

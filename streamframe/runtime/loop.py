@@ -16,7 +16,13 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from streamframe.errors import ConfigError, QueryTimeoutError, StreamframeError, TransactionAbortedError
+from streamframe.errors import (
+    ConfigError,
+    DeliveryError,
+    QueryTimeoutError,
+    StreamframeError,
+    TransactionAbortedError,
+)
 from streamframe.plan.nodes import DataFrameSource, Join, KafkaSource, Node
 from streamframe.records import RECORD_BYTES
 from streamframe.runtime.checkpoint import Checkpoint
@@ -67,6 +73,7 @@ class Loop:
         self.hold = hold
         self.checkpoint = Checkpoint(self.readers, self.merger, query.stores, changelog=query.changelog,
                                      connection=query.connection, after=on_checkpoint)
+        self.failed = False  # run() raised: nothing more may be committed
         self._backlog: dict[int, bool] = {}  # per reader: its last poll came back (about) full
         self._passed: set[tuple[str, int]] = set()  # partitions past `until=` a time
         self._ahead: int | None = None  # the merged source released ahead (merge.ahead_source)
@@ -96,9 +103,10 @@ class Loop:
                         if isinstance(srcs[0], KafkaSource) and t not in self.global_topics]
         if conn is not None:
             from streamframe.kafka.reader import KafkaReader
-            from streamframe.kafka.writer import Output
+            from streamframe.kafka.writer import Output, producer_limits
 
-            self.output = self._transactional_output() if query.exactly_once else Output(conn)
+            limits = producer_limits(conn, getattr(query.sink, "topics", ()), kafka_topics)
+            self.output = self._transactional_output(limits) if query.exactly_once else Output(conn, limits)
             self.routing.to_topics(KafkaDeadLetters(query))
             if kafka_topics:
                 group = None if self.bounded else query.group_id
@@ -126,7 +134,7 @@ class Loop:
             reader.start_offsets = start
             reader.open()
 
-    def _transactional_output(self):
+    def _transactional_output(self, extra: dict | None = None):
         """Exactly-once: the producer of transactional.id {app_id}.{query}-{instance}: a live query's
         instance id is kept in the state directory (runtime/instance.py), a bounded run's is its own."""
         import uuid
@@ -142,7 +150,7 @@ class Loop:
             self.instance = Instance((query.state_dir or default_state_dir()) / query.connection.app_id,
                                      query.name)
             instance = self.instance.id
-        return TransactionalOutput(query.connection, f"{query.group_id}-{instance}")
+        return TransactionalOutput(query.connection, f"{query.group_id}-{instance}", extra)
 
     def _load_global_tables(self) -> None:
         """A global table is read to its end before the stream side starts, then kept up to date."""
@@ -173,6 +181,13 @@ class Loop:
     # --- the loop --------------------------------------------------------------------------------------
     def run(self, stop) -> None:
         """Open, then poll until the input ends, `until=` is reached or `stop` (an Event) is set."""
+        try:
+            self._run(stop)
+        except BaseException:
+            self.failed = True  # close() must not checkpoint what the failure left half done
+            raise
+
+    def _run(self, stop) -> None:
         query = self.query
         self.open()
         deadline = None if query.timeout is None else time.monotonic() + query.timeout
@@ -222,9 +237,14 @@ class Loop:
         """The end of a poll round: release what the merger may, and what operators emit on the clock."""
         with gc_paused():
             self._release_merged()
-            self.deliver(self.topology.idle())
+            if self.deliver(self.topology.idle()):  # no one input record to route it by
+                why = next(iter(self.query.sink.rejected.values()))
+                raise DeliveryError(f"query {self.query.name!r}: {why}; nothing was committed")
 
     def close(self) -> None:
+        if self.failed:  # a consumer's close revokes its partitions, which would checkpoint (commit) them
+            for reader in self.readers:
+                reader.on_revoke = None
         for part in (*self.readers, self.output):
             try:
                 if part is not None:
@@ -292,7 +312,8 @@ class Loop:
             result = self.topology.process(src.id, raw, self.wanted_metadata)
             if result.errors:
                 self.routing.route(src, raw, result.errors)
-            self.deliver(result)
+            if self.deliver(result):  # output too large to produce: routed as its input record's error
+                self.routing.route(src, raw, self._rejected(len(raw)))
 
     def _release_merged(self, final: bool = False) -> None:
         """Push a join's inputs in event-time order, as far as no input known to hold more records
@@ -305,7 +326,9 @@ class Loop:
             result = self.topology.push(src_id, chunk)
             for raw, errors in locate(parts, result.errors):
                 self.routing.route(sources[src_id], raw, errors)
-            self.deliver(result)
+            if self.deliver(result):
+                for raw, errors in locate(parts, self._rejected()):
+                    self.routing.route(sources[src_id], raw, errors)
 
     def _safe_time(self) -> tuple[float, dict | None]:
         """(the time every pending input partition has reached, {the stream of stream–table joins: the
@@ -326,12 +349,13 @@ class Loop:
                         others = min(others, frontier)
         return safe, None if self._ahead is None else {self._ahead: others}
 
-    def deliver(self, result) -> None:
-        """Write a BatchResult's rows (up to `until=` a time) to the sink, and count them."""
+    def deliver(self, result) -> bool:
+        """Write a BatchResult's rows (up to `until=` a time) to the sink, and count them; whether the
+        sink rejected some (see _rejected)."""
         self.metrics.late_drops = sum(op.late_drops for op in self.topology.stateful)
         out = result.frame()
         if out is None or not len(out):
-            return
+            return False
         if "_timestamp" in out.columns:
             latest = int(datetime_to_ms(out["_timestamp"]).max())
             if self.metrics.stream_time is None or latest > self.metrics.stream_time:
@@ -340,6 +364,18 @@ class Loop:
             out = self._before_until(out)
         if len(out):
             self.metrics.records_out += self.query.sink.write(out)
+        return bool(getattr(self.query.sink, "rejected", None))
+
+    def _rejected(self, positions: int | None = None) -> dict[int, str]:
+        """The rows the sink could not write (too large for the topic), taken from it: {the input record's
+        position: why}. DeliveryError where a row is not one input record's (`positions`: the batch's)."""
+        rejected = dict(self.query.sink.rejected)
+        self.query.sink.rejected.clear()
+        labels = list(rejected)
+        if positions is not None and not all(isinstance(x, (int, np.integer)) and 0 <= x < positions
+                                             for x in labels):
+            raise DeliveryError(f"query {self.query.name!r}: {rejected[labels[0]]}; nothing was committed")
+        return {int(x): why for x, why in rejected.items()}
 
     def _before_until(self, out: pd.DataFrame) -> pd.DataFrame:
         ms = datetime_to_ms(out["_timestamp"])

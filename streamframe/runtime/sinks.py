@@ -79,7 +79,17 @@ class TopicSink(SinkProtocol):
         # a JSON key {keys..., window_start} comes out of table_record_keys already encoded
         encoded = self.table_keys and (self.windowed or len(self.table_keys) > 1)
         key_format = "bytes" if encoded else self.key_format
-        self._writer = TopicWriter(query.output, self.topic, self.fmt, key_format, self.key)
+        self._writer = TopicWriter(query.output, self.topic, self.fmt, key_format, self.key,
+                                   max_bytes=query.connection.max_message_bytes(self.topic))
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        return (self.topic,)
+
+    @property
+    def rejected(self) -> dict:
+        """Rows the last writes could not produce (label → reason), taken by the query to route."""
+        return self._writer.rejected if self._writer is not None else {}
 
     def write(self, frame: pd.DataFrame) -> int:
         if self.table_keys:
@@ -186,7 +196,13 @@ class KafkaDeadLetters:
 
     def send(self, topic: str, record: dict, reason: str, query: str) -> None:
         if topic not in self._created:
-            self.query.connection.ensure_topic(topic)
+            from streamframe.kafka.connection import BROKER_MAX_MESSAGE_BYTES
+
+            # as large records as the input topic takes: a dead letter is its input record whole
+            conn = self.query.connection
+            largest = conn.max_message_bytes(record["topic"]) if record.get("topic") else 0
+            big = {"max.message.bytes": str(largest)} if largest > BROKER_MAX_MESSAGE_BYTES else None
+            conn.ensure_topic(topic, config=big)
             self._created.add(topic)
         value = record["value"]
         if value is not None and not isinstance(value, (bytes, str)):
