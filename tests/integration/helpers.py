@@ -9,18 +9,22 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 
-def create_topic(bootstrap: str, topic: str, partitions: int = 1) -> None:
+def create_topic(bootstrap: str, topic: str, partitions: int = 1, config: dict | None = None) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])[topic].result(30)
+    new = NewTopic(topic, num_partitions=partitions, replication_factor=1, config=config or {})
+    admin.create_topics([new])[topic].result(30)
     deadline = time.monotonic() + 10
     while topic not in admin.list_topics(timeout=10).topics and time.monotonic() < deadline:
         time.sleep(0.05)  # creation returns before every metadata cache knows the topic
 
 
 def produce(
-    bootstrap: str, topic: str, values, keys=None, timestamps=None, partitions=None, headers=None
+    bootstrap: str, topic: str, values, keys=None, timestamps=None, partitions=None, headers=None,
+    max_bytes: int | None = None,
 ) -> None:
-    p = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random"})
+    """`max_bytes`: the largest record to be produced, where one is over the client's 1 MB default."""
+    big = {"message.max.bytes": max_bytes + 1024} if max_bytes else {}
+    p = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random", **big})
     values = list(values)
     for i, v in enumerate(values):
         kwargs = {}
