@@ -79,6 +79,7 @@ class Connection:
         self.errors: list[str] = []
         self._admin_errors: list[tuple[float, int, str]] = []  # (monotonic time, code, reason), the latest
         self._reached = False  # a request of the admin client was answered
+        self._max_bytes: dict[str, int] = {}  # max.message.bytes per topic, once asked
 
     @property
     def config(self) -> dict:
@@ -227,7 +228,7 @@ class Connection:
 
     def max_message_bytes(self, topic: str) -> int:
         """The largest record batch `topic` accepts (its max.message.bytes), asked once per topic."""
-        known = self.__dict__.setdefault("_max_bytes", {})
+        known = self._max_bytes
         if topic not in known:
             resource = ConfigResource("topic", topic)
             try:

@@ -105,7 +105,7 @@ class Loop:
             from streamframe.kafka.reader import KafkaReader
             from streamframe.kafka.writer import Output, producer_limits
 
-            limits = producer_limits(conn, getattr(query.sink, "topics", ()), kafka_topics)
+            limits = producer_limits(conn, query.sink.topics, kafka_topics)
             self.output = self._transactional_output(limits) if query.exactly_once else Output(conn, limits)
             self.routing.to_topics(KafkaDeadLetters(query))
             if kafka_topics:
@@ -364,7 +364,7 @@ class Loop:
             out = self._before_until(out)
         if len(out):
             self.metrics.records_out += self.query.sink.write(out)
-        return bool(getattr(self.query.sink, "rejected", None))
+        return bool(self.query.sink.rejected)
 
     def _rejected(self, positions: int | None = None) -> dict[int, str]:
         """The rows the sink could not write (too large for the topic), taken from it: {the input record's

@@ -105,9 +105,15 @@ class SinkProtocol(Protocol):
     metadata: frozenset = frozenset(META)  # the metadata columns it reads (the sources may leave out others)
     materialized: bool = False  # it keeps a table's current rows: a restored table is written to it whole
     exactly_once: bool = False  # what it writes is exact under processing_guarantee="exactly_once"
+    topics: tuple[str, ...] = ()  # the Kafka topics it writes (their limits bound the producer's batches)
 
     def open(self, query: QueryHandle) -> None:
         """Once, before the first row; `query` offers its connection, producer and offsets."""
+
+    @property
+    def rejected(self) -> dict:
+        """Rows the last writes could not produce (label → reason), for the query to route by on_error."""
+        return {}
 
     def write(self, frame: pd.DataFrame) -> int:
         """Rows with their metadata columns; returns how many were written."""

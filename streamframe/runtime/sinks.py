@@ -88,7 +88,6 @@ class TopicSink(SinkProtocol):
 
     @property
     def rejected(self) -> dict:
-        """Rows the last writes could not produce (label → reason), taken by the query to route."""
         return self._writer.rejected if self._writer is not None else {}
 
     def write(self, frame: pd.DataFrame) -> int:
