@@ -8,11 +8,15 @@
     ├── DeliveryError                the producer could not deliver output (nothing was committed)
     │   └── TransactionAbortedError  a transaction must be aborted: its records and offsets are discarded
     ├── QueryTimeoutError            a bounded run did not reach its end in time (also TimeoutError)
-    ├── MissingColumnError           a record has no such column (also KeyError; dead-lettered)
+    ├── UnknownColumnError           no record of the input has a column the frame names (also KeyError)
+    ├── MissingColumnError           a record lacks a column others have (also KeyError; dead-lettered)
     ├── ConnectorError               a connector could not move a record (it ends FAILED)
     ├── ConnectRestError             a Kafka Connect REST call failed (``status``: the HTTP status)
     └── BrokerError                  the local broker could not be fetched, started or stopped
         └── ConnectWorkerError       the same for the local Kafka Connect worker
+
+    StreamframeWarning (UserWarning)       base of every warning streamframe gives
+    └── DroppedRecordsWarning              a bounded run left records out: dead-lettered, skipped, late
 
 confluent_kafka's own errors are translated into these at the kafka boundary (Connection.error).
 
@@ -54,8 +58,17 @@ class QueryTimeoutError(StreamframeError, TimeoutError):
     """A bounded run did not reach its stopping point within its timeout."""
 
 
+class UnknownColumnError(StreamframeError, KeyError):
+    """A frame names a column that no record of its input has (judged on the first batch, or on the
+    topic's sample): a mistake in the program, not bad data, so the query fails at once. The message names
+    the column, the columns seen and the closest match."""
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
 class MissingColumnError(StreamframeError, KeyError):
-    """A record has no such column; the record is dead-lettered with this reason."""
+    """A record lacks a column other records have; the record is dead-lettered with this reason."""
 
     def __str__(self) -> str:
         return self.args[0]
@@ -79,3 +92,13 @@ class BrokerError(StreamframeError):
 
 class ConnectWorkerError(BrokerError):
     """The local Kafka Connect worker could not be fetched, started or stopped (message says why)."""
+
+
+class StreamframeWarning(UserWarning):
+    """Base class of every warning streamframe gives."""
+
+
+class DroppedRecordsWarning(StreamframeWarning):
+    """A bounded run left records out of its result: they went to a dead-letter topic, were skipped, or
+    were dropped as late. One line, counted by reason, e.g. "3 of 10,000 records went to trades.dlq:
+    invalid JSON (2), missing column 'price' (1)"."""

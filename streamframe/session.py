@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 from streamframe.errors import ConfigError
 
 _lock = threading.RLock()
 _default = None
 _queries: dict = {}
+_samples: dict = {}  # (bootstrap, topic) -> (when taken, RawBatch or None)
+
+SAMPLE_RECORDS = 100  # records a frame looks at to tell its columns
+SAMPLE_TIMEOUT = 3.0  # seconds: longer, and the columns stay unknown
+SAMPLE_TTL = (300.0, 10.0)  # seconds a sample is kept: one with records, an empty or failed one
 
 
 def connect(bootstrap: str | None = None, config: dict | None = None, app_id: str | None = None,
@@ -47,7 +53,47 @@ def connect(bootstrap: str | None = None, config: dict | None = None, app_id: st
     conn.check()  # a clear BrokerUnreachableError now, not a hang later
     with _lock:
         _default = conn
+        _samples.clear()
     return conn
+
+
+def current():
+    """The default connection if there is one, else None (never connects)."""
+    with _lock:
+        return _default
+
+
+def disconnect() -> None:
+    """Forget the default connection and the samples taken through it (the next use connects anew)."""
+    global _default
+    with _lock:
+        _default = None
+        _samples.clear()
+
+
+def sample(topic: str, connect: bool = False):
+    """A few of `topic`'s last records (a RawBatch, cached), from which a frame tells its columns; None
+    when they cannot be known now: no connection yet (unless `connect`), no such topic, no records, or no
+    answer within SAMPLE_TIMEOUT. Never raises for those, and never waits longer."""
+    from streamframe.errors import StreamframeError
+
+    conn = connection() if connect else current()
+    if conn is None:
+        return None
+    key = (conn.bootstrap, topic)
+    with _lock:
+        taken = _samples.get(key)
+    if taken is not None and time.monotonic() - taken[0] < SAMPLE_TTL[0 if taken[1] else 1]:
+        return taken[1]
+    from streamframe.kafka.peek import sample as read_sample
+
+    try:
+        raw = read_sample(conn, topic, SAMPLE_RECORDS, SAMPLE_TIMEOUT) or None
+    except StreamframeError:  # no such topic, broker gone: the columns are not known, no error
+        raw = None
+    with _lock:
+        _samples[key] = (time.monotonic(), raw)
+    return raw
 
 
 def connection():

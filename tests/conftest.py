@@ -47,6 +47,7 @@ def conn(bootstrap):
     from streamframe import session
 
     session.stop_all()
+    session.disconnect()  # later tests (the unit suite too) must not sample topics through it
 
 
 @pytest.fixture

@@ -23,7 +23,9 @@ import pandas as pd
 
 from streamframe.errors import ConfigError
 from streamframe.frames.base import Explanation, Frame  # noqa: F401 - Explanation: explain() returns one
+from streamframe.frames.schema import sample_frame, value_columns
 from streamframe.plan import nodes
+from streamframe.plan.columns import closest
 from streamframe.plan.explain import explain_text
 from streamframe.plan.expr import Col, Expr
 from streamframe.records import META
@@ -31,10 +33,50 @@ from streamframe.records import META
 
 class StreamFrame(Frame):
     # --- columns and masks -------------------------------------------------------------------
+    @property
+    def columns(self) -> pd.Index | None:
+        """The value columns, as far as they can be told before running: from a few of the topic's last
+        records (cached; connects if needed) or the DataFrame, through the plan. None when unknown (an
+        empty or missing topic, no answer within a few seconds, a function over the batch on the way).
+
+            >>> import pandas as pd, streamframe as sf
+            >>> s = sf.from_pandas(pd.DataFrame({"qty": [1], "price": [2.5]}))
+            >>> list(s.assign(notional=s.qty * s.price).drop(columns="price").columns)
+            ['qty', 'notional']
+        """
+        frame = sample_frame(self._node, connect=True)
+        return None if frame is None else pd.Index(value_columns(frame))
+
+    @property
+    def dtypes(self) -> pd.Series | None:
+        """The value columns' dtypes, told as `columns` is (None when unknown).
+
+            >>> import pandas as pd, streamframe as sf
+            >>> sf.from_pandas(pd.DataFrame({"qty": [1], "price": [2.5]})).dtypes.astype(str).to_dict()
+            {'qty': 'int64', 'price': 'float64'}
+        """
+        frame = sample_frame(self._node, connect=True)
+        return None if frame is None else frame[value_columns(frame)].dtypes
+
+    def _known_columns(self) -> list | None:
+        """The columns if they are known without connecting (what attribute access and dir() use)."""
+        frame = sample_frame(self._node)
+        return None if frame is None else value_columns(frame)
+
     def __getattr__(self, name: str) -> Col:
         if name.startswith("_") and name not in META:
             raise AttributeError(name)
+        if name not in META:
+            known = self._known_columns()
+            if known is not None and name not in known:
+                raise AttributeError(_no_such_column(name, known))
         return Col(name)
+
+    def __dir__(self):
+        """The frame's methods and its known columns, for tab completion."""
+        names = set(super().__dir__())
+        names.update(c for c in self._known_columns() or [] if isinstance(c, str) and c.isidentifier())
+        return sorted(names)
 
     def __getitem__(self, item):
         """`s["col"]` a column, `s[["a", "b"]]` a selection, `s[s.x > 1]` a filter."""
@@ -244,6 +286,13 @@ class StreamFrame(Frame):
             raise ConfigError("to_sqlite() on a stream needs pk= (the column(s) that identify a row)")
         return self._launch(SqliteTableSink(db, table, pk), name or self.default_name(f"sqlite-{table}"),
                             until, None, options)
+
+def _no_such_column(name: str, known: list) -> str:
+    match = closest(name, known)
+    hint = f"did you mean {match!r}? " if match else ""
+    return (f"StreamFrame has no column {name!r} (columns: {', '.join(map(str, known)) or 'none'}); {hint}"
+            f"s[{name!r}] names a column the sample of the input did not show")
+
 
 def _need_callable(fn, method: str) -> None:
     if not callable(fn):

@@ -55,12 +55,14 @@ class TopicTail:
         self._consumer = conn.client(Consumer, conn.consumer_config(group))
         self._ends: dict[int, int] = {}
 
-    def last(self) -> RawBatch:
-        """The last `n` records, oldest first (by record timestamp, then partition and offset)."""
-        assign = []
+    def last(self, timeout: float = READ_TIMEOUT) -> RawBatch:
+        """The last `n` records, oldest first (by record timestamp, then partition and offset); those
+        read within `timeout` seconds when the topic is slow to answer."""
+        assign, deadline = [], time.monotonic() + timeout
         for p in range(self.partitions):
             try:
-                low, high = self._consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10)
+                low, high = self._consumer.get_watermark_offsets(
+                    TopicPartition(self.topic, p), timeout=max(0.1, min(10.0, deadline - time.monotonic())))
             except KafkaException as e:
                 raise self.conn.error(e, f"cannot read the offsets of {self.topic}[{p}]") from None
             start = max(low, high - self.n)
@@ -68,7 +70,7 @@ class TopicTail:
             if high > start:
                 self._ends[p] = high
         self._consumer.assign(assign)
-        got, deadline = [], time.monotonic() + READ_TIMEOUT
+        got = []
         pending = dict(self._ends)
         while pending and time.monotonic() < deadline:
             messages = [m for m in self._consumer.consume(10000, 0.2) if self._good(m)]
@@ -100,6 +102,16 @@ class TopicTail:
         if self._consumer is not None:
             self._consumer.close()
             self._consumer = None
+
+
+def sample(conn, topic: str, n: int, timeout: float) -> RawBatch:
+    """Up to `n` of a topic's last records (over all its partitions), read within about `timeout`
+    seconds: what a frame shows as its columns before it runs. Raises as TopicTail does (no such topic)."""
+    tail = TopicTail(conn, topic, n)
+    try:
+        return tail.last(timeout)
+    finally:
+        tail.close()
 
 
 def describe(conn, topic: str) -> tuple[pd.DataFrame, pd.DataFrame]:

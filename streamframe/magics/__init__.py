@@ -9,7 +9,8 @@
     common.py       the options (%config KafkaMagics), the base class, --help and one-line UsageErrors
 
 Every magic takes `--help`; bad arguments and expected failures (unknown topic, broker unreachable, bad
-connector settings) end in one `UsageError` line, never a traceback.
+connector settings) end in one `UsageError` line, never a traceback; a flag a magic does not take is
+named before any missing argument ("unrecognized arguments: --bogus"), the same way for every magic.
 
 May import connectors and every layer below; not display, testing or cli, and no confluent_kafka
 (DESIGN §7, pyproject [tool.importlinter]).

@@ -7,11 +7,14 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
+import re
 import sqlite3
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics
+from IPython.utils.process import arg_split
 from traitlets import Bool, CaselessStrEnum, Float, Int
 from traitlets.config import Configurable
 
@@ -65,6 +68,37 @@ def _asks_for_help(line: str) -> bool:
     return any(token in ("-h", "--help") for token in (line or "").split())
 
 
+_NEGATIVE_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$")  # a value, as argparse reads it, not an option
+
+
+def _unknown_options(parser, argv: list[str]) -> list[str]:
+    """The options in `argv` that `parser` does not take (long ones also as unique prefixes, `--x=v`,
+    short ones also with their value attached, `-n5`). argparse reports a missing positional before an
+    unknown option, so `%kafka_tail --bogus` would say "topic is required": they are looked for first."""
+    known = set(parser._option_string_actions)  # argparse's table of option strings (stable since 2.7)
+    unknown = []
+    for token in argv:
+        if token == "--":
+            break
+        if not token.startswith("-") or token == "-" or _NEGATIVE_NUMBER.match(token):
+            continue
+        name = token.split("=", 1)[0] if token.startswith("--") else token
+        if name in known or (not token.startswith("--") and token[:2] in known):
+            continue
+        if token.startswith("--") and any(k.startswith(name) for k in known if k.startswith("--")):
+            continue  # an abbreviation: argparse itself says when it is ambiguous
+        unknown.append(token)
+    return unknown
+
+
+def _unrecognized(name: str, parser, unknown: list[str]) -> UsageError:
+    message = f"%{name}: unrecognized arguments: {' '.join(unknown)}"
+    longs = [k for k in parser._option_string_actions if k.startswith("--")]
+    close = difflib.get_close_matches(unknown[0].split("=", 1)[0], longs, n=1)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return UsageError(f"{message}{hint} (see %{name} --help)")
+
+
 def command(func):
     """Wrap a magic implementation `func(self, args, cell=None)` decorated with magic_arguments:
     `--help` prints its help, arguments are parsed, and expected failures become a one-line UsageError
@@ -78,11 +112,18 @@ def command(func):
             print(parser.format_help())
             return None
         try:
-            args = parser.parse_argstring(line or "")
+            argv = arg_split(line or "", strict=True)
+            unknown = _unknown_options(parser, argv)
+            if unknown:
+                raise _unrecognized(name, parser, unknown)
+            args = parser.parse_args(argv)
             for field, value in vars(args).items():
                 setattr(args, field, unquote(value))
         except UsageError as e:
-            raise UsageError(f"%{name}: {one_line(e)} (see %{name} --help)") from None
+            message = one_line(e)
+            if message.startswith(f"%{name}: "):
+                raise UsageError(message) from None
+            raise UsageError(f"%{name}: {message} (see %{name} --help)") from None
         except ValueError as e:  # unbalanced quotes
             raise UsageError(f"%{name}: {one_line(e)}") from None
         try:

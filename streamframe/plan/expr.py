@@ -105,7 +105,7 @@ class Col(Expr):
             return frame[self.name]
         except KeyError:
             raise MissingColumnError(
-                f"no column {self.name!r} in the record (columns: {', '.join(map(str, frame.columns))})"
+                f"missing column {self.name!r} (the record has: {', '.join(map(str, frame.columns))})"
             ) from None
 
     def columns(self):

@@ -16,6 +16,7 @@ class Metrics:
         self.lag = 0
         self.rate = 0.0
         self.stream_time: int | None = None
+        self.last_error: str | None = None  # the latest reason a record was routed (dead letter, skip)
         self.started = time.time()
         self._rate_mark = (time.monotonic(), 0)
 
@@ -25,7 +26,8 @@ class Metrics:
             self.rate = (self.records_in - before[1]) / (now - before[0])
             self._rate_mark = (now, self.records_in)
 
-    def snapshot(self, status: str, last_error: str | None) -> dict:
+    def snapshot(self, status: str, last_error: str | None = None) -> dict:
+        """The counters as a dict; `last_error`: the query's own failure, which wins over a record's."""
         ms = self.stream_time
         stream_time = None if ms is None else pd.Timestamp(ms, unit="ms", tz="UTC")
         return {
@@ -41,5 +43,5 @@ class Metrics:
             "batches": self.batches,
             "stream_time": stream_time,
             "uptime_s": round(time.time() - self.started, 1),
-            "last_error": last_error,
+            "last_error": last_error if last_error is not None else self.last_error,
         }

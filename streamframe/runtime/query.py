@@ -5,12 +5,14 @@ caller's, when bounded) by its loop (runtime/loop.py).
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from streamframe.errors import ConfigError, StreamframeError
+from streamframe.errors import ConfigError, DroppedRecordsWarning, StreamframeError
 from streamframe.kafka.connection import GUARANTEES, check_guarantee
 from streamframe.plan.nodes import DataFrameSource, KafkaSource, Node
 from streamframe.runtime.context import OperatorContext
@@ -22,6 +24,7 @@ from streamframe.state.manager import StoreManager
 
 __all__ = ["ON_ERROR", "Query"]
 log = logging.getLogger("streamframe.query")
+_PACKAGE = str(Path(__file__).resolve().parents[1])  # streamframe/: a warning points past it
 
 
 class Query:
@@ -95,7 +98,7 @@ class Query:
     def metrics(self) -> dict:
         """records in and out, records/s, consumer lag, errors, dead letters, stream time, ..."""
         last = None if self.exception is None else str(self.exception)
-        return self.metrics_.snapshot(self.status, last)
+        return self.metrics_.snapshot(self.status, last)  # else the latest routed record's reason
 
     @property
     def output(self):
@@ -132,12 +135,21 @@ class Query:
         return self
 
     def run_here(self) -> Query:
-        """Run on the calling thread until the bounded end (or stop()); raises on failure."""
+        """Run on the calling thread until the bounded end (or stop()); raises on failure. A bounded run
+        that left records out (dead letters, skipped, late) says so in one DroppedRecordsWarning."""
         self.status = "running"
         self._run_guarded()
         if self.exception is not None:
             raise self.exception
+        if self.bounded:
+            left_out = self.dropped()
+            if left_out is not None:
+                warnings.warn(left_out, DroppedRecordsWarning, stacklevel=_caller_level())
         return self
+
+    def dropped(self) -> str | None:
+        """One line on the records this query left out so far, by where they went and why; None if none."""
+        return self.loop.routing.summary(self.metrics_.records_in, self.metrics_.late_drops)
 
     def __repr__(self) -> str:
         m = self.metrics
@@ -209,6 +221,14 @@ class Query:
             helper.run_here()
         else:
             self.helpers.append(helper.start())
+
+
+def _caller_level() -> int:
+    """The stack level of the first caller outside streamframe: where a warning should point."""
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        level, frame = level + 1, frame.f_back
+    return level
 
 
 def _check_exactly_once(topology: Topology, sink) -> None:

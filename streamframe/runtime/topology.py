@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from streamframe.operators.base import Operator
+from streamframe.plan.columns import reads, unknown_column
 from streamframe.plan.metadata import deferred_metadata
 from streamframe.plan.nodes import Node
 from streamframe.plan.values import value_projection
@@ -40,6 +41,8 @@ class Topology:
         self.positions = {n.id: i for i, n in enumerate(root.walk())}
         for source_id, deferred in deferred_metadata(root).items():
             self.sources[source_id].deferred = deferred
+        # {node id: the columns its operator reads by name}, until its first batch has been checked
+        self._unchecked = {n.id: r for n in root.walk() if (r := reads(n)) and n.id in self.ops}
 
     @property
     def stateful(self) -> list[Operator]:
@@ -92,6 +95,8 @@ class Topology:
 
     def _push(self, op: Operator, batch: pd.DataFrame, result: BatchResult,
               sender: Operator | None = None) -> None:
+        if self._unchecked and op.node.id in self._unchecked:
+            self._check_columns(op, batch)
         if op.by_side:  # a join: which input the batch comes from matters
             side = [p.id for p in op.node.parents].index(sender.node.id)
             out = _run_isolating(op, batch, result.errors, lambda b: op.process_side(side, b))
@@ -107,6 +112,15 @@ class Topology:
             result.outputs.append(out)
         for child in op.children:
             self._push(child, out, result, op)
+
+
+    def _check_columns(self, op: Operator, batch: pd.DataFrame) -> None:
+        """An operator's first batch must have every column its node names: one no record has is a
+        mistake in the frame (plan/columns.py), which fails the query rather than dead-letter each record."""
+        needed = self._unchecked.pop(op.node.id)
+        missing = sorted(needed.difference(batch.columns))
+        if missing:
+            raise unknown_column(op.node, missing[0], batch.columns, len(batch.index.unique()))
 
 
 def _run_isolating(op: Operator, batch: pd.DataFrame, errors: dict[int, str], fn=None) -> pd.DataFrame | None:

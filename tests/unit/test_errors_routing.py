@@ -172,12 +172,23 @@ def test_a_column_missing_from_some_records_is_missing_data(drive):
     assert driver.dead_letters == []
 
 
-def test_a_column_missing_from_a_whole_batch_dead_letters_with_a_clear_reason(drive):
+def test_a_column_no_record_of_the_first_batch_has_is_a_mistake_not_bad_data():
     s = sf.stream("in")
-    driver = drive(s[s.price > 2], ROWS[:3])
-    assert len(driver.output()) == 0
-    assert [d["offset"] for d in driver.dead_letters] == [0, 1, 2]
-    assert "no column 'price'" in driver.dead_letters[0]["reason"]
+    driver = TestDriver(s[s.nme == "n1"])
+    with pytest.raises(sf.UnknownColumnError) as info:
+        driver.pipe("in", ROWS[:3])
+    assert str(info.value) == ("no column 'nme': filter (nme == 'n1') reads it, but none of the first 3 "
+                               "records has it (columns: id, qty, name); did you mean 'name'?")
+    assert isinstance(info.value, KeyError) and driver.dead_letters == []
+
+
+def test_a_later_batch_lacking_a_column_dead_letters_with_a_clear_reason(drive):
+    s = sf.stream("in")
+    driver = drive(s[s.price > 2], [{"id": 0, "price": 3.0}])
+    driver.pipe("in", ROWS[:3])  # offsets 1..3: these records lack the price the first one had
+    assert driver.output()["id"].tolist() == [0]
+    assert [d["offset"] for d in driver.dead_letters] == [1, 2, 3]
+    assert "MissingColumnError: missing column 'price'" in driver.dead_letters[0]["reason"]
 
 
 def test_errors_after_explode_name_the_original_record(drive):
@@ -214,10 +225,135 @@ def test_a_failed_batch_never_stops_later_batches(drive):
 
 def test_from_pandas_dead_letters_failing_rows_and_returns_the_rest():
     df = pd.DataFrame({"a": ["1", "two", "3"]})
-    assert sf.from_pandas(df).astype(int).run()["a"].tolist() == [1, 3]
+    with pytest.warns(sf.DroppedRecordsWarning, match="1 of 3 records went to pandas.dlq"):
+        assert sf.from_pandas(df).astype(int).run()["a"].tolist() == [1, 3]
 
 
 def test_from_pandas_fail_raises():
     df = pd.DataFrame({"a": ["1", "two", "3"]})
     with pytest.raises(sf.RecordError, match=r"pandas:\d+\[0\]@1 failed: astype"):
         sf.from_pandas(df, on_error="fail").astype(int).run()
+
+
+# --- nothing unexplained: the warning after a bounded run, and the last reason --------------------
+
+def test_last_error_holds_the_latest_reason(drive):
+    driver = drive(sf.stream("in").astype({"qty": "int64"}), [{"qty": "1"}, {"qty": "x"}, {"qty": "2"}])
+    assert "astype" in driver.metrics["last_error"] and "'x'" in driver.metrics["last_error"]
+    driver.pipe("in", [b"{oops"])
+    assert driver.metrics["last_error"].startswith("invalid JSON")
+    assert driver.metrics["errors"] == 2
+
+
+def test_last_error_is_none_while_nothing_failed(drive):
+    assert drive(sf.stream("in"), ROWS[:3]).metrics["last_error"] is None
+
+
+def test_a_bounded_run_that_dead_lettered_warns_once_by_reason():
+    df = pd.DataFrame({"a": ["1", "two", "3", "x", "5"]})
+    with pytest.warns(sf.DroppedRecordsWarning) as caught:
+        out = sf.from_pandas(df).astype(int).run()
+    assert out["a"].tolist() == [1, 3, 5]  # the run still returns the good rows
+    [w] = caught
+    message = str(w.message)
+    assert message.startswith("2 of 5 records went to pandas.dlq: ValueError in astype-")
+    assert message.endswith("(2)") and "\n" not in message
+    assert w.filename == __file__  # points at the caller's line, not into streamframe
+
+
+def test_the_warning_counts_each_kind_of_reason_most_common_first():
+    df = pd.DataFrame({"q": [1, 0, 2, 0, 0], "t": [1000, 2000, "never", 4000, 5000]})
+    s = sf.from_pandas(df, timestamp="t")
+    with pytest.warns(sf.DroppedRecordsWarning) as caught:
+        s.assign(inv=lambda d: d.q.map(lambda q: 1 / q)).run()
+    kinds = str(caught[0].message).split(": ", 1)[1]
+    assert kinds.startswith("ZeroDivisionError in assign-") and kinds.endswith(
+        "(3), no valid timestamp in 't' (1)")
+    assert str(caught[0].message).startswith("4 of 5 records went to pandas.dlq")
+
+
+def test_skipped_and_late_records_are_named_too():
+    df = pd.DataFrame({"k": ["a"] * 4, "t": [10_000, 20_000, 1_000, 2_000], "n": ["1", "2", "3", "x"]})
+    s = sf.from_pandas(df, timestamp="t", on_error="skip").astype({"n": int})
+    with pytest.warns(sf.DroppedRecordsWarning) as caught:
+        s.groupby("k").window(tumbling="5s").count().run()
+    message = str(caught[0].message)
+    assert message.startswith("1 of 4 records was skipped: ValueError in astype-")
+    assert message.endswith("; 1 late drop (records past their window's end + grace; "
+                            "see metrics['late_drops'])")
+
+
+def test_late_records_routed_to_the_dead_letter_topic_are_not_counted_twice():
+    df = pd.DataFrame({"k": ["a"] * 3, "t": [10_000, 20_000, 1_000]})
+    s = sf.from_pandas(df, timestamp="t")
+    with pytest.warns(sf.DroppedRecordsWarning) as caught:
+        s.groupby("k").window(tumbling="5s", late="dead_letter").count().run()
+    assert str(caught[0].message) == "1 of 3 records went to pandas.dlq: late record (1)"
+
+
+def test_a_clean_run_does_not_warn():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert sf.from_pandas(pd.DataFrame({"a": [1, 2]})).run()["a"].tolist() == [1, 2]
+
+
+def test_a_live_query_keeps_its_last_error_in_metrics():
+    q = sf.from_pandas(pd.DataFrame({"a": ["1", "two"]})).astype(int).start()
+    q.wait(30)
+    assert q.status == "finished" and q.metrics["dead_letters"] == 1
+    assert q.metrics["last_error"].startswith("astype-") and "'two'" in q.metrics["last_error"]
+    assert q.dropped().startswith("1 of 2 records went to pandas.dlq: ValueError in astype-")
+
+
+# --- a column no record has is a mistake in the frame, judged on the first batch -----------------
+
+TRADES = [{"symbol": "A", "qty": 5, "price": 1.5}, {"symbol": "B", "qty": 1, "price": 2.0}]
+
+
+@pytest.mark.parametrize("build, column, closest", [
+    (lambda s: s.groupby("symbl").count(), "symbl", "symbol"),
+    (lambda s: s.groupby("symbol").agg(total=("qtty", "sum")), "qtty", "qty"),
+    (lambda s: s.groupby("symbol")["prices"].sum(), "prices", "price"),
+    (lambda s: s.assign(n=s.qty * s.Price), "Price", "price"),
+    (lambda s: s[["symbol", "qyt"]], "qyt", "qty"),
+    (lambda s: s.rekey("sym"), "sym", "symbol"),
+    (lambda s: s[s.qty > 1].assign(x=s.zzz + 1), "zzz", None),
+])
+def test_expressions_groupbys_and_aggregations_name_the_column_and_the_closest(build, column, closest):
+    driver = TestDriver(build(sf.stream("in")))
+    with pytest.raises(sf.UnknownColumnError) as info:
+        driver.pipe("in", TRADES)
+    message = str(info.value)
+    assert message.startswith(f"no column {column!r}: ")
+    assert "(columns: symbol, qty, price)" in message
+    assert message.endswith(f"; did you mean {closest!r}?" if closest else "(columns: symbol, qty, price)")
+    assert driver.dead_letters == [] and driver.metrics["errors"] == 0
+
+
+def test_columns_made_on_the_way_and_metadata_are_not_mistaken_for_typos(drive):
+    s = sf.stream("in")
+    frame = s.assign(n=s.qty * s.price, m=lambda d: d.n * 2).assign(k=s.n + 1)
+    frame = frame[(frame.n > 0) & (frame._partition == 0)]
+    out = drive(frame.groupby("_key").agg(total=("k", "sum")), TRADES, keys=["x", "x"]).table()
+    assert out["total"].tolist() == [5 * 1.5 + 1 + 1 * 2.0 + 1]
+
+
+def test_a_first_batch_that_decoded_no_record_judges_nothing_yet():
+    s = sf.stream("in")
+    driver = TestDriver(s[s.qty > 1])
+    driver.pipe("in", [b"{broken", b"[1,"])  # nothing decoded: no columns to judge by
+    assert driver.metrics["dead_letters"] == 2
+    with pytest.raises(sf.UnknownColumnError, match="did you mean 'qty'"):
+        TestDriver(s[s.qtty > 1]).pipe("in", [b"{broken", *[sf_json(r) for r in TRADES]])
+
+
+def test_a_live_query_fails_with_the_error_in_its_status():
+    s = sf.from_pandas(pd.DataFrame(TRADES))
+    q = s[s["qtty"] > 1].start()  # by name: s.qtty itself is refused, the DataFrame shows its columns
+    with pytest.raises(sf.UnknownColumnError):
+        q.wait(30)
+    assert q.status == "failed"
+    assert "did you mean 'qty'?" in q.metrics["last_error"]
+    assert q.metrics["dead_letters"] == 0

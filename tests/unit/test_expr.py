@@ -88,7 +88,7 @@ def test_columns_lists_what_an_expression_reads():
 
 
 def test_a_missing_column_names_the_columns_that_exist():
-    with pytest.raises(MissingColumnError, match="no column 'nope' in the record \\(columns: qty, price"):
+    with pytest.raises(MissingColumnError, match="missing column 'nope' \\(the record has: qty, price"):
         (sf.col("nope") + 1).evaluate(DF)
     assert isinstance(MissingColumnError("x"), KeyError)
 

@@ -173,6 +173,49 @@ def test_bad_arguments_are_one_usage_line(shell, magic, line, expected):
     assert expected in message
 
 
+# Every magic, each with the positionals it needs left out, so a missing one cannot hide the bad flag.
+ALL_MAGICS = [("line", m) for m in LINE_MAGICS if m != "kafka_produce"] + \
+    [("cell", "kafka_produce"), ("cell", "kafka_source"), ("cell", "kafka_sink"), ("line", "connect"),
+     ("cell", "connect")]
+
+
+@pytest.mark.parametrize("kind, magic", ALL_MAGICS)
+def test_a_bad_flag_is_named_before_a_missing_argument(shell, kind, magic):
+    message = usage_error(shell, magic, "--bogus", "{}" if kind == "cell" else None)
+    assert "unrecognized arguments: --bogus" in message
+    assert "required" not in message
+    assert message.startswith((f"%{magic}: ", f"%%{magic}: "))
+
+
+@pytest.mark.parametrize(
+    "magic, line, expected",
+    [
+        ("kafka_tail", "orders --folow", "unrecognized arguments: --folow; did you mean --follow?"),
+        ("kafka_tail", "--bogus=3 orders", "unrecognized arguments: --bogus=3"),
+        ("kafka_tail", "orders -x", "unrecognized arguments: -x"),
+        ("kafka_topics", "create t --partition 3 --nope", "unrecognized arguments: --nope"),
+        ("sf_stop", "q --all --force", "unrecognized arguments: --force"),
+    ],
+)
+def test_bad_flags_are_named_with_the_closest_option(shell, magic, line, expected):
+    assert expected in usage_error(shell, magic, line)
+
+
+@pytest.mark.parametrize(
+    "magic, line, expected",
+    [
+        ("kafka_tail", "t -n -1", "-n must be 0 or more"),  # a negative number is a value, not a flag
+        ("kafka_tail", "t --time 2 -n5", "--timeout goes with --follow"),  # an abbreviation; -n5
+        ("kafka_tail", "-n -3 -- -t", "-n must be 0 or more"),  # after --, a topic called -t
+        ("kafka_topics", "create t --partitions=0", "--partitions must be at least 1"),
+    ],
+)
+def test_known_flags_in_every_spelling_still_parse(shell, magic, line, expected):
+    message = usage_error(shell, magic, line)
+    assert "unrecognized" not in message
+    assert expected in message
+
+
 @pytest.mark.parametrize(
     "line, cell, expected",
     [

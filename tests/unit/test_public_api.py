@@ -30,8 +30,12 @@ def test_all_is_sorted_and_every_name_exists():
 def test_every_public_error_is_a_streamframe_error():
     for name in sf.__all__:
         obj = getattr(sf, name)
-        if isinstance(obj, type) and issubclass(obj, Exception):
+        if isinstance(obj, type) and issubclass(obj, Warning):
+            assert issubclass(obj, sf.StreamframeWarning) and not issubclass(obj, sf.StreamframeError), name
+        elif isinstance(obj, type) and issubclass(obj, Exception):
             assert issubclass(obj, sf.StreamframeError), name
+    assert issubclass(sf.DroppedRecordsWarning, UserWarning)
+    assert issubclass(sf.UnknownColumnError, KeyError)
     assert issubclass(sf.ConfigError, ValueError)
     assert issubclass(sf.QueryTimeoutError, TimeoutError)
 
@@ -181,11 +185,13 @@ def test_expressions_reject_unknown_series_attributes():
         sf.col("x").not_a_method()
 
 
-def test_a_typo_in_a_column_name_dead_letters_with_the_available_columns():
+def test_a_typo_in_a_column_name_fails_with_the_available_columns_and_the_closest():
     s = sf.stream("in")
     driver = TestDriver(s[s.qyt > 1])
-    driver.pipe("in", [{"qty": 5, "price": 1.0}])
-    assert "no column 'qyt' in the record (columns: qty, price" in driver.dead_letters[0]["reason"]
+    with pytest.raises(sf.UnknownColumnError, match=r"no column 'qyt': .*\(columns: qty, price\); "
+                                                    r"did you mean 'qty'\?"):
+        driver.pipe("in", [{"qty": 5, "price": 1.0}])
+    assert driver.dead_letters == []
 
 
 # --- the examples in docstrings run ---------------------------------------------------------------
@@ -193,7 +199,8 @@ def test_a_typo_in_a_column_name_dead_letters_with_the_available_columns():
 @pytest.mark.parametrize("module", [
     "streamframe.frames.stream", "streamframe.frames.sources", "streamframe.plan.expr",
     "streamframe.serde", "streamframe.serde.json_encode", "streamframe.time.extract",
-    "streamframe.runtime.testing", "streamframe.plan.explain",
+    "streamframe.runtime.testing", "streamframe.plan.explain", "streamframe.plan.columns",
+    "streamframe.frames.schema", "streamframe.runtime.dead_letters",
 ])
 def test_docstring_examples_run(module):
     import doctest

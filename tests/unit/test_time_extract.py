@@ -132,7 +132,8 @@ def test_from_pandas_datetime_column(tz):
 def test_from_pandas_missing_datetime_is_dead_lettered():
     df = pd.DataFrame({"x": [1, 2, 3], "when": pd.to_datetime(["2024-01-01", None, "2024-01-03"])})
     frame = sf.from_pandas(df, timestamp="when")
-    out = frame.run(metadata=True)
+    with pytest.warns(sf.DroppedRecordsWarning, match="1 of 3 records went to pandas.dlq: no valid time"):
+        out = frame.run(metadata=True)
     assert out["x"].tolist() == [1, 3]
     assert out["_timestamp"].tolist() == pd.to_datetime(["2024-01-01", "2024-01-03"], utc=True).tolist()
 
@@ -194,7 +195,9 @@ def test_a_timestamp_function_that_fails_on_one_record_dead_letters_only_that_re
 
 def test_from_pandas_timestamp_function_that_fails_on_one_row():
     df = pd.DataFrame({"day": ["2024-01-01", "bad", "2024-01-03"], "x": [1, 2, 3]})
-    out = sf.from_pandas(df, timestamp=lambda d: pd.to_datetime(d.day, utc=True, format="ISO8601")).run()
+    frame = sf.from_pandas(df, timestamp=lambda d: pd.to_datetime(d.day, utc=True, format="ISO8601"))
+    with pytest.warns(sf.DroppedRecordsWarning, match="1 of 3 records went to pandas.dlq: no valid time"):
+        out = frame.run()
     assert out["x"].tolist() == [1, 3]
 
 
