@@ -311,3 +311,19 @@ def read_topic(conn: Connection, topic: str, timeout: float = 60.0) -> list[tupl
     finally:
         reader.close()
     return out
+
+
+def group_offsets(conn: Connection, group_id: str, partitions: list[tuple[str, int]],
+                  timeout: float = 10.0) -> dict[tuple[str, int], int]:
+    """The offsets `group_id` has committed for `partitions` (those it has committed nothing for left
+    out), read without joining the group."""
+    if not partitions:
+        return {}
+    consumer = Consumer(conn.consumer_config(group_id))
+    try:
+        committed = consumer.committed([TopicPartition(t, p) for t, p in partitions], timeout=timeout)
+    except KafkaException as e:
+        raise conn.error(e, f"reading group {group_id!r}'s committed offsets") from None
+    finally:
+        consumer.close()
+    return {(tp.topic, tp.partition): tp.offset for tp in committed if tp.offset >= 0}

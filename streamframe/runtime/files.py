@@ -33,6 +33,7 @@ def _changes(frame: pd.DataFrame, with_op: bool) -> tuple[pd.DataFrame, pd.Serie
 
 class SqliteTableSink(SinkProtocol):
     exactly_once = True  # its rows and the offsets they cover commit in one SQLite transaction
+    rewinds = True  # by primary key: a row written again is upserted
 
     def __init__(self, path: str, table: str, pk: list[str]):
         self.path, self.table, self.pk = str(path), table, list(pk)

@@ -9,6 +9,7 @@ A join's inputs go through a TimeMerger (runtime/merge.py), released in event-ti
 
 from __future__ import annotations
 
+import logging
 import time
 import types
 from collections.abc import Callable
@@ -32,6 +33,8 @@ from streamframe.runtime.merge import TimeMerger, ahead_source, locate
 from streamframe.runtime.readers import PandasReader
 from streamframe.runtime.sinks import KafkaDeadLetters
 from streamframe.time.extract import datetime_to_ms, to_epoch_ms
+
+log = logging.getLogger("streamframe.query")
 
 
 class Loop:
@@ -62,6 +65,7 @@ class Loop:
         self.global_reader = None  # every partition of the global tables, no group
         self.durable = None
         self.instance = None  # exactly-once, live: the id this process holds (runtime/instance.py)
+        self._partitions = 1  # the input's partition count, once open
         self.routing = DeadLetterRouting(query.name, self.metrics, query.connection)
         self.rekeyed: set[str] = set()  # repartition topics of a re-keyed stream: records' own keys come back
         self.global_topics = {s.topic for s in query.root.sources()
@@ -120,8 +124,12 @@ class Loop:
         query.sink.open(query)
         if not self.bounded and self.topology.stateful and conn is not None:
             self._attach_state()
-        self.checkpoint.open(self.output, self.durable, transactional=query.exactly_once and conn is not None)
-        query.open_topology(query.input_partitions() if conn is not None else 1)
+        self.checkpoint.open(self.output, self.durable, transactional=query.exactly_once and conn is not None,
+                             rewinds=query.sink.rewinds)
+        if self.topology.stateful:
+            self.checkpoint.reset = self._reset_state
+        self._partitions = query.input_partitions() if conn is not None else 1
+        query.open_topology(self._partitions)
         if query.sink.materialized:
             rows = self.topology.root_op.current_rows()
             if rows is not None:
@@ -163,13 +171,18 @@ class Loop:
         self.readers.append(reader)
 
     def _attach_state(self) -> None:
-        """Durable state: the query's SQLite file, or its changelog topics when the file is gone."""
+        """Durable state: the query's SQLite file, or its changelog topics when the file is gone (or,
+        under exactly-once, is not at the offsets the group committed)."""
         from streamframe.state.durable import SqliteState, default_state_dir
 
         query, conn = self.query, self.query.connection
-        if query.state == "sqlite":
+        if query.state == "sqlite" and self.durable is None:
             path = (query.state_dir or default_state_dir()) / conn.app_id / f"{query.name}.sqlite"
             self.durable = SqliteState.open(path) or SqliteState(path)
+            if query.exactly_once and not self._durable_is_committed():
+                log.warning("state file %s is not at the committed offsets; rebuilding it from the changelog",
+                            path)
+                self.durable.clear()
         read = None
         if query.changelog:
             from streamframe.kafka.reader import read_topic
@@ -177,6 +190,20 @@ class Loop:
             existing = set(conn.topics())
             read = lambda topic: read_topic(conn, topic) if topic in existing else []  # noqa: E731
         query.stores.attach(self.durable, conn.app_id, read)
+
+    def _durable_is_committed(self) -> bool:
+        from streamframe.kafka.reader import group_offsets
+
+        saved = self.durable.offsets()
+        return group_offsets(self.query.connection, self.query.group_id, list(saved)) == saved
+
+    def _reset_state(self) -> None:
+        """Exactly-once, after an aborted transaction: the stores as the last commit left them (the
+        SQLite file is written only after a commit; the changelog is read committed)."""
+        query = self.query
+        query.stores.reset()
+        self._attach_state()
+        query.open_topology(self._partitions, again=True)
 
     # --- the loop --------------------------------------------------------------------------------------
     def run(self, stop) -> None:

@@ -39,6 +39,11 @@ class TimeMerger:
     def __len__(self) -> int:
         return sum(len(e["frame"]) for e in self.entries)
 
+    def clear(self) -> None:
+        """Forget every row held and every partition's time, as at a restart (the readers rewound)."""
+        self.entries.clear()
+        self.running.clear()
+
     def add(self, src_id: int, raw, frame: pd.DataFrame) -> None:
         if frame.empty:
             return

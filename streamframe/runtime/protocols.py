@@ -106,6 +106,7 @@ class SinkProtocol(Protocol):
     materialized: bool = False  # it keeps a table's current rows: a restored table is written to it whole
     exactly_once: bool = False  # what it writes is exact under processing_guarantee="exactly_once"
     topics: tuple[str, ...] = ()  # the Kafka topics it writes (their limits bound the producer's batches)
+    rewinds: bool = False  # rows written again after an aborted transaction replace themselves
 
     def open(self, query: QueryHandle) -> None:
         """Once, before the first row; `query` offers its connection, producer and offsets."""

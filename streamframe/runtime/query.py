@@ -41,8 +41,8 @@ class Query:
     the source's decoding; `on_checkpoint` runs after each checkpoint.
 
     `processing_guarantee`: "at_least_once" (the default: a restart may repeat output) or "exactly_once"
-    (output records and input offsets commit in one Kafka transaction per `commit_interval`, 0.1 s by
-    default; stateless topologies into a topic, memory or SQLite so far). None: the connection's default.
+    (output and changelog records and the input offsets commit in one Kafka transaction per
+    `commit_interval`, 0.1 s by default; into a topic, memory or SQLite). None: the connection's default.
     """
 
     def __init__(self, root: Node, sink, *, name: str, connection=None, bounded: bool = False,
@@ -59,6 +59,7 @@ class Query:
         self.batch_size = batch_size
         guarantee = check_guarantee(processing_guarantee) or \
             (connection.processing_guarantee if connection is not None else None) or GUARANTEES[0]
+        self.guarantee = guarantee
         self.exactly_once = guarantee == "exactly_once"
         # Kafka Streams' defaults: a transaction per 100 ms under exactly-once, else a commit per 5 s
         self.commit_interval = commit_interval if commit_interval is not None else \
@@ -70,7 +71,7 @@ class Query:
         self.state_dir = Path(state_dir) if state_dir is not None else None
         self.topology = Topology(root)
         if self.exactly_once:
-            _check_exactly_once(self.topology, sink)
+            _check_exactly_once(self.topology, sink, changelog)
         self.stores = StoreManager(name, self.topology.positions)
         self.clock = clock
         self.status = "created"
@@ -180,9 +181,10 @@ class Query:
             self._input_partitions = max(found, default=1)
         return self._input_partitions
 
-    def open_topology(self, partitions: int) -> None:
-        """Give the operators their context (partition count for re-keyed groups, stores, clock)."""
-        if not self._opened:
+    def open_topology(self, partitions: int, again: bool = False) -> None:
+        """Give the operators their context (partition count for re-keyed groups, stores, clock);
+        `again`: after the stores were reset, so each operator takes its restored state."""
+        if not self._opened or again:
             self.topology.open(OperatorContext(self.stores, partitions=partitions,
                                                clock=lambda: self.clock()))
             self._opened = True
@@ -231,11 +233,13 @@ def _caller_level() -> int:
     return level
 
 
-def _check_exactly_once(topology: Topology, sink) -> None:
-    if topology.stateful:
-        names = ", ".join(sorted({type(op).__name__ for op in topology.stateful}))
-        raise ConfigError(f"processing_guarantee='exactly_once' covers stateless queries so far; this one "
-                          f"keeps state ({names}): run it at_least_once")
+def _check_exactly_once(topology: Topology, sink, changelog: bool) -> None:
+    if topology.stateful and not changelog:
+        raise ConfigError("processing_guarantee='exactly_once' keeps state in its changelog topics (the "
+                          "SQLite file may fall behind a commit): drop changelog=False")
+    if any(isinstance(n, KafkaSource) and n.global_table for n in topology.root.sources()):
+        raise ConfigError("processing_guarantee='exactly_once' does not cover global tables yet (they are "
+                          "read with no group to commit to): join a table, or run it at_least_once")
     if not sink.exactly_once:
         raise ConfigError(f"{type(sink).__name__} cannot write exactly once (an appended file has no "
                           "transaction); write to a topic or SQLite, or run it at_least_once")

@@ -161,6 +161,7 @@ class RekeyCopy:
         self.query = parent.helper(source, RekeySink(topic, partitions), name=name, timeout=parent.timeout,
                                    batch_size=parent.batch_size, commit_interval=parent.commit_interval,
                                    poll_timeout=parent.poll_timeout, state="memory", changelog=False,
+                                   processing_guarantee=parent.guarantee,
                                    merge=True, hold=self.records, on_checkpoint=self.purge)
         # The stream's own decoding (format, event time), on a node of its own: a format keeps counters.
         self.decoder = DecodeSource(dataclasses.replace(stream, value_format=copy.copy(stream.value_format)))
@@ -204,6 +205,8 @@ class RekeySink(SinkProtocol):
     """Writes RekeyCopy's records: new key, value bytes, the record's timestamp and headers, plus its own
     key in a last header where it differs; a null new key goes to the record's own partition number
     (mod the count)."""
+
+    exactly_once = rewinds = True  # its records go through the copy's transactional producer
 
     def __init__(self, topic: str, partitions: int):
         self.topic, self.partitions = topic, partitions

@@ -59,6 +59,7 @@ class TopicSink(SinkProtocol):
     """
 
     exactly_once = True  # its records go through the query's transactional producer
+    rewinds = True  # an aborted transaction's records are never read
 
     def __init__(self, topic: str, fmt, key: str | None = None, key_format: str = "text",
                  table_keys=None, windowed: bool = False, partitions: int | None = None):

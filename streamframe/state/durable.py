@@ -90,12 +90,34 @@ class SqliteState:
     def is_empty(self) -> bool:
         return self.db.execute("SELECT count(*) FROM offsets").fetchone()[0] == 0
 
+    def clear(self) -> None:
+        """Empty the file (state it cannot vouch for; the changelog rebuilds it)."""
+        self.db.executescript("BEGIN; DELETE FROM state; DELETE FROM meta; DELETE FROM offsets; COMMIT;")
+
     def load(self, store: TableStore) -> None:
         rows = self.db.execute("SELECT key, value FROM state WHERE store = ?", (store.name,)).fetchall()
         keys = [_unkey(store, pickle.loads(k)) for k, _ in rows]
         store.load(frame_from_rows(store, keys, [pickle.loads(v) for _, v in rows]))
         meta = self.db.execute("SELECT value FROM meta WHERE store = ?", (store.name,)).fetchone()
         store.meta = pickle.loads(meta[0]) if meta else {}
+
+    def replace(self, store: TableStore) -> None:
+        """The store's rows and metadata, whole, in place of what the file held for it (after a rebuild
+        from the changelog; the offsets come with the next checkpoint, so until then the file counts
+        as empty and a crash rebuilds again)."""
+        change = Changes.of(store.frame, [])
+        cur = self.db.cursor()
+        cur.execute("BEGIN")
+        try:
+            cur.execute("DELETE FROM state WHERE store = ?", (store.name,))
+            cur.executemany("INSERT INTO state (store, key, value) VALUES (?, ?, ?)",
+                            [(store.name, k, v) for k, v in change.upserted])
+            cur.execute("INSERT OR REPLACE INTO meta (store, value) VALUES (?, ?)",
+                        (store.name, pickle.dumps(store.meta)))
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
 
     def offsets(self) -> dict[tuple[str, int], int]:
         return {(t, p): n for t, p, n in self.db.execute("SELECT topic, partition, next FROM offsets")}

@@ -34,6 +34,12 @@ class StoreManager:
         if self._from_file:
             self.restored_offsets = durable.offsets()
 
+    def reset(self) -> None:
+        """Forget the stores (an aborted transaction's changes with them); attach() restores them anew."""
+        self.stores.clear()
+        self.restored_offsets = {}
+        self._from_file = False
+
     def changelog_topic(self, store: TableStore) -> str:
         return re.sub(r"[^A-Za-z0-9._-]", "_", f"{self.app_id}-{store.name}-changelog")
 
@@ -57,9 +63,15 @@ class StoreManager:
             if records:
                 offsets = replay_changelog(store, records)
                 log.info("store %s rebuilt from its changelog: %d rows", name, len(store))
+                if self.durable is not None:  # else the file would hold only the rows changed from now on
+                    self.durable.replace(store)
                 for k, v in offsets.items():
                     self.restored_offsets[k] = min(v, self.restored_offsets.get(k, v))
         return store
+
+    def changed(self) -> bool:
+        """Any store written since the last checkpoint."""
+        return any(store.changed for store in self.stores.values())
 
     def checkpoint(self, offsets: dict, produce) -> list:
         """Send each store's changes to its changelog (via `produce(topic, [(key, value), ...])`, in

@@ -82,6 +82,11 @@ class TableStore:
         keys, flags = keys[last], flags[last]
         return [(keys[~flags], False), (keys[flags], True)]
 
+    @property
+    def changed(self) -> bool:
+        """Written since the last take_changes()."""
+        return bool(self._log)
+
     def take_changes(self) -> tuple[pd.DataFrame, list]:
         """(rows upserted, keys deleted) since the last call; clears the record of changes."""
         if not self._log:

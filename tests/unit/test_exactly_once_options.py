@@ -1,5 +1,5 @@
 """processing_guarantee= without a broker: what it accepts, and the clear errors for what exactly-once
-does not cover yet (stateful operators, appended files)."""
+does not cover (state with no changelog, global tables, appended files)."""
 
 from __future__ import annotations
 
@@ -20,10 +20,28 @@ def test_a_stateless_query_runs_the_same_under_either_guarantee():
                                   frame.run(processing_guarantee="at_least_once"))
 
 
-def test_a_stateful_query_under_exactly_once_is_a_clear_error():
+def test_a_stateful_query_runs_the_same_under_either_guarantee():
     table = sf.from_pandas(ROWS).groupby("k")["x"].sum()
-    with pytest.raises(ConfigError, match="covers stateless queries so far; this one keeps state"):
-        table.run(processing_guarantee="exactly_once")
+    pd.testing.assert_frame_equal(table.run(processing_guarantee="exactly_once"),
+                                   table.run(processing_guarantee="at_least_once"))
+
+
+def test_exactly_once_state_without_its_changelog_is_a_clear_error():
+    table = sf.from_pandas(ROWS).groupby("k")["x"].sum()
+    with pytest.raises(ConfigError, match="keeps state in its changelog topics.*drop changelog=False"):
+        table.run(processing_guarantee="exactly_once", changelog=False)
+
+
+def test_a_global_table_under_exactly_once_is_a_clear_error():
+    from streamframe.plan.nodes import KafkaSource
+    from streamframe.runtime.query import Query
+    from streamframe.runtime.sinks import CollectSink
+
+    stream = sf.from_pandas(ROWS)
+    node = stream.join(sf.global_table("prices", key="k"), on="k")._node
+    assert any(isinstance(n, KafkaSource) and n.global_table for n in node.sources())
+    with pytest.raises(ConfigError, match="does not cover global tables yet"):
+        Query(node, CollectSink(), name="q", processing_guarantee="exactly_once")
 
 
 def test_an_appended_file_cannot_be_written_exactly_once(tmp_path):
