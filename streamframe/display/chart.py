@@ -1,7 +1,8 @@
-"""A line chart as inline SVG: one polyline per key, over `window_start` by default.
+"""What a chart draws (`PlotSpec`, `series`: the top keys' points), and the chart as inline SVG: one
+polyline per key, over `window_start` by default.
 
-No plotting library: the SVG is text, so it renders in every front end (widget, HTML fallback, a
-saved notebook) and tests can read it.
+The live widget draws with plotly (display/plot.py); the SVG is the static fallback, text that renders
+wherever widgets do not (the HTML snapshot nbval and nbconvert keep, a saved notebook) and tests can read.
 
     >>> import pandas as pd
     >>> rows = pd.DataFrame({"symbol": ["A", "A", "B"], "window_start": pd.to_datetime([0, 10, 0], unit="s"),
