@@ -304,7 +304,9 @@ def measure(name: str, updates: int) -> dict:
     kind, factory = CANDIDATES[name]
     make, update = factory()
     data = chart_rows if kind == "chart" else table_rows
+    before, began = CountingComm.sent_bytes, time.perf_counter()
     widget = make(data(0))
+    made_ms, made_kb = (time.perf_counter() - began) * 1000, (CountingComm.sent_bytes - before) / 1024
     inputs = [data(i) for i in range(1, updates + 1)]
     update(widget, inputs[0])  # warm up (imports, caches)
     times, sizes = [], []
@@ -322,6 +324,8 @@ def measure(name: str, updates: int) -> dict:
         "p90_ms": sorted(times)[int(len(times) * 0.9)] * 1000,
         "kb": statistics.median(sizes) / 1024,
         "share_at_4_per_s": ms / 1000 * RATE,
+        "made_ms": made_ms,
+        "made_kb": made_kb,
     }
 
 
@@ -330,8 +334,8 @@ def main(argv=None) -> int:
     parser.add_argument("--updates", type=int, default=40)
     parser.add_argument("--only", default=",".join(CANDIDATES))
     args = parser.parse_args(argv)
-    head = ("candidate", "kind", "median ms", "p90 ms", "KB/update", "kernel share at 4/s")
-    print(f"{head[0]:<15} {head[1]:<6} {head[2]:>10} {head[3]:>8} {head[4]:>10} {head[5]:>20}")
+    head = ("candidate", "kind", "median ms", "p90 ms", "KB/update", "kernel share at 4/s", "made: ms, KB")
+    print(f"{head[0]:<15} {head[1]:<6} {head[2]:>10} {head[3]:>8} {head[4]:>10} {head[5]:>20} {head[6]:>16}")
     for name in args.only.split(","):
         try:
             r = measure(name, args.updates)
@@ -340,7 +344,7 @@ def main(argv=None) -> int:
             continue
         print(
             f"{r['candidate']:<15} {r['kind']:<6} {r['median_ms']:>10.2f} {r['p90_ms']:>8.2f}"
-            f" {r['kb']:>10.1f} {r['share_at_4_per_s']:>20.1%}"
+            f" {r['kb']:>10.1f} {r['share_at_4_per_s']:>20.1%} {r['made_ms']:>7.0f} {r['made_kb']:>8,.0f}"
         )
     return 0
 
