@@ -82,9 +82,10 @@ def series(rows: pd.DataFrame, spec: PlotSpec) -> tuple[str | None, list[tuple[s
     label = pd.Series("", index=data.index)
     for i, col in enumerate(by):
         label = (label + " / " if i else label) + data[col].astype(str)
-    data = pd.DataFrame(
-        {"x": data[spec.x].to_numpy(), "y": data[y].astype(float).to_numpy(), "key": label.to_numpy()}
-    )
+    x = data[spec.x]
+    if isinstance(x.dtype, pd.DatetimeTZDtype):  # once, as naive UTC: a zoned column would become objects
+        x = x.dt.tz_convert("UTC").dt.tz_localize(None)
+    data = pd.DataFrame({"x": x.to_numpy(), "y": data[y].astype(float).to_numpy(), "key": label.to_numpy()})
     groups = dict(tuple(data.groupby("key", sort=True)))
     totals = {k: g["y"].sum() for k, g in groups.items()}
     ranked = sorted(totals, key=lambda k: (-totals[k], k))[: spec.top]  # ties: by name, stable

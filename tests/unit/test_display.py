@@ -324,7 +324,7 @@ KERNEL_CODE = """
 import time, pandas as pd, streamframe as sf
 df = pd.DataFrame({"symbol": list("AB") * 30, "qty": range(60),
                    "ts": pd.date_range("2024-01-01", periods=60, freq="3s")})
-slow = sf.from_pandas(df, timestamp="ts").peek(lambda b: time.sleep(0.03))
+slow = sf.from_pandas(df, timestamp="ts").peek(lambda b: time.sleep(0.1))  # ~3 s: a dozen samples
 t = slow.groupby("symbol").window(tumbling="10s").agg(volume=("qty", "sum"))
 from streamframe.display.live import LiveView
 LiveView(t.start(batch_size=2))   # not settled first, so the cell's output starts before the input ends
