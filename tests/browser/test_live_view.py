@@ -435,3 +435,33 @@ def test_each_tutorial_runs_in_jupyterlab_with_every_widget_rendered(lab, notebo
 
 def test_there_are_six_tutorials():
     assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06"]
+
+
+FAILING = '''import pandas as pd
+import streamframe as sf
+
+def boom(batch):
+    raise ValueError("price feed broke")
+
+sf.from_pandas(pd.DataFrame({"x": range(5)}), on_error="fail").map(boom)'''
+
+
+@pytest.mark.timeout(180)
+def test_a_failed_query_shows_its_error_and_its_traceback_behind_a_toggle(lab, notebook_page):
+    nb = nbformat.v4.new_notebook(
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    )
+    nb.cells = [nbformat.v4.new_code_cell(FAILING)]
+    nbformat.write(nb, lab["work"] / "failed-query.ipynb")
+    page = notebook_page("failed-query.ipynb")
+    _run_all(page, 1)
+    failure = page.locator(f"{VIEW} .sf-failure")
+    failure.wait_for(timeout=30_000)
+    assert "price feed broke" in failure.inner_text()
+    assert "failed" in page.locator(f"{VIEW} .sf-status").inner_text()
+    trace = failure.locator(".sf-traceback")
+    assert not trace.is_visible()  # closed at first: one line, not a wall of text
+    failure.locator("summary").click()
+    trace.wait_for(state="visible", timeout=5_000)
+    assert "Traceback (most recent call last)" in trace.inner_text() and "ValueError" in trace.inner_text()
+    page.locator(VIEW).screenshot(path=str(OUTPUT / "failed-query.png"))
