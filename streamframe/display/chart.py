@@ -1,7 +1,8 @@
-"""A line chart as inline SVG: one polyline per key, over `window_start` by default.
+"""What a chart draws (`PlotSpec`, `series`: the top keys' points), and the chart as inline SVG: one
+polyline per key, over `window_start` by default.
 
-No plotting library: the SVG is text, so it renders in every front end (widget, HTML fallback, a
-saved notebook) and tests can read it.
+The live widget draws with plotly (display/plot.py); the SVG is the static fallback, text that renders
+wherever widgets do not (the HTML snapshot nbval and nbconvert keep, a saved notebook) and tests can read.
 
     >>> import pandas as pd
     >>> rows = pd.DataFrame({"symbol": ["A", "A", "B"], "window_start": pd.to_datetime([0, 10, 0], unit="s"),
@@ -81,9 +82,10 @@ def series(rows: pd.DataFrame, spec: PlotSpec) -> tuple[str | None, list[tuple[s
     label = pd.Series("", index=data.index)
     for i, col in enumerate(by):
         label = (label + " / " if i else label) + data[col].astype(str)
-    data = pd.DataFrame(
-        {"x": data[spec.x].to_numpy(), "y": data[y].astype(float).to_numpy(), "key": label.to_numpy()}
-    )
+    x = data[spec.x]
+    if isinstance(x.dtype, pd.DatetimeTZDtype):  # once, as naive UTC: a zoned column would become objects
+        x = x.dt.tz_convert("UTC").dt.tz_localize(None)
+    data = pd.DataFrame({"x": x.to_numpy(), "y": data[y].astype(float).to_numpy(), "key": label.to_numpy()})
     groups = dict(tuple(data.groupby("key", sort=True)))
     totals = {k: g["y"].sum() for k, g in groups.items()}
     ranked = sorted(totals, key=lambda k: (-totals[k], k))[: spec.top]  # ties: by name, stable

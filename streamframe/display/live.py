@@ -1,12 +1,15 @@
-"""The live view of a query: status line, sortable table of the current state, chart for windows.
+"""The live view of a query: status line, its error if it failed, a grid of the current state whose
+headers sort it, and a chart for windows.
 
 One ipywidgets VBox. A daemon sampler thread reads `query.metrics` and `query.sink.result()` a few
 times per second (never the query's thread; the sinks hand out copies under their own short lock),
-renders the parts with `static` and `chart`, and pushes them in one `hold_sync()` batch. It stops when
-the query ends (after showing the final state) or when the widget is closed.
+and pushes what changed in one `hold_sync()` batch: the status line (HTML), the grid (grid.Grid) and
+the chart (plot.LiveChart, a plotly FigureWidget). It stops when the query ends (after showing the
+final state) or when the widget is closed. Front ends without widgets get `static` HTML/text and the
+SVG of `chart.chart_svg` instead.
 
     >>> v = LiveView(frame.start(), live=True)      # doctest: +SKIP
-    >>> v.status.value, v.table.value                # the synced state a front end shows  # doctest: +SKIP
+    >>> v.status.value, v.grid.cells("volume")       # the synced state a front end shows  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -20,18 +23,20 @@ import pandas as pd
 
 from streamframe.display import static
 from streamframe.display.chart import PlotSpec, chart_svg, plot_spec
+from streamframe.display.grid import Grid
 from streamframe.display.throttle import Pacer, Sampler
 
-NO_SORT = "(arrival)"
 ENDED = ("stopped", "failed", "finished")
 REREAD_S = 2.0
 
 
 class LiveView(widgets.VBox):
     """A query shown live. Parts (each a widget whose state tests and front ends read): `status`,
-    `sort_by` and `descending` (the sort controls), `table`, and `chart` (None when there is no plot).
+    `failure` (the error and its traceback behind a toggle, once the query failed), `grid` (sorted by
+    clicking its headers; `grid.sort(column, descending)` does it from code) and `chart` (a LiveChart,
+    whose `figure` is shown; None when there is no plot).
 
-    `rows`: how many rows the table shows; `plot`: dict(x=, y=, by=, top=) or True for a chart
+    `rows`: how many rows the grid shows; `plot`: dict(x=, y=, by=, top=) or True for a chart
     (windowed tables get one by default, plot=False turns it off); `rate`: most updates per second;
     `live`: run the sampler (default: only inside a kernel, where a front end can be listening).
     """
@@ -53,35 +58,30 @@ class LiveView(widgets.VBox):
         if query.in_memory:
             wall_clock = any(s.timestamp is None for s in sources)
             self.unstable = ("records_per_s", "stream_time") if wall_clock else ("records_per_s",)
-        self._lock = threading.RLock()  # the sampler and the sort controls both render
+        self._lock = threading.RLock()  # the sampler and a header click both render
         self._mark = None
-        self._drawn, self._parts, self._version = None, {}, 0
+        self._version, self._charted = 0, -1
         self._read_at = 0.0
         self._rows = pd.DataFrame()
         self._sampler: Sampler | None = None
-        self._quiet = False  # set while the view changes its own controls
-        self._preferred = (
-            "window_start" if self.windowed else None
-        )  # newest windows first, until the user sorts
 
         self.status = widgets.HTML()
-        self.sort_by = widgets.Dropdown(
-            options=[NO_SORT], value=NO_SORT, description="sort by", layout=widgets.Layout(width="auto")
-        )
-        self.descending = widgets.Checkbox(
-            value=self.windowed, description="descending", indent=False, layout=widgets.Layout(width="auto")
-        )
-        self.table = widgets.HTML()
-        self.chart = widgets.HTML() if self.spec is not None else None
-        parts = [self.status, widgets.HBox([self.sort_by, self.descending]), self.table]
-        super().__init__(children=parts + ([self.chart] if self.chart is not None else []))
+        self.failure = widgets.HTML()
+        # newest windows first, until the user sorts; a stream shows what arrived last
+        self.grid = Grid(rows=self.rows, latest=not self.is_table, lock=self._lock,
+                         sort_by="window_start" if self.windowed else None, descending=self.windowed)
+        self.chart = None
+        if self.spec is not None:
+            from streamframe.display.plot import LiveChart
+
+            self.chart = LiveChart(self.spec)
+        parts = [self.status, self.failure, self.grid]
+        super().__init__(children=parts + ([self.chart.figure] if self.chart is not None else []))
         self.add_class("sf-view")
 
         if settle:
             wait_settled(query, settle)
         self.refresh()
-        self.sort_by.observe(self._resort, "value")
-        self.descending.observe(self._resort, "value")
         if live is None:
             live = in_kernel()
         if live and not self.ended:
@@ -123,54 +123,40 @@ class LiveView(widgets.VBox):
                     self._rows = static.as_rows(rows)
                     self._version += 1
                 self._mark = mark
-                self._sync_sort_options()
-            parts = self.render(metrics)
-            targets = {"status": self.status, "table": self.table, "chart": self.chart}
+            status = static.status_html(self.query.name, metrics, self.query.exception)
+            failure = self._failure_html(metrics)
             with contextlib.ExitStack() as held:
-                for w in targets.values():
-                    if w is not None:
-                        held.enter_context(w.hold_sync())
-                for key, value in parts.items():
-                    w = targets[key]
-                    if w is not None and w.value != value:
-                        w.value = value
+                for w in (self.status, self.failure):
+                    held.enter_context(w.hold_sync())
+                if self.status.value != status:
+                    self.status.value = status
+                if self.failure.value != failure:
+                    self.failure.value = failure
+                if self._version != self.grid.version:
+                    self.grid.show(self._rows, version=self._version)
+                if self.chart is not None and self._charted != self._version:
+                    self.chart.show(self._rows)
+                    self._charted = self._version
 
     def render(self, metrics: dict | None = None, skip=()) -> dict[str, str]:
-        """The HTML of each part for the rows last sampled: {"status", "table"[, "chart"]}."""
+        """The static HTML of each part for the rows last sampled: {"status", "failure", "table"[, "chart"]}
+        (what the snapshot shows where there are no widgets)."""
         metrics = self.query.metrics if metrics is None else metrics
-        out = {"status": static.status_html(self.query.name, metrics, self.query.exception, skip)}
-        drawn = (self._version, self.sort_by.value, self.descending.value)
-        if drawn != self._drawn:  # the rows or the sort changed: redraw the table and the chart
-            shown = self._shown()
-            self._parts = {"table": static.table_html(shown, len(self._rows))}
-            if self.spec is not None:
-                self._parts["chart"] = f'<div class="sf-chart">{chart_svg(self._rows, self.spec)}</div>'
-            self._drawn = drawn
-        return {**out, **self._parts}
+        out = {"status": static.status_html(self.query.name, metrics, self.query.exception, skip),
+               "failure": self._failure_html(metrics),
+               "table": static.table_html(self._shown(), len(self._rows))}
+        if self.spec is not None:
+            out["chart"] = f'<div class="sf-chart">{chart_svg(self._rows, self.spec)}</div>'
+        return out
+
+    def _failure_html(self, metrics: dict) -> str:
+        if metrics.get("status") != "failed" or self.query.exception is None:
+            return ""
+        return static.failure_html(self.query.exception)
 
     def _shown(self) -> pd.DataFrame:
-        sort_by = None if self.sort_by.value == NO_SORT else self.sort_by.value
-        return static.top_rows(
-            self._rows, sort_by, self.descending.value, self.rows, latest=not self.is_table
-        )
-
-    def _sync_sort_options(self) -> None:
-        options = [NO_SORT] + [str(c) for c in self._rows.columns]
-        if list(self.sort_by.options) != options and len(self._rows.columns):
-            current = self.sort_by.value
-            if current == NO_SORT and self._preferred in options:
-                current = self._preferred
-            self._quiet = True
-            try:
-                self.sort_by.options = options
-                self.sort_by.value = current if current in options else NO_SORT
-            finally:
-                self._quiet = False
-
-    def _resort(self, change) -> None:
-        if not self._quiet:
-            self._preferred = None  # the user chose
-            self.refresh()
+        return static.top_rows(self._rows, self.grid.sort_by, self.grid.descending, self.rows,
+                               latest=not self.is_table)
 
     def _sample(self) -> bool:
         if self.comm is None:  # closed
@@ -184,9 +170,10 @@ class LiveView(widgets.VBox):
         """Stop updating and close the widget and its parts (the query keeps running)."""
         if self._sampler is not None:
             self._sampler.stop()
-        for w in (self.status, self.sort_by, self.descending, self.table, self.chart, *self.children):
-            if w is not None:
-                w.close()
+        if self.chart is not None:
+            self.chart.close()
+        for w in (self.status, self.failure, self.grid, *self.children):
+            w.close()
         super().close()
 
     # --- how it shows --------------------------------------------------------------------------

@@ -11,6 +11,8 @@ front end without widgets, nbval or a terminal shows) render the same thing.
 from __future__ import annotations
 
 import html
+import traceback
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -73,6 +75,19 @@ def status_html(name: str, metrics: dict, error=None, skip=()) -> str:
     return f'<div class="sf-status">{head} · {body}{tail}</div>'
 
 
+def failure_html(error: BaseException) -> str:
+    """A failed query's error: one line, and its traceback behind a toggle (closed at first)."""
+    trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    return (
+        f'<div class="sf-failure" style="border-left:3px solid {COLORS["failed"]};padding:4px 10px;'
+        f'margin:4px 0;background:#fdecea">'
+        f'<div style="color:{COLORS["failed"]};font-weight:bold">{html.escape(one_line(error, 400))}</div>'
+        f'<details><summary style="cursor:pointer;color:#616161">traceback</summary>'
+        f'<pre class="sf-traceback" style="font-size:smaller;white-space:pre-wrap">{html.escape(trace)}</pre>'
+        f"</details></div>"
+    )
+
+
 def as_rows(result: pd.DataFrame | None) -> pd.DataFrame:
     """A sink's result as plain rows: a table's keys (and window bounds) become columns."""
     if result is None:
@@ -97,13 +112,60 @@ def top_rows(rows: pd.DataFrame, sort_by: str | None = None, descending: bool = 
     return rows.tail(limit) if latest else rows.head(limit)
 
 
+@dataclass(frozen=True)
+class Column:
+    """One column as the view shows it: its header, the data column it sorts by, its cells as text, and
+    whether it holds numbers (right-aligned)."""
+
+    label: str
+    sort_key: str
+    cells: tuple[str, ...]
+    numeric: bool
+
+
+def format_table(shown: pd.DataFrame) -> list[Column]:
+    """The columns of `shown` as text: numbers with thousands separators, a window's bounds as one
+    compact `13:43:05–13:43:10` column (sorted by window_start), times without a zone suffix.
+
+        >>> rows = pd.DataFrame({"k": ["a"], "window_start": pd.to_datetime([0], unit="s", utc=True),
+        ...                      "window_end": pd.to_datetime([5], unit="s", utc=True), "n": [12345]})
+        >>> [(c.label, c.cells) for c in format_table(rows)]
+        [('k', ('a',)), ('window', ('00:00:00–00:00:05',)), ('n', ('12,345',))]
+    """
+    windowed = all(c in shown.columns for c in WINDOW)
+    out = []
+    for col in shown.columns:
+        if windowed and col == "window_end":
+            continue
+        values, name = shown[col], str(col)
+        if windowed and col == "window_start":
+            out.append(Column("window", "window_start", _windows(values, shown["window_end"]), False))
+        elif pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            out.append(Column(name, name, _numbers(values), True))
+        elif pd.api.types.is_datetime64_any_dtype(values):
+            out.append(Column(name, name, tuple("" if pd.isna(v) else _time(v) for v in values), False))
+        else:
+            out.append(Column(name, name, tuple("" if _missing(v) else str(v) for v in values), False))
+    return out
+
+
 def table_html(shown: pd.DataFrame, total: int) -> str:
     if total == 0 or shown.empty:
         return '<div class="sf-table"><i>no rows yet</i></div>'
-    table = shown.to_html(index=False, border=0, classes="sf-rows", na_rep="", escape=True)
+    columns = format_table(shown)
+    align = ["right" if c.numeric else "left" for c in columns]
+    head = "".join(f'<th style="text-align:{a};padding:2px 8px">{html.escape(c.label)}</th>'
+                   for c, a in zip(columns, align))
+    cell = '<td style="text-align:{};padding:2px 8px;white-space:nowrap">{}</td>'
+    body = "".join(
+        "<tr>" + "".join(cell.format(a, html.escape(c.cells[i])) for c, a in zip(columns, align)) + "</tr>"
+        for i in range(len(shown))
+    )
     more = f"{len(shown):,} of {total:,} rows" if total > len(shown) else f"{total:,} rows"
     return (
-        f'<div class="sf-table" style="max-height:32em;overflow:auto">{table}'
+        '<div class="sf-table" style="max-height:32em;overflow:auto">'
+        '<table class="sf-rows" style="border-collapse:collapse;font-variant-numeric:tabular-nums">'
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
         f'<div class="sf-count" style="color:#616161;font-size:smaller">{more}</div></div>'
     )
 
@@ -111,8 +173,67 @@ def table_html(shown: pd.DataFrame, total: int) -> str:
 def table_text(shown: pd.DataFrame, total: int) -> str:
     if total == 0 or shown.empty:
         return "(no rows yet)"
+    columns = format_table(shown)
+    widths = [max(len(c.label), *(len(v) for v in c.cells)) for c in columns]
+
+    def line(cells) -> str:
+        padded = (v.rjust(w) if c.numeric else v.ljust(w) for v, w, c in zip(cells, widths, columns))
+        return "  ".join(padded).rstrip()
+
+    lines = [line([c.label for c in columns])]
+    lines += [line([c.cells[i] for c in columns]) for i in range(len(shown))]
     more = f"\n({len(shown):,} of {total:,} rows)" if total > len(shown) else ""
-    return shown.to_string(index=False) + more
+    return "\n".join(lines) + more
+
+
+def _missing(v) -> bool:
+    try:
+        return v is None or bool(pd.isna(v))
+    except (TypeError, ValueError):  # a list or an array in a cell
+        return False
+
+
+def _numbers(values: pd.Series) -> tuple[str, ...]:
+    """Integers as 12,345; floats with two decimals (four significant digits below 1), whole floats
+    without decimals, so a column lines up on its right edge."""
+    if pd.api.types.is_integer_dtype(values):
+        return tuple("" if pd.isna(v) else f"{int(v):,}" for v in values)
+    finite = values[pd.notna(values)].astype(float)
+    if finite.empty or (finite == finite.round()).all():
+        fmt = "{:,.0f}"
+    elif finite.abs().max() >= 1:
+        fmt = "{:,.2f}"
+    else:
+        fmt = "{:.4g}"
+    return tuple("" if pd.isna(v) else fmt.format(float(v)) for v in values)
+
+
+def _windows(starts: pd.Series, ends: pd.Series) -> tuple[str, ...]:
+    """Window bounds as `13:43:05–13:43:10`; with the start's date when the rows span more than one day
+    or a window does (a day-long window: `2024-01-01 00:00:00–2024-01-02 00:00:00`)."""
+    starts, ends = _utc(starts), _utc(ends)
+    day = starts.dt.normalize()
+    first = day.min()
+    # one day: windows shorter than a day that start on it and end on it (or at the midnight closing it)
+    one_day = (day.nunique() <= 1 and (ends - starts).max() < pd.Timedelta(days=1)
+               and ((ends.dt.normalize() == first) | (ends == first + pd.Timedelta(days=1))).all())
+    with_ms = bool(((starts.dt.microsecond != 0) | (ends.dt.microsecond != 0)).any())
+    clock = "%H:%M:%S.%f" if with_ms else "%H:%M:%S"
+
+    def fmt(ts, date: bool) -> str:
+        text = ts.strftime(("%Y-%m-%d " if date else "") + clock)
+        return text[:-3] if with_ms else text
+
+    return tuple(
+        "" if pd.isna(a) or pd.isna(b)
+        else f"{fmt(a, not one_day)}–{fmt(b, not one_day and b.date() != a.date())}"
+        for a, b in zip(starts, ends)
+    )
+
+
+def _utc(values: pd.Series) -> pd.Series:
+    values = pd.to_datetime(values)
+    return values.dt.tz_convert("UTC").dt.tz_localize(None) if values.dt.tz is not None else values
 
 
 def _time(value) -> str:

@@ -37,8 +37,15 @@ def records(symbols: str, first_second: int, n: int) -> list[bytes]:
     ]
 
 
-def polylines(v) -> int:
-    return len(ET.fromstring(v.chart.value).findall(f".//{SVG}polyline"))
+def lines(v) -> int:
+    """Series in the chart widget; the static SVG fallback must draw as many."""
+    svg = v.render()["chart"].removeprefix('<div class="sf-chart">').removesuffix("</div>")
+    assert len(ET.fromstring(svg).findall(f".//{SVG}polyline")) == len(v.chart.keys)
+    return len(v.chart.keys)
+
+
+def points(v) -> dict:
+    return {t.name: (tuple(t.x), tuple(t.y)) for t in v.chart.figure.data if t.showlegend is not False}
 
 
 def test_the_view_follows_a_live_topic(bootstrap, conn, topic_name):
@@ -50,12 +57,14 @@ def test_the_view_follows_a_live_topic(bootstrap, conn, topic_name):
         assert v.query.status == "running" and v.updating
         produce(bootstrap, topic_name, records("AB", 0, 20))
         wait_for(lambda: "20 in" in v.status.value)
-        wait_for(lambda: polylines(v) == 2)
-        assert v.sort_by.value == "window_start" and v.descending.value  # newest windows first
-        first = v.table.value
+        wait_for(lambda: lines(v) == 2)
+        assert v.grid.sort_by == "window_start" and v.grid.descending  # newest windows first
+        first, drawn = v.grid.cells("volume"), points(v)
+        assert v.grid.cells("window")[0] == "22:13:30–22:13:40"
         produce(bootstrap, topic_name, records("ABC", 20, 30))
-        wait_for(lambda: "50 in" in v.status.value and polylines(v) == 3)
-        assert v.table.value != first and ">C<" in v.table.value
+        wait_for(lambda: "50 in" in v.status.value and lines(v) == 3)
+        assert v.grid.cells("volume") != first and "C" in v.grid.cells("symbol")
+        assert all(points(v)[k] != drawn[k] for k in "AB")  # the old series grew
         assert "lag 0" in v.status.value and "stream time 2023-11-14 22:14:09" in v.status.value
 
         queries = len(session.queries())
@@ -79,8 +88,10 @@ def test_dead_letters_and_a_failure_show_in_the_status(bootstrap, conn, topic_na
     )
     try:
         wait_for(lambda: "dead letters 1" in lenient.status.value)
-        assert "running" in lenient.status.value and "3 rows" in lenient.table.value
+        assert "running" in lenient.status.value and "3 rows" in lenient.grid.count.value
+        assert lenient.failure.value == ""
         wait_for(lambda: "failed" in strict.status.value)
+        wait_for(lambda: "<details>" in strict.failure.value)  # the error, its traceback behind a toggle
         assert "error:" in strict.status.value and "\n" not in strict.status.value
         assert "Traceback" not in strict.snapshot_text()
         wait_for(lambda: not strict.updating, timeout=10)

@@ -1,6 +1,7 @@
 """The live view, asserted on the widgets' synced state (no browser): it follows a running query, holds
-its update rate, shows a failure in one line, never starts a second consumer, and degrades to a static
-HTML/text snapshot."""
+its update rate, formats numbers and windows, sorts by a header click, draws one chart trace per key,
+shows a failure in one line with its traceback behind a toggle, never starts a second consumer, and
+degrades to a static HTML/text snapshot."""
 
 from __future__ import annotations
 
@@ -79,9 +80,9 @@ def test_table_changes_while_the_query_runs(own_queries):
     v = LiveView(query, live=True, rate=20)
     own_queries.append(v)
     seen = []
-    v.table.observe(lambda change: seen.append(change["new"]), "value")
-    wait_for(lambda: "30 rows" in v.table.value)
-    assert len(seen) >= 3  # the table followed the query batch by batch, not only its end
+    v.grid.count.observe(lambda change: seen.append(change["new"]), "value")
+    wait_for(lambda: "30 rows" in v.grid.count.value)
+    assert len(set(seen)) >= 3  # the grid followed the query batch by batch, not only its end
     wait_for(lambda: "finished" in v.status.value)  # in-memory input: the query ends with its input
     assert "30 in" in v.status.value
 
@@ -91,24 +92,35 @@ def test_windowed_table_shows_newest_windows_first_and_a_chart(own_queries):
          .groupby("symbol").window(tumbling="10s").agg(volume=("qty", "sum")))
     v = view(t, live=False)
     own_queries.append(v)
-    assert v.sort_by.value == "window_start" and v.descending.value is True
+    assert v.grid.sort_by == "window_start" and v.grid.descending is True
     shown = v._shown()
     assert list(shown.columns) == ["symbol", "window_start", "window_end", "volume"]
     assert shown["window_start"].is_monotonic_decreasing
-    svg = ET.fromstring(v.chart.value)
-    assert len(svg.findall(f".//{SVG}polyline")) == 2  # P and Q
+    # one compact window column, newest first, its header marked as the sort
+    assert [h.description for h in v.grid.headers] == ["symbol", "window ▼", "volume"]
+    assert v.grid.cells("window")[:2] == ["00:01:00–00:01:10"] * 2
+    assert sorted(v.chart.keys) == ["P", "Q"]  # one trace each
+    svg = ET.fromstring(v.render()["chart"].removeprefix('<div class="sf-chart">').removesuffix("</div>"))
+    assert len(svg.findall(f".//{SVG}polyline")) == 2  # the static fallback draws them too
 
 
 def test_sort_controls_resort_the_table(own_queries):
     t = sf.from_pandas(pd.DataFrame({"k": list("abcdef"), "x": [3, 9, 1, 7, 5, 2]})).groupby("k")["x"].sum()
     v = view(t, rows=3, live=False)
     own_queries.append(v)
-    assert v.sort_by.options == ("(arrival)", "k", "x")
-    v.sort_by.value = "x"
-    v.descending.value = True
-    html = v.table.value
-    assert html.index(">9<") < html.index(">7<") < html.index(">5<") and ">1<" not in html
-    assert "3 of 6 rows" in html
+    assert [h.description for h in v.grid.headers] == ["k", "x"]
+    x = v.grid.headers[1]
+    x.click()  # ascending
+    assert v.grid.cells("x") == ["1", "2", "3"] and x.description == "x ▲"
+    x.click()  # descending
+    assert v.grid.cells("x") == ["9", "7", "5"] and x.description == "x ▼"
+    assert "3 of 6 rows" in v.grid.count.value
+    assert "9" in v.snapshot_text().splitlines()[2]  # the static snapshot follows the sort
+    x.click()  # back to arrival order
+    assert v.grid.cells("k") == ["a", "b", "c"] and x.description == "x"
+    v.grid.headers[0].click()
+    v.grid.headers[0].click()
+    assert v.grid.cells("k") == ["f", "e", "d"]
 
 
 def test_a_stream_shows_its_latest_rows(own_queries):
@@ -125,7 +137,7 @@ def test_updates_are_throttled(own_queries):
     query = frame.start(batch_size=50)  # 2000 small batches over a few seconds: metrics change all the time
     v = LiveView(query, live=True, rate=4)
     own_queries.append(v)
-    status, table = counting(v.status), counting(v.table)
+    status, table = counting(v.status), counting(v.grid.count)
     time.sleep(1.6)
     assert 2 <= len(status) <= 8  # at most 4 per second (+ slack for the interval edges)
     assert len(table) <= 8
@@ -154,6 +166,13 @@ def test_a_failed_query_shows_its_error_in_one_line(own_queries):
     assert "line two" not in v.status.value and "Traceback" not in v.status.value
     line = [ln for ln in v.snapshot_text().splitlines() if "failed" in ln]
     assert len(line) == 1 and "error:" in line[0]
+    # the view shows the error, and its traceback behind a toggle that starts closed
+    wait_for(lambda: "sf-failure" in v.failure.value)
+    box = v.failure.value
+    summary, details = box.index("<summary"), box.index("<details>")
+    assert "price feed broke" in box[:details]
+    assert "Traceback (most recent call last)" in box[summary:] and "line two" in box[summary:]
+    assert "<details open" not in box
     wait_for(lambda: not v.updating, timeout=3)  # the final state is shown, then updates stop
 
 
@@ -165,7 +184,7 @@ def test_updates_stop_when_the_query_stops(own_queries):
     wait_for(lambda: query.metrics["records_out"] >= 10)
     query.stop()
     wait_for(lambda: not v.updating, timeout=3)
-    assert "stopped" in v.status.value and f"{query.metrics['records_out']} rows" in v.table.value
+    assert "stopped" in v.status.value and f"{query.metrics['records_out']} rows" in v.grid.count.value
 
 
 def test_updates_stop_when_the_widget_closes(own_queries):
@@ -181,7 +200,7 @@ def test_updates_stop_when_the_widget_closes(own_queries):
 def test_outside_a_kernel_the_view_does_not_update():
     v = view(sf.from_pandas(pd.DataFrame({"x": range(4)})))
     try:
-        assert not v.updating and "4 rows" in v.table.value
+        assert not v.updating and "4 rows" in v.grid.count.value
     finally:
         v.close()
 
@@ -236,7 +255,7 @@ def test_an_in_memory_windowed_snapshot_is_complete_and_repeatable(own_queries):
     own_queries.append(v)
     text = v._repr_mimebundle_()["text/plain"]
     assert "stream time 2024-03-01 00:02:57" in text and "records/s" not in text
-    assert f"{len(expected)} rows" in v.table.value
+    assert f"{len(expected)} rows" in v.grid.count.value
     assert text == view(t)._repr_mimebundle_()["text/plain"]
 
 
@@ -266,12 +285,18 @@ def test_plot_chooses_x_y_and_by(own_queries):
     )
     v = view(t, plot=dict(y="trades", by="symbol", top=1), live=False)
     own_queries.append(v)
-    svg = ET.fromstring(v.chart.value)
+    figure = v.chart.figure
+    assert figure.layout.title.text == "trades by symbol" and figure.layout.xaxis.type == "date"
+    assert v.chart.keys == ["A"]  # top=1: the key with most trades (ties: by name)
+    expected = t.run().xs("A", level="symbol")["trades"]
+    assert figure.data[0].y.tolist() == expected.sort_index().astype(float).tolist()
+    svg = ET.fromstring(v.render()["chart"].removeprefix('<div class="sf-chart">').removesuffix("</div>"))
     assert "trades by symbol over window_start" in svg.find(f".//{SVG}title").text
     assert len(svg.findall(f".//{SVG}polyline")) == 1
     bad = view(t, plot=dict(y="nope"), live=False)
     own_queries.append(bad)
-    assert "no column nope" in bad.chart.value
+    assert "no column nope" in bad.chart.figure.layout.title.text
+    assert "no column nope" in bad.render()["chart"]
 
 
 # --- explain() in HTML -------------------------------------------------------------------------------
@@ -291,7 +316,7 @@ def test_an_in_memory_snapshot_waits_for_a_slow_last_batch(own_queries):
     frame = sf.from_pandas(pd.DataFrame({"k": list("abcab"), "x": range(5)})).peek(lambda b: time.sleep(0.15))
     v = view(frame.groupby("k")["x"].sum(), live=False)
     own_queries.append(v)
-    assert "3 rows" in v.table.value and "5 in" in v.snapshot_text()
+    assert "3 rows" in v.grid.count.value and "5 in" in v.snapshot_text()
 
 
 # --- in a real kernel ----------------------------------------------------------------------------------
@@ -299,7 +324,7 @@ KERNEL_CODE = """
 import time, pandas as pd, streamframe as sf
 df = pd.DataFrame({"symbol": list("AB") * 30, "qty": range(60),
                    "ts": pd.date_range("2024-01-01", periods=60, freq="3s")})
-slow = sf.from_pandas(df, timestamp="ts").peek(lambda b: time.sleep(0.03))
+slow = sf.from_pandas(df, timestamp="ts").peek(lambda b: time.sleep(0.1))  # ~3 s: a dozen samples
 t = slow.groupby("symbol").window(tumbling="10s").agg(volume=("qty", "sum"))
 from streamframe.display.live import LiveView
 LiveView(t.start(batch_size=2))   # not settled first, so the cell's output starts before the input ends
@@ -326,7 +351,7 @@ def test_in_a_kernel_the_widget_updates_from_its_sampler_thread():
                 shown = content["data"]
             elif kind == "comm_msg" and shown is not None:
                 value = content["data"].get("state", {}).get("value", "")
-                if "sf-table" in value:
+                if 'class="sf-col' in value:  # a column of the grid
                     updates.append(value)
                     if len(set(updates)) >= 3:
                         break
@@ -339,3 +364,39 @@ def test_in_a_kernel_the_widget_updates_from_its_sampler_thread():
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+# --- how values read -----------------------------------------------------------------------------------
+def test_numbers_windows_and_times_are_formatted_for_reading():
+    from streamframe.display.static import format_table, table_html, table_text
+
+    starts = pd.to_datetime(["2026-12-05 13:43:05", "2026-12-05 13:43:00"], utc=True)
+    rows = pd.DataFrame({"symbol": ["AAPL", "MSFT"], "window_start": starts,
+                         "window_end": starts + pd.Timedelta(seconds=5), "volume": [1234567, 7],
+                         "vwap": [425.234, 1.5],
+                         "ts": pd.to_datetime(["2026-12-05 13:43:05.120", "2026-12-05 13:43:01.000"])})
+    columns = {c.label: c for c in format_table(rows)}
+    assert list(columns) == ["symbol", "window", "volume", "vwap", "ts"]
+    assert columns["window"].cells == ("13:43:05–13:43:10", "13:43:00–13:43:05")
+    assert columns["window"].sort_key == "window_start"
+    assert columns["volume"].cells == ("1,234,567", "7") and columns["volume"].numeric
+    assert columns["vwap"].cells == ("425.23", "1.50")
+    assert columns["ts"].cells == ("2026-12-05 13:43:05.120", "2026-12-05 13:43:01")
+    text = table_text(rows, 2).splitlines()
+    assert text[1].endswith("1,234,567  425.23  2026-12-05 13:43:05.120")
+    assert text[2].index("      7") < text[1].index("1,234,567") + 9  # right-aligned under its header
+    assert 'text-align:right;padding:2px 8px;white-space:nowrap">1,234,567<' in table_html(rows, 2)
+
+
+def test_windows_across_days_keep_their_dates():
+    from streamframe.display.static import format_table
+
+    starts = pd.to_datetime(["2024-01-01", "2024-01-02"])
+    rows = pd.DataFrame({"window_start": starts, "window_end": starts + pd.Timedelta(days=1)})
+    assert format_table(rows)[0].cells == ("2024-01-01 00:00:00–2024-01-02 00:00:00",
+                                           "2024-01-02 00:00:00–2024-01-03 00:00:00")
+    one = pd.DataFrame({"window_start": starts[:1], "window_end": starts[:1] + pd.Timedelta(days=1)})
+    assert format_table(one)[0].cells == ("2024-01-01 00:00:00–2024-01-02 00:00:00",)  # a day-long window
+    late = pd.DataFrame({"window_start": [pd.Timestamp("2024-01-01 23:59:55")],
+                         "window_end": [pd.Timestamp("2024-01-02 00:00:00")]})
+    assert format_table(late)[0].cells == ("23:59:55–00:00:00",)  # the midnight that closes the day
