@@ -68,6 +68,11 @@ def _topic_sample(node: nodes.KafkaSource, connect: bool) -> pd.DataFrame | None
     raw = session.sample(node.topic, connect)
     if raw is None:
         return None
+    conn = session.current()
+    if conn is not None:  # a format of a Schema Registry reads the sample through the connection's
+        from streamframe.serde import attach_registry
+
+        attach_registry(fmt, conn.schema_registry)
     cached = _decoded.get(node)
     if cached is None or cached[0] is not raw:
         frame = fmt.decode(raw.values).frame

@@ -61,8 +61,10 @@ class TopicSink(SinkProtocol):
     exactly_once = True  # its records go through the query's transactional producer
 
     def __init__(self, topic: str, fmt, key: str | None = None, key_format: str = "text",
-                 table_keys=None, windowed: bool = False, partitions: int | None = None):
+                 table_keys=None, windowed: bool = False, partitions: int | None = None,
+                 subject: str | None = None):
         self.topic, self.fmt, self.key, self.key_format = topic, fmt, key, key_format
+        self.subject = subject  # the value schema's subject, for formats of a Schema Registry
         self.table_keys, self.windowed, self.partitions = table_keys, windowed, partitions
         self._writer = None
         # What a record takes from the metadata; a record's own key passes through as its bytes, and a
@@ -79,6 +81,10 @@ class TopicSink(SinkProtocol):
         # a JSON key {keys..., window_start} comes out of table_record_keys already encoded
         encoded = self.table_keys and (self.windowed or len(self.table_keys) > 1)
         key_format = "bytes" if encoded else self.key_format
+        from streamframe.serde import attach_registry
+
+        # a format of a Schema Registry registers its schema under the topic's subject (TopicNameStrategy)
+        attach_registry(self.fmt, query.connection.schema_registry, self.subject or f"{self.topic}-value")
         self._writer = TopicWriter(query.output, self.topic, self.fmt, key_format, self.key,
                                    max_bytes=query.connection.max_message_bytes(self.topic))
 

@@ -15,17 +15,19 @@ pyproject [tool.importlinter]).
 
 from __future__ import annotations
 
+from streamframe.serde.avro import AvroFormat
 from streamframe.serde.base import Decoded, Format
 from streamframe.serde.formats import BytesFormat, CsvFormat, JsonFormat, TextFormat
 from streamframe.serde.keys import decode_keys, encode_keys, key_bytes
 
 _FORMATS = {"json": JsonFormat, "csv": CsvFormat, "text": TextFormat, "bytes": BytesFormat,
-            "raw": BytesFormat}
+            "raw": BytesFormat, "avro": AvroFormat}
 KEY_FORMATS = ("text", "bytes", "raw", "json")
 
 
 def value_format(name: str, schema=None) -> Format:
-    """The value format called `name` ("json", "csv", "text", "bytes"), with an optional schema."""
+    """The value format called `name` ("json", "csv", "text", "bytes", "avro"), with an optional schema
+    (for avro: an .avsc path, JSON text or dict)."""
     from streamframe.errors import ConfigError
 
     if isinstance(name, Format):
@@ -38,6 +40,14 @@ def value_format(name: str, schema=None) -> Format:
     return cls(schema)
 
 
+def attach_registry(fmt: Format, registry, subject: str | None = None) -> Format:
+    """`fmt` reading (and writing, under `subject`) the wire format through `registry`, where it is a
+    format of a Schema Registry (registry None: nothing changes)."""
+    if registry is not None and hasattr(fmt, "attach"):
+        fmt.attach(registry, subject)
+    return fmt
+
+
 def check_key_format(name: str) -> str:
     from streamframe.errors import ConfigError
 
@@ -46,4 +56,5 @@ def check_key_format(name: str) -> str:
     return name
 
 
-__all__ = ["Decoded", "Format", "check_key_format", "decode_keys", "encode_keys", "key_bytes", "value_format"]
+__all__ = ["AvroFormat", "Decoded", "Format", "attach_registry", "check_key_format", "decode_keys",
+           "encode_keys", "key_bytes", "value_format"]
