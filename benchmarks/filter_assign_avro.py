@@ -10,7 +10,8 @@ Contestants, each into its own fresh output topic:
   * `run_hand_written`: workload 1's loop with `AvroDeserializer(registry)(value, ctx)` in place of
     `orjson.loads` — what the confluent-kafka documentation shows for reading Avro;
   * `run_streamframe`: `sf.connect(bootstrap, schema_registry=registry)`, then
-    `s = sf.stream(topic, value="avro"); s[s.qty > 100].assign(notional=s.qty * s.price).to_topic(out, until="end")`.
+    `s = sf.stream(topic, value="avro")`,
+    `s[s.qty > 100].assign(notional=s.qty * s.price).to_topic(out, until="end")`.
 """
 
 from __future__ import annotations

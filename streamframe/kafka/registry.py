@@ -146,10 +146,19 @@ class Registry:
         return sorted(self._call("listing subjects", self.client.get_subjects))
 
     def versions(self, subject: str) -> list[int]:
-        return self._call(f"listing the versions of {subject!r}", self.client.get_versions, subject,
-                          not_found=True) or []
+        return sorted(self._call(f"listing the versions of {subject!r}", self.client.get_versions, subject,
+                                 not_found=True) or [])
 
-    def version(self, subject: str, version: int) -> tuple[int, str, str]:
-        found = self._call(f"looking up {subject!r} version {version}", self.client.get_version, subject,
-                           version)
-        return found.schema_id, found.schema.schema_type or "AVRO", found.schema.schema_str
+    def version(self, subject: str, version: int | str = "latest") -> dict | None:
+        """{subject, version, id, type, schema} of one version ("latest": the newest); None if the
+        subject has no such version."""
+        if version == "latest":
+            found = self._call(f"looking up subject {subject!r}", self.client.get_latest_version, subject,
+                               not_found=True)
+        else:
+            found = self._call(f"looking up {subject!r} version {version}", self.client.get_version,
+                               subject, version, not_found=True)
+        if found is None:
+            return None
+        return {"subject": subject, "version": found.version, "id": found.schema_id,
+                "type": found.schema.schema_type or "AVRO", "schema": found.schema.schema_str}
