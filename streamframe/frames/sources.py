@@ -14,11 +14,13 @@ def stream(topic: str, key: str = "text", value: str = "json", timestamp=None, s
            on_error: str = "dead_letter", dead_letter_topic: str | None = None) -> StreamFrame:
     """A record stream over a Kafka topic.
 
-    `key`/`value`: formats ("text", "json", "csv", "bytes", "avro"); `schema`: column names, or
-    {name: dtype}; for "avro", an .avsc path, its JSON or a dict: with the connection's Schema Registry
-    (sf.connect(schema_registry=...)) records are in Confluent's wire format, each read with its writer
-    schema (versions merge into one frame) and `schema` is the optional reader schema; without one
-    they are raw Avro bodies of `schema`;
+    `key`/`value`: formats ("text", "json", "csv", "bytes", "avro", "jsonschema", "protobuf");
+    `schema`: column names, or {name: dtype}; for "avro", an .avsc path, its JSON or a dict: with the
+    connection's Schema Registry (sf.connect(schema_registry=...)) records are in Confluent's wire
+    format, each read with its writer schema (versions merge into one frame) and `schema` is the
+    optional reader schema; without one they are raw Avro bodies of `schema`; for "jsonschema", a JSON
+    Schema to check plain JSON bodies against (with a registry each record is checked against its own);
+    for "protobuf", the generated message class (required);
     `timestamp`: "record" (the Kafka timestamp, default; ingestion time on a topic with LogAppendTime),
     "processing" (wall-clock time when processed), a column name, or a function of the batch;
     `on_error`: what a record that cannot be decoded or evaluated does — "dead_letter" (to

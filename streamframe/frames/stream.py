@@ -265,7 +265,7 @@ class StreamFrame(Frame):
 
     def to_topic(self, topic: str, key: str | None = None, format: str = "json", until=None,
                  name: str | None = None, timeout: float | None = None, subject: str | None = None,
-                 **options):
+                 schema=None, **options):
         """Write the rows to `topic` (created if missing, with the input's partition count).
 
         The record key is `_key` unless `key=` names a column; the value holds the value columns in
@@ -273,12 +273,14 @@ class StreamFrame(Frame):
         with `until=` it is a bounded run that returns the finished Query. `format="avro"` writes
         Confluent's wire format with a schema inferred from the columns (nullable where a column holds
         missing values, times as timestamp-millis), registered in the connection's Schema Registry
-        under `subject` (default "<topic>-value", the TopicNameStrategy).
+        under `subject` (default "<topic>-value", the TopicNameStrategy); "jsonschema" likewise, with
+        an inferred JSON Schema; "protobuf" writes messages of `schema=`, the generated class. `schema=`
+        for avro and jsonschema is the schema to write with instead of the inferred one.
         """
         from streamframe.runtime.sinks import TopicSink
         from streamframe.serde import value_format
 
-        sink = TopicSink(topic, value_format(format), key=key, key_format=self._key_format(),
+        sink = TopicSink(topic, value_format(format, schema), key=key, key_format=self._key_format(),
                          subject=subject)
         return self._launch(sink, name or self.default_name(f"to-{topic}"), until, timeout, options)
 

@@ -4,9 +4,11 @@
     %kafka_tail orders -n 50 --format csv --columns id,name,amount
     %kafka_tail orders --follow --timeout 30      # keeps showing the latest; interrupt the kernel to stop
     %kafka_tail payments --format avro            # Confluent's wire format, schemas from the registry
+    %kafka_tail people --format jsonschema        # the same, JSON bodies checked against their schemas
 
 The values are decoded (auto: JSON when every record is JSON, Avro when every record is in the Schema
-Registry's wire format and the connection has a registry, else text) and the records' `_key`,
+Registry's wire format and the connection has a registry — or JSON Schema, by the first record's schema
+— else text) and the records' `_key`,
 `_timestamp`, `_partition` and `_offset` follow as columns. No consumer group is used or committed.
 """
 
@@ -24,12 +26,19 @@ from streamframe.serde import attach_registry, decode_keys, value_format
 from streamframe.serde.wire import HEADER
 from streamframe.time.extract import ms_to_datetime
 
+_BY_KIND = {"AVRO": "avro", "JSON": "jsonschema"}  # registry schema types %kafka_tail decodes
 
-def _avro(fmt: str, raw, registry) -> bool:
-    if fmt == "avro":
-        return True
-    return fmt == "auto" and registry is not None and len(raw) > 0 and \
-        all(v is not None and len(v) > HEADER and v[0] == 0 for v in raw.values)
+
+def _registry_format(fmt: str, raw, registry) -> str | None:
+    """The format of a Schema Registry to decode with: the one asked for, or for "auto" the type of the
+    first record's schema when every record is in the wire format."""
+    if fmt in _BY_KIND.values():
+        return fmt
+    if fmt != "auto" or registry is None or not len(raw) or \
+            not all(v is not None and len(v) >= HEADER and v[0] == 0 for v in raw.values):
+        return None
+    found = registry.schema(int.from_bytes(raw.values[0][1:HEADER], "big"))
+    return None if found is None else _BY_KIND.get(found[0])
 
 
 def records_frame(raw, fmt: str, columns=None, registry=None) -> pd.DataFrame:
@@ -37,8 +46,9 @@ def records_frame(raw, fmt: str, columns=None, registry=None) -> pd.DataFrame:
     text in `_raw` with the reason in `_error`), then the record metadata. `registry`: the connection's
     Schema Registry, for Avro values."""
     n = len(raw)
-    if _avro(fmt, raw, registry):
-        decoded = attach_registry(value_format("avro"), registry).decode(raw.values)
+    by_registry = _registry_format(fmt, raw, registry)
+    if by_registry is not None:
+        decoded = attach_registry(value_format(by_registry), registry).decode(raw.values)
     elif fmt == "auto":
         decoded = value_format("json").decode(raw.values) if n else None
         if decoded is None or decoded.errors:
@@ -47,7 +57,7 @@ def records_frame(raw, fmt: str, columns=None, registry=None) -> pd.DataFrame:
         decoded = value_format(fmt, columns).decode(raw.values)
     frame = decoded.frame.reindex(pd.RangeIndex(n))
     if decoded.errors:
-        frame["_raw"] = pd.Series({i: (raw.values[i] or b"").decode("utf-8", "replace") if fmt != "avro"
+        frame["_raw"] = pd.Series({i: (raw.values[i] or b"").decode("utf-8", "replace") if by_registry is None
                                    else (raw.values[i] or b"").hex() for i in decoded.errors}, dtype=object)
         frame["_error"] = pd.Series(decoded.errors, dtype=object)
     frame["_key"] = decode_keys(raw.keys, "text", frame.index)
@@ -67,7 +77,8 @@ class TailMagics(StreamframeMagics):
               help="how many records (default: %%config KafkaMagics.tail_default)")
     @argument("-f", "--follow", action="store_true",
               help="keep showing the latest records as they arrive, until interrupted or --timeout")
-    @argument("--format", choices=("auto", "json", "csv", "text", "bytes", "avro"), default=None,
+    @argument("--format", default=None,
+              choices=("auto", "json", "csv", "text", "bytes", "avro", "jsonschema"),
               help="value format (default: %%config KafkaMagics.tail_format)")
     @argument("--columns", default=None, metavar="A,B,...", help="column names of CSV values")
     @argument("--timeout", type=float, default=None,
@@ -85,8 +96,8 @@ class TailMagics(StreamframeMagics):
         columns = [c.strip() for c in args.columns.split(",")] if args.columns else None
         conn = self.connection()
         registry = conn.schema_registry
-        if fmt == "avro" and registry is None:
-            raise UsageError("--format avro reads schemas from a Schema Registry: "
+        if fmt in _BY_KIND.values() and registry is None:
+            raise UsageError(f"--format {fmt} reads schemas from a Schema Registry: "
                              "sf.connect(schema_registry=...) or $STREAMFRAME_SCHEMA_REGISTRY")
         tail = TopicTail(conn, args.topic, n)
         try:

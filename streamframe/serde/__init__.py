@@ -18,16 +18,20 @@ from __future__ import annotations
 from streamframe.serde.avro import AvroFormat
 from streamframe.serde.base import Decoded, Format
 from streamframe.serde.formats import BytesFormat, CsvFormat, JsonFormat, TextFormat
+from streamframe.serde.jsonschema import JsonSchemaFormat
 from streamframe.serde.keys import decode_keys, encode_keys, key_bytes
+from streamframe.serde.protobuf import ProtobufFormat
 
 _FORMATS = {"json": JsonFormat, "csv": CsvFormat, "text": TextFormat, "bytes": BytesFormat,
-            "raw": BytesFormat, "avro": AvroFormat}
+            "raw": BytesFormat, "avro": AvroFormat,
+            "jsonschema": JsonSchemaFormat, "protobuf": ProtobufFormat}
 KEY_FORMATS = ("text", "bytes", "raw", "json")
 
 
 def value_format(name: str, schema=None) -> Format:
-    """The value format called `name` ("json", "csv", "text", "bytes", "avro"), with an optional schema
-    (for avro: an .avsc path, JSON text or dict)."""
+    """The value format called `name` ("json", "csv", "text", "bytes", "avro", "jsonschema",
+    "protobuf"), with an optional schema (for avro: an .avsc path, JSON text or dict; for jsonschema: a
+    JSON Schema; for protobuf, required: the generated message class)."""
     from streamframe.errors import ConfigError
 
     if isinstance(name, Format):
@@ -56,5 +60,5 @@ def check_key_format(name: str) -> str:
     return name
 
 
-__all__ = ["AvroFormat", "Decoded", "Format", "attach_registry", "check_key_format", "decode_keys",
-           "encode_keys", "key_bytes", "value_format"]
+__all__ = ["AvroFormat", "Decoded", "Format", "JsonSchemaFormat", "ProtobufFormat", "attach_registry",
+           "check_key_format", "decode_keys", "encode_keys", "key_bytes", "value_format"]

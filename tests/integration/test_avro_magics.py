@@ -97,3 +97,22 @@ def test_describe_and_schemas_show_the_subject_and_its_versions(shell, topic_nam
     assert json.loads(versions.loc[2, "schema"])["fields"][-1]["name"] == "ccy"
     with pytest.raises(UsageError, match="has no subject 'nope-value'"):
         sh.run_line_magic("schemas", "nope-value")
+
+
+def test_produce_and_tail_json_schema(shell, topic_name, bootstrap):
+    from confluent_kafka.schema_registry.json_schema import JSONDeserializer
+
+    sh, client = shell
+    person = {"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}},
+              "required": ["id"]}
+    client.register_schema(f"{topic_name}-value", Schema(json.dumps(person), "JSON"))
+    sh.run_cell_magic("kafka_produce", f"{topic_name} --format jsonschema",
+                      '{"id": 1, "name": "ann"}\n{"id": 2, "name": "bob"}\n')
+    de = JSONDeserializer(None, schema_registry_client=client)
+    ctx = SerializationContext(topic_name, MessageField.VALUE)
+    read = [de(m.value(), ctx) for m in consume_all(bootstrap, topic_name, expect=2)]
+    assert read == [{"id": 1, "name": "ann"}, {"id": 2, "name": "bob"}]
+    tail = sh.run_line_magic("kafka_tail", topic_name)  # auto: the first record's schema is JSON
+    pd.testing.assert_frame_equal(tail[["id", "name"]], pd.DataFrame(read))
+    with pytest.raises(UsageError, match="line 1 does not fit the latest schema"):
+        sh.run_cell_magic("kafka_produce", f"{topic_name} --format jsonschema", '{"name": "no id"}\n')
