@@ -8,7 +8,7 @@ it; writing infers a JSON Schema from the dtypes and registers it like the Avro 
 
     >>> fmt = JsonSchemaFormat({"type": "object", "properties": {"qty": {"type": "integer"}}})
     >>> decoded = fmt.decode([b'{"qty": 3}', b'{"qty": "three"}'])
-    >>> decoded.frame["qty"].tolist(), decoded.errors[1][:43]
+    >>> decoded.frame["qty"].tolist(), decoded.errors[1][:42]
     ([3], 'JSON body does not match the schema= given')
 """
 
