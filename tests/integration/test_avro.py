@@ -282,3 +282,31 @@ def test_what_streamframe_writes_confluent_kafka_deserializes(registry_conn, boo
     # and back: streamframe reads what it wrote as pandas would
     again = sf.stream(topic_name, value="avro").run(until="end", timeout=60)
     pd.testing.assert_frame_equal(_sorted(again), _sorted(read))
+
+
+def test_a_windowed_table_writes_avro_keys_and_values_confluent_kafka_reads(registry_conn, bootstrap,
+                                                                           topic_name):
+    client = registry_conn.schema_registry.client
+    rows = pd.DataFrame(_rows(120, 2)).drop(columns="price")
+    table = (sf.from_pandas(rows, timestamp="ts").groupby("sym").window(tumbling="1min")
+             .agg(qty=("qty", "sum"), n=("qty", "count")))
+    table.to_topic(topic_name, format="avro", until="end", timeout=60)
+
+    keys = AvroDeserializer(client)
+    values = AvroDeserializer(client)
+    kctx = SerializationContext(topic_name, MessageField.KEY)
+    vctx = SerializationContext(topic_name, MessageField.VALUE)
+    latest = {}
+    for m in consume_all(bootstrap, topic_name):
+        k = keys(m.key(), kctx)
+        latest[(k["sym"], k["window_start"])] = values(m.value(), vctx)
+    got = pd.DataFrame(latest.values()).sort_values(["sym", "window_start"]).reset_index(drop=True)
+
+    minute = rows["ts"].dt.floor("1min")
+    oracle = (rows.assign(window_start=minute).groupby(["sym", "window_start"])
+              .agg(qty=("qty", "sum"), n=("qty", "count")).reset_index())
+    pd.testing.assert_frame_equal(got[["sym", "window_start", "qty", "n"]], oracle, check_dtype=False)
+    assert (got["window_end"] - got["window_start"] == pd.Timedelta("1min")).all()
+    key_fields = json.loads(client.get_latest_version(f"{topic_name}-key").schema.schema_str)["fields"]
+    assert [(f["name"], f["type"]) for f in key_fields] == [
+        ("sym", "string"), ("window_start", {"type": "long", "logicalType": "timestamp-millis"})]

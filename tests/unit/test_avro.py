@@ -142,3 +142,8 @@ def test_an_unreachable_registry_is_one_line_of_ours():
     with pytest.raises(SchemaRegistryError, match=r"cannot reach the Schema Registry at http://127.0.0.1:\d+ "
                                                   r"looking up schema id 1 \("):
         r.schema(1)
+
+
+def test_an_avro_key_format_says_how_to_read_the_key_for_now():
+    with pytest.raises(ConfigError, match="key='bytes' keeps them as they are"):
+        sf.stream("t", key="avro")
