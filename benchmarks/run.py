@@ -1,14 +1,14 @@
 """Run the benchmarks against a real Kafka broker and print records/s and ratios (`make bench`).
 
-    python benchmarks/run.py                       # workloads 1, 2 and 3 at full size, isolated local broker
+    python benchmarks/run.py                       # workloads 1 to 4 at full size, isolated local broker
     python benchmarks/run.py --workload 2 --records 200000 --bootstrap 127.0.0.1:9092 --json results.json
 
 Workloads: 1 filter+assign+write (filter_assign.py), 2 windowed count+sum (windowed.py), 3 stream-table
-enrichment (enrich.py). Each produces its input once; every contestant reads the same input topics and
-writes to its own fresh output topic; contestants run alternately `--rounds` times and the best time of
-each is reported (the machine is shared with the broker, so the best run is the least disturbed one).
-Outputs are read back and compared: a workload whose contestants disagree fails instead of reporting a
-number.
+enrichment (enrich.py), 4 workload 1 over Avro input (filter_assign_avro.py). Each produces its input
+once; every contestant reads the same input topics and writes to its own fresh output topic;
+contestants run alternately `--rounds` times and the best time of each is reported (the machine is
+shared with the broker, so the best run is the least disturbed one). Outputs are read back and
+compared: a workload whose contestants disagree fails instead of reporting a number.
 """
 
 from __future__ import annotations
