@@ -63,6 +63,8 @@ class TopicSink(SinkProtocol):
     def __init__(self, topic: str, fmt, key: str | None = None, key_format: str = "text",
                  table_keys=None, windowed: bool = False, partitions: int | None = None,
                  subject: str | None = None):
+        if key is not None and key_format in ("avro", "jsonschema"):
+            key_format = "text"  # the key is a column's value, not the source's key as consumed
         self.topic, self.fmt, self.key, self.key_format = topic, fmt, key, key_format
         self.subject = subject  # the value schema's subject, for formats of a Schema Registry
         self._key_fmt = None  # an Avro table's record keys: their format

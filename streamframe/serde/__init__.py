@@ -19,13 +19,14 @@ from streamframe.serde.avro import AvroFormat
 from streamframe.serde.base import Decoded, Format
 from streamframe.serde.formats import BytesFormat, CsvFormat, JsonFormat, TextFormat
 from streamframe.serde.jsonschema import JsonSchemaFormat
-from streamframe.serde.keys import decode_keys, encode_keys, key_bytes
+from streamframe.serde.keys import decode_keys, decode_registry_keys, encode_keys, key_bytes
 from streamframe.serde.protobuf import ProtobufFormat
 
 _FORMATS = {"json": JsonFormat, "csv": CsvFormat, "text": TextFormat, "bytes": BytesFormat,
             "raw": BytesFormat, "avro": AvroFormat,
             "jsonschema": JsonSchemaFormat, "protobuf": ProtobufFormat}
-KEY_FORMATS = ("text", "bytes", "raw", "json")
+REGISTRY_KEYS = ("avro", "jsonschema")  # key formats read through the Schema Registry (serde/keys.py)
+KEY_FORMATS = ("text", "bytes", "raw", "json", *REGISTRY_KEYS)
 
 
 def value_format(name: str, schema=None) -> Format:
@@ -56,11 +57,12 @@ def check_key_format(name: str) -> str:
     from streamframe.errors import ConfigError
 
     if name not in KEY_FORMATS:
-        hint = "; keys in Schema Registry formats are not read yet: key='bytes' keeps them as they are" \
-            if name in ("avro", "jsonschema", "protobuf") else ""
+        hint = "; protobuf keys are not read yet: key='bytes' keeps them as they are" \
+            if name == "protobuf" else ""
         raise ConfigError(f"unknown key format {name!r}; use one of: {', '.join(KEY_FORMATS)}{hint}")
     return name
 
 
 __all__ = ["AvroFormat", "Decoded", "Format", "JsonSchemaFormat", "ProtobufFormat", "attach_registry",
-           "check_key_format", "decode_keys", "encode_keys", "key_bytes", "value_format"]
+           "check_key_format", "decode_keys", "decode_registry_keys", "encode_keys", "key_bytes",
+           "value_format"]

@@ -330,3 +330,29 @@ def test_an_avro_table_deletes_on_tombstones_and_a_frame_tells_its_columns(regis
     oracle = pd.DataFrame([{"_key": k.decode(), **r} for k, r in sorted(last.items())]).set_index("_key")
     # the delete's batch held a row with no fields, so ints came out as floats there, as value="json" does
     pd.testing.assert_frame_equal(got, oracle, check_index_type=False, check_dtype=False)
+
+
+def test_avro_keys_read_as_their_values_and_pass_through_to_an_output(registry_conn, bootstrap, topic_name):
+    client = registry_conn.schema_registry.client
+    create_topic(bootstrap, topic_name)
+    rows = _rows(30, 1)
+    key_ser = AvroSerializer(client, '"string"')
+    kctx = SerializationContext(topic_name, MessageField.KEY)
+    keys = [key_ser(f"acct-{r['id'] % 4}", kctx) for r in rows]
+    produce(bootstrap, topic_name, _serialize(client, topic_name, V1, rows), keys=keys)
+
+    s = sf.stream(topic_name, key="avro", value="avro")
+    got = s.run(until="end", timeout=60, metadata=True)
+    assert got["_key"].tolist() == [f"acct-{r['id'] % 4}" for r in rows]
+
+    table = sf.table(topic_name, key_format="avro", value="avro").run(until="end", timeout=60)
+    last = {f"acct-{r['id'] % 4}": r for r in rows}
+    oracle = pd.DataFrame([{"_key": k, **r} for k, r in sorted(last.items())]).set_index("_key")
+    pd.testing.assert_frame_equal(table, oracle, check_index_type=False)
+
+    out = f"{topic_name}-big"
+    s[s.qty > 100].to_topic(out, until="end", timeout=60)  # keys as consumed, values as JSON
+    de = AvroDeserializer(client)
+    written = consume_all(bootstrap, out, expect=int((pd.DataFrame(rows)["qty"] > 100).sum()))
+    assert [de(m.key(), SerializationContext(out, MessageField.KEY)) for m in written] == \
+        [f"acct-{r['id'] % 4}" for r in rows if r["qty"] > 100]

@@ -144,6 +144,36 @@ def test_an_unreachable_registry_is_one_line_of_ours():
         r.schema(1)
 
 
-def test_an_avro_key_format_says_how_to_read_the_key_for_now():
+def test_a_protobuf_key_format_says_how_to_read_the_key_for_now():
     with pytest.raises(ConfigError, match="key='bytes' keeps them as they are"):
-        sf.stream("t", key="avro")
+        sf.stream("t", key="protobuf")
+
+
+def test_avro_keys_decode_to_their_value_or_a_dict_and_a_bad_one_is_dead_lettered(registry):
+    key_ser = AvroSerializer(registry.client, '"string"')
+    kctx = SerializationContext("clicks", MessageField.KEY)
+    values = _serialize(registry, V1, [{"user": "a", "n": 1}, {"user": "b", "n": 2}, {"user": "c", "n": 3}])
+    keys = [key_ser("k1", kctx), b"\x00\x00\x00\x00\x63\x00", None]
+    frame = sf.stream("clicks", key="avro", value="avro")
+    frame._node.key_decoder.attach(registry)
+    frame._node.value_format.attach(registry)
+    driver = TestDriver(frame)
+    driver.pipe("clicks", values, keys=keys)
+    out = driver.output(metadata=True)
+    assert out["user"].tolist() == ["a", "c"] and out["_key"].tolist() == ["k1", None]
+    assert driver.dead_letters[0]["reason"].startswith("key: unknown schema id 99")
+
+    record = AvroSerializer(registry.client, json.dumps(
+        {"type": "record", "name": "K", "fields": [{"name": "region", "type": "string"},
+                                                   {"name": "shard", "type": "int"}]}))
+    rows = _drive_keys(registry, values[:1], [record({"region": "eu", "shard": 3}, kctx)])
+    assert rows == [{"region": "eu", "shard": 3}]
+
+
+def _drive_keys(registry, values, keys):
+    frame = sf.stream("clicks", key="avro", value="avro")
+    frame._node.key_decoder.attach(registry)
+    frame._node.value_format.attach(registry)
+    driver = TestDriver(frame)
+    driver.pipe("clicks", values, keys=keys)
+    return driver.output(metadata=True)["_key"].tolist()
