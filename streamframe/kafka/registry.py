@@ -18,7 +18,7 @@ timeout and few retries unless the settings say otherwise.
 from __future__ import annotations
 
 import threading
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from confluent_kafka.schema_registry import RegisteredSchema, Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError as ClientError
@@ -54,6 +54,16 @@ def _url_secrets(url: str) -> list[str]:
     return [s for s in found if len(s) >= 3]
 
 
+def _without_userinfo(conf: dict) -> dict:
+    """`conf` with a URL's user:password moved to basic.auth.user.info, as confluent-kafka reads it
+    anyway: left in the URL, it would be in every request URL that httpx logs."""
+    url = conf["url"]
+    user = urlsplit(url.split(",")[0].strip()).netloc.rpartition("@")[0]
+    if not user or _USER_INFO in conf:
+        return conf
+    return {**conf, "url": _plain_url(url), _USER_INFO: unquote(user)}
+
+
 class Registry:
     """A Schema Registry client for the session (see the module docstring for what `setting` may be)."""
 
@@ -66,7 +76,7 @@ class Registry:
             if not isinstance(conf.get("url"), str) or not conf["url"]:
                 raise ConfigError("schema_registry= needs a URL (or a dict with 'url')")
             try:
-                self.client = SchemaRegistryClient.new_client({**DEFAULTS, **conf})
+                self.client = SchemaRegistryClient.new_client({**DEFAULTS, **_without_userinfo(conf)})
             except (ValueError, TypeError) as e:
                 raise ConfigError(f"bad Schema Registry setting: {self._scrub(str(e), conf)}") from None
         else:

@@ -360,3 +360,18 @@ def test_avro_keys_read_as_their_values_and_pass_through_to_an_output(registry_c
     written = consume_all(bootstrap, out, expect=int((pd.DataFrame(rows)["qty"] > 100).sum()))
     assert [de(m.key(), SerializationContext(out, MessageField.KEY)) for m in written] == \
         [f"acct-{r['id'] % 4}" for r in rows if r["qty"] > 100]
+
+
+def test_credentials_in_the_registry_url_stay_out_of_the_logs(bootstrap, topic_name, refusing_registry,
+                                                              caplog):
+    import logging
+
+    create_topic(bootstrap, topic_name)
+    produce(bootstrap, topic_name, [b"\x00\x00\x00\x00\x01\x02"])
+    url = refusing_registry(403, "Forbidden").replace("http://", "http://ana:pa55word@")
+    sf.connect(bootstrap, schema_registry=url)
+    with caplog.at_level(logging.DEBUG), pytest.raises(SchemaRegistryError) as err:
+        sf.stream(topic_name, value="avro").run(until="end", timeout=60)
+    assert "refused the credentials (HTTP 403" in str(err.value)
+    assert "HTTP Request" in caplog.text  # httpx logged the request ...
+    assert "pa55word" not in caplog.text and "pa55word" not in str(err.value)  # ... without the password
