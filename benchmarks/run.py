@@ -1,14 +1,14 @@
 """Run the benchmarks against a real Kafka broker and print records/s and ratios (`make bench`).
 
-    python benchmarks/run.py                       # workloads 1, 2 and 3 at full size, isolated local broker
+    python benchmarks/run.py                       # workloads 1 to 4 at full size, isolated local broker
     python benchmarks/run.py --workload 2 --records 200000 --bootstrap 127.0.0.1:9092 --json results.json
 
 Workloads: 1 filter+assign+write (filter_assign.py), 2 windowed count+sum (windowed.py), 3 stream-table
-enrichment (enrich.py). Each produces its input once; every contestant reads the same input topics and
-writes to its own fresh output topic; contestants run alternately `--rounds` times and the best time of
-each is reported (the machine is shared with the broker, so the best run is the least disturbed one).
-Outputs are read back and compared: a workload whose contestants disagree fails instead of reporting a
-number.
+enrichment (enrich.py), 4 workload 1 over Avro input (filter_assign_avro.py). Each produces its input
+once; every contestant reads the same input topics and writes to its own fresh output topic;
+contestants run alternately `--rounds` times and the best time of each is reported (the machine is
+shared with the broker, so the best run is the least disturbed one). Outputs are read back and
+compared: a workload whose contestants disagree fails instead of reporting a number.
 """
 
 from __future__ import annotations
@@ -28,18 +28,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from benchmarks import common, enrich, filter_assign, windowed  # noqa: E402
+from benchmarks import common, enrich, filter_assign, filter_assign_avro, windowed  # noqa: E402
 
-WORKLOADS = {1: filter_assign, 2: windowed, 3: enrich}
+WORKLOADS = {1: filter_assign, 2: windowed, 3: enrich, 4: filter_assign_avro}
 BASELINE = "hand-written loop"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--workload", default="all",
-                   help="1, 2, 3, a list such as 2,3, or all (default)")
+                   help="1, 2, 3, 4, a list such as 2,3, or all (default)")
     p.add_argument("--records", type=int,
-                   help="input records (default: 1,000,000 for workload 1, 2,000,000 for 2 and 3)")
+                   help="input records (default: 1,000,000 for workloads 1 and 4, 2,000,000 for 2 and 3)")
     p.add_argument("--partitions", type=int, default=8, help="input partitions (default 8)")
     p.add_argument("--rounds", type=int, default=2, help="runs of each contestant, alternating; best is kept")
     p.add_argument(
@@ -73,9 +73,9 @@ def parse_args(argv=None) -> argparse.Namespace:
             else sorted({int(w) for w in args.workload.split(",")})
         )
     except ValueError:
-        p.error(f"--workload takes 1, 2, 3, a list such as 2,3, or all; got {args.workload!r}")
+        p.error(f"--workload takes 1, 2, 3, 4, a list such as 2,3, or all; got {args.workload!r}")
     if not set(args.workloads) <= set(WORKLOADS):
-        p.error(f"--workload takes 1, 2, 3, a list such as 2,3, or all; got {args.workload!r}")
+        p.error(f"--workload takes 1, 2, 3, 4, a list such as 2,3, or all; got {args.workload!r}")
     return args
 
 

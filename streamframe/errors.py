@@ -12,6 +12,8 @@
     ├── MissingColumnError           a record lacks a column others have (also KeyError; dead-lettered)
     ├── ConnectorError               a connector could not move a record (it ends FAILED)
     ├── ConnectRestError             a Kafka Connect REST call failed (``status``: the HTTP status)
+    ├── SchemaRegistryError          the Schema Registry is unreachable, refused the credentials or a call
+    │   └── IncompatibleSchemaError  the registry rejected a schema as incompatible (names the subject)
     └── BrokerError                  the local broker could not be fetched, started or stopped
         └── ConnectWorkerError       the same for the local Kafka Connect worker
 
@@ -84,6 +86,20 @@ class ConnectRestError(StreamframeError):
     def __init__(self, message: str, status: int | None = None):
         super().__init__(message)
         self.status = status
+
+
+class SchemaRegistryError(StreamframeError):
+    """The Schema Registry could not be reached, refused the credentials, or failed a call (one line,
+    credentials masked). A record whose schema id the registry does not know is not this: it is
+    dead-lettered as bad input."""
+
+
+class IncompatibleSchemaError(SchemaRegistryError):
+    """The registry rejected a schema for a subject as incompatible with the versions it holds."""
+
+    def __init__(self, message: str, subject: str):
+        super().__init__(message)
+        self.subject = subject
 
 
 class BrokerError(StreamframeError):

@@ -25,13 +25,17 @@ SAMPLE_TTL = (300.0, 10.0)  # seconds a sample is kept: one with records, an emp
 
 
 def connect(bootstrap: str | None = None, config: dict | None = None, app_id: str | None = None,
-            processing_guarantee: str | None = None):
+            processing_guarantee: str | None = None, schema_registry=None):
     """Connect to Kafka and make the connection every frame's default.
 
     `bootstrap` defaults to $STREAMFRAME_BOOTSTRAP, else the running local broker, else a local broker
     started now. `config` passes librdkafka settings through (SASL, SSL, ...); secrets in it never show
     in reprs, logs or errors. `processing_guarantee` ("at_least_once", the default, or "exactly_once";
-    also $STREAMFRAME_PROCESSING_GUARANTEE) is every query's unless it sets its own. Fails with
+    also $STREAMFRAME_PROCESSING_GUARANTEE) is every query's unless it sets its own. `schema_registry`
+    (also $STREAMFRAME_SCHEMA_REGISTRY): the Schema Registry of the "avro", "protobuf" and "jsonschema"
+    formats, as a URL, a dict of confluent-kafka's SchemaRegistryClient settings (`url`,
+    `basic.auth.user.info`, ...; "mock://NAME" is its in-memory registry) or a SchemaRegistryClient;
+    its credentials are masked like SASL passwords. Fails with
     BrokerUnreachableError naming the address at once when the connection is refused or the host does
     not resolve, else within 10 s if nobody answers; with ConfigError naming a bad setting in `config`.
     """
@@ -48,8 +52,9 @@ def connect(bootstrap: str | None = None, config: dict | None = None, app_id: st
         broker = local.start()  # reuses a running broker, and waits until it answers
         bootstrap = broker.bootstrap
     guarantee = processing_guarantee or os.environ.get("STREAMFRAME_PROCESSING_GUARANTEE") or None
+    registry = schema_registry or os.environ.get("STREAMFRAME_SCHEMA_REGISTRY") or None
     conn = Connection(bootstrap, config, app_id=app_id or os.environ.get("STREAMFRAME_APP_ID", "streamframe"),
-                      processing_guarantee=guarantee)
+                      processing_guarantee=guarantee, schema_registry=registry)
     conn.check()  # a clear BrokerUnreachableError now, not a hang later
     with _lock:
         _default = conn

@@ -68,9 +68,19 @@ def _topic_sample(node: nodes.KafkaSource, connect: bool) -> pd.DataFrame | None
     raw = session.sample(node.topic, connect)
     if raw is None:
         return None
+    conn = session.current()
+    if conn is not None:  # a format of a Schema Registry reads the sample through the connection's
+        from streamframe.serde import attach_registry
+
+        attach_registry(fmt, conn.schema_registry)
     cached = _decoded.get(node)
     if cached is None or cached[0] is not raw:
-        frame = fmt.decode(raw.values).frame
+        from streamframe.errors import StreamframeError
+
+        try:
+            frame = fmt.decode(raw.values).frame
+        except StreamframeError:  # e.g. a registry that does not answer: asked once per sample, not per use
+            frame = pd.DataFrame()
         cached = (raw, frame if len(frame) else None)  # no record decoded: nothing to tell by
         _decoded[node] = cached
     return cached[1]

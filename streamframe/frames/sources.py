@@ -7,14 +7,21 @@ import pandas as pd
 from streamframe.errors import ConfigError
 from streamframe.frames.stream import StreamFrame
 from streamframe.plan import nodes
-from streamframe.serde import check_key_format, value_format
+from streamframe.serde import REGISTRY_KEYS, check_key_format, value_format
 
 
 def stream(topic: str, key: str = "text", value: str = "json", timestamp=None, schema=None,
            on_error: str = "dead_letter", dead_letter_topic: str | None = None) -> StreamFrame:
     """A record stream over a Kafka topic.
 
-    `key`/`value`: formats ("text", "json", "csv", "bytes"); `schema`: column names, or {name: dtype};
+    `key`/`value`: formats ("text", "json", "csv", "bytes", "avro", "jsonschema", "protobuf");
+    `schema`: column names, or {name: dtype}; for "avro", an .avsc path, its JSON or a dict: with the
+    connection's Schema Registry (sf.connect(schema_registry=...)) records are in Confluent's wire
+    format, each read with its writer schema (versions merge into one frame) and `schema` is the
+    optional reader schema; without one they are raw Avro bodies of `schema`; for "jsonschema", a JSON
+    Schema to check plain JSON bodies against (with a registry each record is checked against its own);
+    for "protobuf", the generated message class (required); `key="avro"` or "jsonschema": keys in the
+    wire format, read through the registry (a one-value key is the value, a record key a dict);
     `timestamp`: "record" (the Kafka timestamp, default; ingestion time on a topic with LogAppendTime),
     "processing" (wall-clock time when processed), a column name, or a function of the batch;
     `on_error`: what a record that cannot be decoded or evaluated does — "dead_letter" (to
@@ -28,7 +35,9 @@ def stream(topic: str, key: str = "text", value: str = "json", timestamp=None, s
 
     if on_error not in ON_ERROR:
         raise ConfigError(f"on_error must be one of {', '.join(ON_ERROR)}, got {on_error!r}")
-    return StreamFrame(nodes.KafkaSource((), topic=topic, key_format=check_key_format(key),
+    key = check_key_format(key)
+    return StreamFrame(nodes.KafkaSource((), topic=topic, key_format=key,
+                                         key_decoder=value_format(key) if key in REGISTRY_KEYS else None,
                                          value_format=value_format(value, schema), timestamp=timestamp,
                                          on_error=on_error, dead_letter_topic=dead_letter_topic))
 
@@ -46,8 +55,8 @@ def table(topic: str, key=None, value: str = "json", key_format: str = "text", t
     src = stream(topic, key=key_format, value=value, timestamp=timestamp, schema=schema, on_error=on_error,
                  dead_letter_topic=dead_letter_topic)
     node = nodes.KafkaSource((), **{f: getattr(src._node, f) for f in
-                                    ("topic", "key_format", "value_format", "timestamp", "on_error",
-                                     "dead_letter_topic")}, table=True)
+                                    ("topic", "key_format", "key_decoder", "value_format", "timestamp",
+                                     "on_error", "dead_letter_topic")}, table=True)
     keys = ["_key"] if key is None else ([key] if isinstance(key, str) else list(key))
     return TableFrame(nodes.TableFromStream((node,), keys=tuple(keys)), keys=keys)
 

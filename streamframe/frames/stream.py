@@ -264,17 +264,24 @@ class StreamFrame(Frame):
         return self._launch(CollectSink(limit=10_000), name or self.default_name(), options=options)
 
     def to_topic(self, topic: str, key: str | None = None, format: str = "json", until=None,
-                 name: str | None = None, timeout: float | None = None, **options):
+                 name: str | None = None, timeout: float | None = None, subject: str | None = None,
+                 schema=None, **options):
         """Write the rows to `topic` (created if missing, with the input's partition count).
 
         The record key is `_key` unless `key=` names a column; the value holds the value columns in
         `format`; the record timestamp is `_timestamp`. Live by default (returns the running Query);
-        with `until=` it is a bounded run that returns the finished Query.
+        with `until=` it is a bounded run that returns the finished Query. `format="avro"` writes
+        Confluent's wire format with a schema inferred from the columns (nullable where a column holds
+        missing values, times as timestamp-millis), registered in the connection's Schema Registry
+        under `subject` (default "<topic>-value", the TopicNameStrategy); "jsonschema" likewise, with
+        an inferred JSON Schema; "protobuf" writes messages of `schema=`, the generated class. `schema=`
+        for avro and jsonschema is the schema to write with instead of the inferred one.
         """
         from streamframe.runtime.sinks import TopicSink
         from streamframe.serde import value_format
 
-        sink = TopicSink(topic, value_format(format), key=key, key_format=self._key_format())
+        sink = TopicSink(topic, value_format(format, schema), key=key, key_format=self._key_format(),
+                         subject=subject)
         return self._launch(sink, name or self.default_name(f"to-{topic}"), until, timeout, options)
 
     def to_sqlite(self, db: str, table: str, pk=None, until=None, name: str | None = None, **options):

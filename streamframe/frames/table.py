@@ -166,13 +166,16 @@ class TableFrame(Frame):
 
     # --- sinks -------------------------------------------------------------------------------
     def to_topic(self, topic: str, format: str = "json", until=None, name: str | None = None,
-                 timeout: float | None = None, **options):
+                 timeout: float | None = None, subject: str | None = None, schema=None, **options):
         """Write the table's changes to `topic`: key {keys..., window_start} (JSON when more than one
-        part, else the key as text), value the row as JSON, deletes as tombstones."""
+        part, else the key as text), value the row in `format` (JSON; "avro": registered under
+        `subject`, default "<topic>-value", and `schema=` as StreamFrame.to_topic takes them), deletes as
+        tombstones."""
         from streamframe.runtime.sinks import TopicSink
         from streamframe.serde import value_format
 
-        sink = TopicSink(topic, value_format(format), table_keys=self.keys, windowed=self.windowed)
+        sink = TopicSink(topic, value_format(format, schema), table_keys=self.keys, windowed=self.windowed,
+                         subject=subject)
         return self._launch(sink, name or self.default_name(f"to-{topic}"), until, timeout, options)
 
     def to_sqlite(self, db: str, table: str, pk=None, until=None, name: str | None = None,

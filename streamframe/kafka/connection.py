@@ -18,6 +18,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from streamframe.errors import BrokerUnreachableError, ConfigError, StreamframeError, UnknownTopicError
 from streamframe.kafka.config import CONSUMER_DEFAULTS, PRODUCER_DEFAULTS, redact, scrub
+from streamframe.kafka.registry import Registry
 
 log = logging.getLogger("streamframe.kafka")
 CONNECT_TIMEOUT = 10.0
@@ -66,7 +67,7 @@ class Connection:
     """Bootstrap address, librdkafka settings (passed through as given) and the application id."""
 
     def __init__(self, bootstrap: str, config: dict | None = None, app_id: str = "streamframe",
-                 processing_guarantee: str | None = None):
+                 processing_guarantee: str | None = None, schema_registry=None):
         if not bootstrap or not isinstance(bootstrap, str):
             raise ConfigError(f"bootstrap must be a 'host:port' string, got {bootstrap!r}")
         self.bootstrap = bootstrap
@@ -80,6 +81,9 @@ class Connection:
         self._admin_errors: list[tuple[float, int, str]] = []  # (monotonic time, code, reason), the latest
         self._reached = False  # a request of the admin client was answered
         self._max_bytes: dict[str, int] = {}  # max.message.bytes per topic, once asked
+        # the Schema Registry of avro/protobuf/jsonschema formats (kafka/registry.py), if one is given
+        self.schema_registry = None if schema_registry is None else \
+            schema_registry if isinstance(schema_registry, Registry) else Registry(schema_registry)
 
     @property
     def config(self) -> dict:
@@ -87,10 +91,13 @@ class Connection:
         return redact(self._config)
 
     def __repr__(self) -> str:
-        return f"Connection(bootstrap={self.bootstrap!r}, app_id={self.app_id!r}, config={self.config!r})"
+        registry = "" if self.schema_registry is None else f", schema_registry={self.schema_registry!r}"
+        return (f"Connection(bootstrap={self.bootstrap!r}, app_id={self.app_id!r}, config={self.config!r}"
+                f"{registry})")
 
     def scrub(self, text: str) -> str:
-        return scrub(str(text), self._config)
+        text = scrub(str(text), self._config)
+        return text if self.schema_registry is None else self.schema_registry.scrub(text)
 
     def _on_error(self, err: KafkaError) -> None:
         message = self.scrub(err.str())

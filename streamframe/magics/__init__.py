@@ -3,6 +3,7 @@
     topics.py       %kafka_topics list|create|describe|delete
     produce.py      %%kafka_produce TOPIC
     tail.py         %kafka_tail TOPIC [-n N] [--follow]
+    schemas.py      %schemas [SUBJECT]: the Schema Registry's subjects and versions
     connectors.py   %kafka_source, %kafka_sink, %connectors, %connector_stop
     queries.py      %sf_queries, %sf_stop
     connect.py      %%connect / %connect (a real Kafka Connect cluster, through its REST API)
@@ -23,12 +24,13 @@ from streamframe.magics.connect import ConnectMagics
 from streamframe.magics.connectors import ConnectorMagics
 from streamframe.magics.produce import ProduceMagics
 from streamframe.magics.queries import QueryMagics
+from streamframe.magics.schemas import SchemaMagics
 from streamframe.magics.tail import TailMagics
 from streamframe.magics.topics import TopicMagics
 
 # The magic families `%load_ext streamframe` registers.
 MAGICS: tuple[type[StreamframeMagics], ...] = (TopicMagics, ProduceMagics, TailMagics, ConnectorMagics,
-                                               QueryMagics, ConnectMagics)
+                                               QueryMagics, ConnectMagics, SchemaMagics)
 
 
 def load_ipython_extension(ipython) -> None:
@@ -41,4 +43,4 @@ def load_ipython_extension(ipython) -> None:
 
 
 __all__ = ["MAGICS", "ConnectMagics", "ConnectorMagics", "KafkaMagics", "ProduceMagics", "QueryMagics",
-           "StreamframeMagics", "TailMagics", "TopicMagics", "load_ipython_extension"]
+           "SchemaMagics", "StreamframeMagics", "TailMagics", "TopicMagics", "load_ipython_extension"]

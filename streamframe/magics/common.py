@@ -28,13 +28,14 @@ class KafkaMagics(Configurable):
     """Options of the streamframe magics; set them with `%config KafkaMagics.<option> = value`."""
 
     tail_default = Int(10, help="How many records %kafka_tail shows when -n is not given.").tag(config=True)
-    tail_format = CaselessStrEnum(["auto", "json", "csv", "text", "bytes"], "auto",
+    tail_format = CaselessStrEnum(["auto", "json", "csv", "text", "bytes", "avro", "jsonschema"], "auto",
                                   help="Value format %kafka_tail decodes with (auto: JSON if every record "
-                                       "is JSON, else text).").tag(config=True)
+                                       "is JSON, Avro if every one is in the Schema Registry's wire format "
+                                       "and a registry is configured, else text).").tag(config=True)
     follow_timeout = Float(None, allow_none=True,
                            help="Seconds %kafka_tail --follow runs when --timeout is not given "
                                 "(None: until interrupted).").tag(config=True)
-    produce_format = CaselessStrEnum(["json", "csv", "text"], "json",
+    produce_format = CaselessStrEnum(["json", "csv", "text", "avro", "jsonschema"], "json",
                                      help="Record format of %%kafka_produce cell bodies.").tag(config=True)
     default_partitions = Int(1, help="Partitions of topics created by %kafka_topics create and "
                                      "%%kafka_produce.").tag(config=True)

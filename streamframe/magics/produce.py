@@ -4,14 +4,20 @@
     {"order_id": 1, "customer_id": "c1", "amount": 9.5}
     {"order_id": 2, "customer_id": "c2", "amount": 3.0}
 
+    %%kafka_produce payments --format avro         # JSON lines, encoded with payments-value's latest schema
+    {"id": 1, "amount": 9.5}
+
 JSON records go as written (one per line, or a JSON array); CSV bodies start with a header and each row
-goes as its CSV line; text lines go as they are. `--key COL` keys records by a field, `--timestamp COL`
+goes as its CSV line; text lines go as they are; with `--format avro` the JSON records are encoded with
+the latest schema of the topic's subject (`<topic>-value`, or `--subject`) in the Schema Registry's wire
+format. `--key COL` keys records by a field, `--timestamp COL`
 sets their time (epoch ms or ISO 8601; default: now).
 """
 
 from __future__ import annotations
 
 import csv
+import json
 
 import orjson
 import pandas as pd
@@ -72,8 +78,12 @@ class ProduceMagics(StreamframeMagics):
     @command
     @magic_arguments()
     @argument("topic", help="the topic to write to (created if missing)")
-    @argument("-f", "--format", choices=("json", "csv", "text"), default=None,
-              help="how the cell's records are written (default: %%config KafkaMagics.produce_format)")
+    @argument("-f", "--format", choices=("json", "csv", "text", "avro", "jsonschema"), default=None,
+              help="how the cell's records are written (default: %%config KafkaMagics.produce_format); "
+                   "avro, jsonschema: the JSON records with the subject's latest schema")
+    @argument("-s", "--subject", default=None,
+              help="avro, jsonschema: the subject whose latest schema encodes the records "
+                   "(default: TOPIC-value)")
     @argument("-k", "--key", default=None, metavar="COL", help="the field whose value is the record key")
     @argument("-t", "--timestamp", default=None, metavar="COL",
               help="the field holding each record's time (epoch ms or ISO 8601; default: now)")
@@ -96,7 +106,11 @@ class ProduceMagics(StreamframeMagics):
             records = [(line.encode(), None, no) for no, line in enumerate(body.splitlines(), 1)
                        if line.strip()]
         else:
-            records = _json_records(body) if fmt == "json" else _csv_records(body)
+            records = _json_records(body) if fmt in ("json", "avro", "jsonschema") else _csv_records(body)
+        if args.subject and fmt not in ("avro", "jsonschema"):
+            raise UsageError("--subject goes with --format avro or jsonschema")
+        if fmt in ("avro", "jsonschema"):
+            records = self._registered(records, args.subject or f"{args.topic}-value", fmt)
         if not records:
             raise UsageError("the cell has a CSV header but no records")
         keys = [None] * len(records)
@@ -115,6 +129,42 @@ class ProduceMagics(StreamframeMagics):
                                  "is not a time (epoch ms or ISO 8601)")
             stamps = ms.tolist()
         return self._write(args.topic, [v for v, _, _ in records], keys, stamps, args.partitions)
+
+    def _registered(self, records: list, subject: str, fmt: str) -> list:
+        """The JSON records encoded with `subject`'s latest schema, in the wire format."""
+        from streamframe.serde.avro import AvroFormat
+        from streamframe.serde.jsonschema import JsonSchemaFormat
+
+        registry = self.connection().schema_registry
+        if registry is None:
+            raise UsageError(f"--format {fmt} needs a Schema Registry: sf.connect(schema_registry=...) or "
+                             "$STREAMFRAME_SCHEMA_REGISTRY")
+        latest = registry.latest(subject)
+        if latest is None:
+            raise UsageError(f"the Schema Registry has no subject {subject!r}: register a schema first "
+                             f"(or write a frame with to_topic(..., format={fmt!r}), which registers one)")
+        sid, kind, text = latest
+        wanted = {"avro": "AVRO", "jsonschema": "JSON"}[fmt]
+        if kind != wanted:
+            raise UsageError(f"subject {subject!r} holds a {kind} schema, not {wanted}")
+        out = []
+        if fmt == "jsonschema":
+            check = JsonSchemaFormat(json.loads(text))
+            decoded = check.decode([v for v, _, _ in records])
+            if decoded.errors:
+                i, why = min(decoded.errors.items())
+                raise UsageError(f"line {records[i][2]} does not fit the latest schema of {subject!r} "
+                                 f"(id {sid}): {why.partition(': ')[2]}")
+            return [(b"\x00" + sid.to_bytes(4, "big") + v, obj, no) for v, obj, no in records]
+        avro = AvroFormat(text)
+        for _, obj, no in records:
+            try:
+                out.append((avro.encode_records([obj], sid)[0], obj, no))
+            except ValueError as e:
+                why = str(e).partition(": ")[2]
+                raise UsageError(f"line {no} does not fit the latest schema of {subject!r} (id {sid}): "
+                                 f"{why}") from None
+        return out
 
     def _write(self, topic: str, values, keys, stamps, partitions) -> None:
         from streamframe.kafka.writer import Output

@@ -3,7 +3,8 @@
     %kafka_topics                                    # DataFrame: name, partitions
     %kafka_topics list 'orders*'                     # only names matching a glob pattern
     %kafka_topics create orders --partitions 3 --config retention.ms=86400000 cleanup.policy=delete
-    %kafka_topics describe orders                    # per partition: leader, replicas, offsets, records
+    %kafka_topics describe orders                    # per partition: leader, replicas, offsets, records;
+                                                     # with a Schema Registry, the subjects' latest schemas
     %kafka_topics delete orders orders-copy
 """
 
@@ -75,10 +76,17 @@ class TopicMagics(StreamframeMagics):
 
         from streamframe.kafka.peek import describe
 
-        partitions, configs = describe(self.connection(), args.names[0])
+        conn = self.connection()
+        partitions, configs = describe(conn, args.names[0])
         shown = configs if args.all else configs[~configs["default"]]
         if len(shown):
             display(shown.drop(columns="default").set_index("name"))
+        if conn.schema_registry is not None:  # the topic's subjects (TopicNameStrategy) and latest schemas
+            subjects = [v for part in ("key", "value")
+                        if (v := conn.schema_registry.version(f"{args.names[0]}-{part}")) is not None]
+            if subjects:
+                display(pd.DataFrame(subjects).set_index("subject"))
+            partitions.attrs["subjects"] = {v["subject"]: v for v in subjects}
         partitions.attrs["config"] = dict(zip(configs["name"], configs["value"]))
         return partitions
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from streamframe.operators.base import Operator, describe, evaluate
 from streamframe.records import KEY_BYTES, META, RECORD_BYTES, VERBATIM_KEYS, RawBatch, take
-from streamframe.serde import decode_keys
+from streamframe.serde import decode_keys, decode_registry_keys
 from streamframe.time.extract import ms_to_datetime, to_epoch_ms
 
 
@@ -77,11 +77,23 @@ class DecodeSource(Operator):
             nulls = [i for i, v in enumerate(raw.values) if v is None]
             errors.update((i, "null value on a stream (its schema has fields)") for i in nulls)
             frame = frame.drop(index=[i for i in nulls if i in frame.index])
+        keys = None
+        if node.key_decoder is not None:  # a key that does not decode is an error, read or not
+            at = frame.index.to_numpy()
+            keys, why = decode_registry_keys(take(raw.keys, at), node.key_decoder, frame.index)
+            if why:
+                bad = [int(at[k]) for k in why]
+                errors.update((int(at[k]), reason) for k, reason in why.items())
+                frame, keys = frame.drop(index=bad), keys.drop(index=bad)
         pos = frame.index.to_numpy()
         full = len(pos) == len(raw)
 
         frame = frame.copy() if not full else frame
-        if "_key" not in deferred:
+        if "_key" in deferred:
+            pass
+        elif keys is not None:
+            frame["_key"] = keys
+        else:
             frame["_key"] = decode_keys(
                 raw.keys if full else raw.rows(pos).keys, node.key_format, frame.index
             )
@@ -122,6 +134,8 @@ class DecodeSource(Operator):
         for name in missing:
             if name == "_key" and KEY_BYTES in wanted and self.node.key_format in VERBATIM_KEYS:
                 frame[name] = pd.Series(rows.keys, index=frame.index, dtype=object)  # what decoding undoes
+            elif name == "_key" and self.node.key_decoder is not None:  # one that does not decode: None
+                frame[name] = decode_registry_keys(rows.keys, self.node.key_decoder, frame.index)[0]
             elif name == "_key":
                 frame[name] = decode_keys(rows.keys, self.node.key_format, frame.index)
             elif name == "_timestamp":

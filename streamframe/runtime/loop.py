@@ -99,6 +99,14 @@ class Loop:
     # --- opening ---------------------------------------------------------------------------------------
     def open(self) -> None:
         query, conn = self.query, self.query.connection
+        if conn is not None:
+            from streamframe.serde import attach_registry
+
+            for src in query.root.sources():  # formats of a Schema Registry read through the connection's
+                if isinstance(src, KafkaSource):
+                    attach_registry(src.value_format, conn.schema_registry)
+                    if src.key_decoder is not None:
+                        attach_registry(src.key_decoder, conn.schema_registry)
         if conn is not None and self.merger is not None:
             from streamframe.runtime.repartition import check_copartitioned
 

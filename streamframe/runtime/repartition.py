@@ -122,6 +122,9 @@ def rekey_stream(query, node: nodes.Join) -> bool:
     if plan is None:
         return False
     on, streams, table = plan
+    if table.key_decoder is not None:  # its keys' bytes are Avro/JSON Schema: a copy keyed so could not match
+        raise ConfigError(f"joining on {on!r} needs the stream re-keyed like table {table.topic!r}, whose "
+                          f"keys are {table.key_format}: read the table with key= a value column instead")
     conn = query.connection
     partitions = conn.partitions(table.topic)
     position = query.topology.positions[node.id]

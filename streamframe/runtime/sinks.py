@@ -62,8 +62,13 @@ class TopicSink(SinkProtocol):
     rewinds = True  # an aborted transaction's records are never read
 
     def __init__(self, topic: str, fmt, key: str | None = None, key_format: str = "text",
-                 table_keys=None, windowed: bool = False, partitions: int | None = None):
+                 table_keys=None, windowed: bool = False, partitions: int | None = None,
+                 subject: str | None = None):
+        if key is not None and key_format in ("avro", "jsonschema"):
+            key_format = "text"  # the key is a column's value, not the source's key as consumed
         self.topic, self.fmt, self.key, self.key_format = topic, fmt, key, key_format
+        self.subject = subject  # the value schema's subject, for formats of a Schema Registry
+        self._key_fmt = None  # an Avro table's record keys: their format
         self.table_keys, self.windowed, self.partitions = table_keys, windowed, partitions
         self._writer = None
         # What a record takes from the metadata; a record's own key passes through as its bytes, and a
@@ -80,6 +85,14 @@ class TopicSink(SinkProtocol):
         # a JSON key {keys..., window_start} comes out of table_record_keys already encoded
         encoded = self.table_keys and (self.windowed or len(self.table_keys) > 1)
         key_format = "bytes" if encoded else self.key_format
+        from streamframe.serde import attach_registry, value_format
+
+        # a format of a Schema Registry registers its schema under the topic's subject (TopicNameStrategy)
+        registry = query.connection.schema_registry
+        attach_registry(self.fmt, registry, self.subject or f"{self.topic}-value")
+        if encoded and registry is not None and getattr(self.fmt, "name", None) == "avro":
+            # an Avro table's key {keys..., window_start} is an Avro record too, under <topic>-key
+            self._key_fmt = attach_registry(value_format("avro"), registry, f"{self.topic}-key")
         self._writer = TopicWriter(query.output, self.topic, self.fmt, key_format, self.key,
                                    max_bytes=query.connection.max_message_bytes(self.topic))
 
@@ -93,16 +106,17 @@ class TopicSink(SinkProtocol):
 
     def write(self, frame: pd.DataFrame) -> int:
         if self.table_keys:
-            frame = table_record_keys(frame, self.table_keys, self.windowed)
+            frame = table_record_keys(frame, self.table_keys, self.windowed, self._key_fmt)
         return self._writer.write(frame)
 
     def __repr__(self) -> str:
         return f"topic {self.topic}"
 
 
-def table_record_keys(frame: pd.DataFrame, keys: list, windowed: bool) -> pd.DataFrame:
+def table_record_keys(frame: pd.DataFrame, keys: list, windowed: bool, key_fmt=None) -> pd.DataFrame:
     """`_key` for a table's records: its key, or {keys..., window_start (epoch ms)} as JSON bytes
-    (encoded column-wise, like values)."""
+    (encoded column-wise, like values) — or with `key_fmt` (Avro) as its records, window_start a
+    timestamp-millis."""
     from streamframe.serde.json_encode import encode_json_rows
     from streamframe.time.extract import datetime_to_ms
 
@@ -111,6 +125,11 @@ def table_record_keys(frame: pd.DataFrame, keys: list, windowed: bool) -> pd.Dat
         frame["_key"] = frame[keys[0]].astype(object).to_numpy()
         return frame
     parts = pd.DataFrame({k: frame[k].to_numpy() for k in keys})
+    if key_fmt is not None:
+        if windowed:
+            parts["window_start"] = frame["window_start"].to_numpy()
+        frame["_key"] = key_fmt.encode(parts)
+        return frame
     if windowed:
         parts["window_start"] = datetime_to_ms(frame["window_start"])
     frame["_key"] = encode_json_rows(parts)

@@ -27,6 +27,24 @@ def decode_keys(keys: list, fmt: str, index) -> pd.Series:
         )
 
 
+def decode_registry_keys(keys: list, fmt, index) -> tuple[pd.Series, dict[int, str]]:
+    """Keys in a Schema Registry format (`fmt`, an avro or jsonschema Format with its registry): a key of
+    one value (an Avro string, long, ...) is that value, a record key a dict of its fields; a null key
+    None. Returns the column and {position in `keys`: why} for keys that do not decode (None there)."""
+    decoded = fmt.decode(keys)
+    frame = decoded.frame
+    if list(frame.columns) == ["value"]:
+        values = frame["value"].astype(object).where(frame["value"].notna(), None).tolist()
+    else:
+        values = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    out = [None] * len(keys)
+    for at, v in zip(frame.index.tolist(), values):
+        if keys[at] is not None:
+            out[at] = v
+    errors = {int(i): f"key: {why}" for i, why in decoded.errors.items()}
+    return pd.Series(out, index=index, dtype=object), errors
+
+
 def key_bytes(key, fmt: str = "text") -> bytes | None:
     """One record key as the bytes Kafka holds, the same on every path that writes or partitions by a
     key (sinks, re-key copies, joins, aggregations' tasks, the test driver); None: a null key.
@@ -34,11 +52,12 @@ def key_bytes(key, fmt: str = "text") -> bytes | None:
     bytes pass as they are; str is UTF-8 (a key read with surrogates gets its original bytes back);
     a float that holds an int is the int (a column with a missing value is a float column), so 3.0 is
     "3" like 3; a tuple, list or dict (a key of several columns) is JSON; anything else is its text.
-    With `fmt="json"` every key but bytes is JSON."""
+    With `fmt="json"` every key but bytes is JSON, and so with "avro" and "jsonschema": a key decoded
+    from a Schema Registry format and written again (not passed through as consumed) is JSON."""
     key = _plain(key)
     if key is None or isinstance(key, bytes):
         return key
-    if fmt == "json" or isinstance(key, (tuple, list, dict)):
+    if fmt in ("json", "avro", "jsonschema") or isinstance(key, (tuple, list, dict)):
         if isinstance(key, (tuple, list)):
             key = [_plain(part) for part in key]
         return orjson.dumps(key, option=orjson.OPT_SERIALIZE_NUMPY)
@@ -62,7 +81,7 @@ def encode_keys(keys: pd.Series, fmt: str) -> list:
     """Keys for the producer, each as key_bytes gives it (text keys that need no re-encoding pass as
     str, which librdkafka writes as UTF-8)."""
     values = keys.tolist()
-    if fmt != "json":
+    if fmt not in ("json", "avro", "jsonschema"):
         kind = pd.api.types.infer_dtype(values, skipna=False)
         if kind == "bytes":  # keys as consumed (operators.records.KEY_BYTES)
             return values

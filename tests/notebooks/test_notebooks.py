@@ -32,8 +32,8 @@ def warm_broker(bootstrap):
     return bootstrap
 
 
-def test_there_are_six_tutorials():
-    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06"]
+def test_there_are_seven_tutorials():
+    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06", "07"]
 
 
 @pytest.mark.timeout(600)

@@ -25,7 +25,7 @@ from streamframe.magics import KafkaMagics
 from streamframe.magics.common import unquote
 
 LINE_MAGICS = ["kafka_topics", "kafka_tail", "kafka_source", "kafka_sink", "connectors", "connector_stop",
-               "sf_queries", "sf_stop", "kafka_produce"]
+               "sf_queries", "sf_stop", "kafka_produce", "schemas"]
 HOSTILE = 'x"; DROP TABLE t; --'
 
 

@@ -200,7 +200,8 @@ def test_a_typo_in_a_column_name_fails_with_the_available_columns_and_the_closes
     "streamframe.frames.stream", "streamframe.frames.sources", "streamframe.plan.expr",
     "streamframe.serde", "streamframe.serde.json_encode", "streamframe.time.extract",
     "streamframe.runtime.testing", "streamframe.plan.explain", "streamframe.plan.columns",
-    "streamframe.frames.schema", "streamframe.runtime.dead_letters",
+    "streamframe.frames.schema", "streamframe.runtime.dead_letters", "streamframe.serde.avro",
+    "streamframe.serde.wire", "streamframe.kafka.registry", "streamframe.serde.jsonschema",
 ])
 def test_docstring_examples_run(module):
     import doctest

@@ -1,0 +1,56 @@
+"""Confluent's wire format, as Schema Registry serializers write it: a magic byte 0, the schema id in
+four big-endian bytes, then the body (Avro, JSON, or a Protobuf message after its message indexes).
+
+Confluent Schema Registry writes and reads it, and so do the registries that speak its API (Karapace,
+Redpanda's, Apicurio's compatibility API). The registry itself is reached only through `SchemaSource`,
+which the kafka layer provides (kafka/registry.py): serde never talks HTTP.
+
+    >>> frame(7, b"body")
+    b'\\x00\\x00\\x00\\x00\\x07body'
+    >>> group_by_schema([frame(7, b"a"), b"junk", None, frame(7, b"b")])
+    ({7: [0, 3]}, {1: 'not in the Schema Registry wire format (magic byte 0, then a 4-byte schema id)'}, [2])
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+HEADER = 5  # the magic byte and the schema id
+NOT_WIRE = "not in the Schema Registry wire format (magic byte 0, then a 4-byte schema id)"
+
+
+class SchemaSource(Protocol):
+    """What a format asks of a Schema Registry. Errors of the registry itself (unreachable, refused
+    credentials, incompatible schema) are raised as streamframe.errors.SchemaRegistryError."""
+
+    def schema(self, schema_id: int) -> tuple[str, str] | None:
+        """(schema type "AVRO"/"JSON"/"PROTOBUF", schema text) of an id; None if the registry has none."""
+
+    def register(self, subject: str, schema: str, schema_type: str) -> int:
+        """The id of `schema` under `subject`, registered if new."""
+
+    def latest(self, subject: str) -> tuple[int, str, str] | None:
+        """(id, schema type, schema text) of the subject's latest version; None if there is no subject."""
+
+
+def frame(schema_id: int, body: bytes) -> bytes:
+    return b"\x00" + schema_id.to_bytes(4, "big") + body
+
+
+def group_by_schema(values: list) -> tuple[dict[int, list[int]], dict[int, str], list[int]]:
+    """({schema id: positions}, {position: why it is not in the wire format}, positions of nulls)."""
+    groups: dict[bytes, list[int]] = {}
+    errors, nulls = {}, []
+    for i, v in enumerate(values):
+        if v is None:
+            nulls.append(i)
+        elif len(v) < HEADER or v[0] != 0:
+            errors[i] = NOT_WIRE
+        else:
+            head = v[1:HEADER]
+            at = groups.get(head)
+            if at is None:
+                groups[head] = [i]
+            else:
+                at.append(i)
+    return {int.from_bytes(k, "big"): at for k, at in groups.items()}, errors, nulls
