@@ -29,7 +29,8 @@ def connect(bootstrap: str | None = None, config: dict | None = None, app_id: st
     """Connect to Kafka and make the connection every frame's default.
 
     `bootstrap` defaults to $STREAMFRAME_BOOTSTRAP, else the running local broker, else a local broker
-    started now. `config` passes librdkafka settings through (SASL, SSL, ...); secrets in it never show
+    started now (a local broker started with ``--sasl`` is logged in to as its admin unless `config`
+    names a user). `config` passes librdkafka settings through (SASL, SSL, ...); secrets in it never show
     in reprs, logs or errors. `processing_guarantee` ("at_least_once", the default, or "exactly_once";
     also $STREAMFRAME_PROCESSING_GUARANTEE) is every query's unless it sets its own. Fails with
     BrokerUnreachableError naming the address at once when the connection is refused or the host does
@@ -47,6 +48,8 @@ def connect(bootstrap: str | None = None, config: dict | None = None, app_id: st
 
         broker = local.start()  # reuses a running broker, and waits until it answers
         bootstrap = broker.bootstrap
+        if broker.sasl and "sasl.username" not in (config or {}):  # `local start --sasl`: as its admin
+            config = {**local.admin_config(), **(config or {})}
     guarantee = processing_guarantee or os.environ.get("STREAMFRAME_PROCESSING_GUARANTEE") or None
     conn = Connection(bootstrap, config, app_id=app_id or os.environ.get("STREAMFRAME_APP_ID", "streamframe"),
                       processing_guarantee=guarantee)

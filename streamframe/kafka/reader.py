@@ -91,7 +91,7 @@ class KafkaReader:
         self._lag = 0
 
     def open(self) -> None:
-        partitions = self.conn.require_topics(self.topics)
+        partitions = self.conn.require_topics(self.topics, need="read")
         self._consumer = self.conn.client(Consumer, self.conn.consumer_config(self.group_id))
         if self.assign:
             tps = [TopicPartition(t, p, OFFSET_BEGINNING) for t, n in partitions.items() for p in range(n)]
@@ -148,6 +148,10 @@ class KafkaReader:
                 good.append(m)
             elif err.code() == KafkaError._PARTITION_EOF:
                 continue
+            elif err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+                raise self.conn.not_authorized("topic", m.topic() or ", ".join(self.topics), "read")
+            elif err.code() == KafkaError.GROUP_AUTHORIZATION_FAILED:
+                raise self.conn.not_authorized("group", self.group_id, "read")
             elif err.code() in _FATAL or err.fatal():
                 raise self.conn.error(err, f"reading {m.topic()}")
             else:

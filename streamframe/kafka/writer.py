@@ -29,7 +29,7 @@ def producer_limits(conn: Connection, outputs, inputs) -> dict:
     refuses a whole batch of small records for the size of the batch), and records as large as the
     largest input topic accepts (a dead letter carries its input record whole)."""
     settings = {}
-    existing = conn.describe(list(outputs))
+    existing = conn.describe(list(outputs), need="write")
     smallest = min((conn.max_message_bytes(t) for t in existing), default=PRODUCER_MAX_BYTES)
     if smallest < PRODUCER_MAX_BYTES:
         settings["batch.size"] = max(smallest, 1000)

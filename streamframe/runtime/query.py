@@ -176,7 +176,7 @@ class Query:
         """The most partitions of an input topic (asked once: the sink and the operators both want it)."""
         if self._input_partitions is None:
             topics = [s.topic for s in self.root.sources() if isinstance(s, KafkaSource)]
-            found = self.connection.require_topics(topics).values() if topics else ()
+            found = self.connection.require_topics(topics, need="read").values() if topics else ()
             self._input_partitions = max(found, default=1)
         return self._input_partitions
 
