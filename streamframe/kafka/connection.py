@@ -93,6 +93,9 @@ class Connection:
         self._admin_errors: list[tuple[float, int, str]] = []  # (monotonic time, code, reason), the latest
         self._reached = False  # a request of the admin client was answered
         self._max_bytes: dict[str, int] = {}  # max.message.bytes per topic, once asked
+        # Set when a query's client says every broker is down; cleared once one answers (probe()).
+        self.unreachable_since: float | None = None
+        self._probed = 0.0
 
     @property
     def config(self) -> dict:
@@ -106,6 +109,8 @@ class Connection:
         return scrub(str(text), self._config)
 
     def _on_error(self, err: KafkaError) -> None:
+        if err.code() == _DOWN and self.unreachable_since is None:
+            self.unreachable_since = time.monotonic()
         message = self.scrub(err.str())
         self.errors.append(message)
         del self.errors[:-20]
@@ -185,6 +190,31 @@ class Connection:
                 self.metadata(timeout)
                 return
             raise self._unreachable(_reason(e), timeout) from None
+
+    @property
+    def unreachable(self) -> bool:
+        """A query's client said every broker is down, and none has answered since."""
+        return self.unreachable_since is not None
+
+    def probe(self, every: float = 1.0) -> bool:
+        """While unreachable: ask the cluster (at most once per `every` s, one short request) whether it
+        answers again; whether it is reachable now."""
+        if self.unreachable_since is None:
+            return True
+        if time.monotonic() - self._probed >= every:
+            self._probed = time.monotonic()
+            try:
+                self.check(timeout=min(every, 2.0))
+                self.unreachable_since = None
+            except StreamframeError:
+                pass
+        return self.unreachable_since is None
+
+    def unreachable_error(self, what: str) -> BrokerUnreachableError:
+        """What a query says when the broker has not answered for as long as it may wait."""
+        waited = time.monotonic() - (self.unreachable_since or time.monotonic())
+        reason = self.errors[-1] if self.errors else "no answer"
+        return self._unreachable(f"{reason}; {what}", waited)
 
     def error(self, e: KafkaException | KafkaError, what: str, cls=StreamframeError) -> StreamframeError:
         """The one translation of a confluent_kafka error into ours: "`what`: the broker's reason",

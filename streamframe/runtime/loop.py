@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 
 from streamframe.errors import (
+    AuthenticationError,
+    BrokerUnreachableError,
     ConfigError,
     DeliveryError,
     QueryTimeoutError,
@@ -93,8 +95,10 @@ class Loop:
             self.rekeyed.add(copy)
 
     # --- opening ---------------------------------------------------------------------------------------
-    def open(self) -> None:
+    def open(self, stop=None) -> None:
         query, conn = self.query, self.query.connection
+        if conn is not None and query.connect_timeout:
+            self._wait_for_broker(conn, query.connect_timeout, stop)
         if conn is not None and self.merger is not None:
             from streamframe.runtime.repartition import check_copartitioned
 
@@ -130,9 +134,39 @@ class Loop:
         if self.global_reader is not None:
             self._load_global_tables()
         for reader in self.readers:
-            reader.on_revoke = self.checkpoint.run
+            reader.on_revoke = self._on_revoke
             reader.start_offsets = start
             reader.open()
+
+    def _wait_for_broker(self, conn, timeout: float, stop) -> None:
+        """Until the cluster answers, its "broker unreachable" in the metrics, at most `timeout` s."""
+        started = time.monotonic()
+        while True:
+            try:
+                conn.check(timeout=min(2.0, timeout))
+                self.metrics.unreachable_since = None
+                return
+            except BrokerUnreachableError as e:
+                if isinstance(e, AuthenticationError):
+                    raise
+                self.metrics.unreachable_since = started
+                if time.monotonic() - started >= timeout or (stop is not None and stop.is_set()):
+                    raise BrokerUnreachableError(
+                        f"query {self.query.name!r}: no Kafka broker answered at {conn.bootstrap} within "
+                        f"connect_timeout={timeout:g} s; is it running?") from None
+                time.sleep(min(1.0, max(timeout - (time.monotonic() - started), 0)))
+
+    def _on_revoke(self) -> bool:
+        """Before a rebalance takes partitions away: checkpoint them; False when nothing could be
+        committed because the broker is down (the reader then resumes them where it read to)."""
+        conn = self.query.connection
+        if conn is not None and conn.unreachable:
+            return False
+        try:
+            self.checkpoint.run()
+        except BrokerUnreachableError:
+            return False
+        return True
 
     def _transactional_output(self, extra: dict | None = None):
         """Exactly-once: the producer of transactional.id {app_id}.{query}-{instance}: a live query's
@@ -188,11 +222,15 @@ class Loop:
             raise
 
     def _run(self, stop) -> None:
-        query = self.query
-        self.open()
+        query, conn = self.query, self.query.connection
+        self.open(stop)
         deadline = None if query.timeout is None else time.monotonic() + query.timeout
         last_commit = time.monotonic()
         while not stop.is_set():
+            if conn is not None and not self.bounded:  # a live query outlasts a broker outage
+                self.metrics.unreachable_since = conn.unreachable_since
+                if conn.unreachable and conn.probe():
+                    self.metrics.unreachable_since = None
             try:
                 self._poll_round()
             except TransactionAbortedError as e:
@@ -214,7 +252,13 @@ class Loop:
                     f"({self.metrics.records_in} records read); raise timeout= or check the input"
                 )
             if not self.bounded and time.monotonic() - last_commit >= query.commit_interval:
-                self.checkpoint.run()
+                if conn is not None and conn.unreachable:
+                    continue  # nothing can be made safe now: the checkpoint runs once the broker is back
+                try:
+                    self.checkpoint.run()
+                except BrokerUnreachableError:  # it went away meanwhile, or its coordinator is loading
+                    last_commit = time.monotonic() - query.commit_interval + 1.0  # again in a second
+                    continue
                 last_commit = time.monotonic()
         self._release_merged(final=True)
         self.checkpoint.run()

@@ -40,6 +40,10 @@ class Query:
     (None: when the query joins); `hold(raw)` gives the rows the merger holds for a raw batch, in place of
     the source's decoding; `on_checkpoint` runs after each checkpoint.
 
+    `connect_timeout`: a query that starts while the broker does not answer waits up to this many seconds
+    for it (its metrics say "broker unreachable"), then fails naming the address; None fails at once. A
+    running query whose broker goes away waits for it however long: it checkpoints again once it is back.
+
     `processing_guarantee`: "at_least_once" (the default: a restart may repeat output) or "exactly_once"
     (output records and input offsets commit in one Kafka transaction per `commit_interval`, 0.1 s by
     default; stateless topologies into a topic, memory or SQLite so far). None: the connection's default.
@@ -50,8 +54,9 @@ class Query:
                  commit_interval: float | None = None, poll_timeout: float = 0.1, state: str = "sqlite",
                  state_dir=None, changelog: bool = True, clock: Callable[[], float] = time.monotonic,
                  merge: bool | None = None, hold=None, on_checkpoint: Callable[[], None] | None = None,
-                 processing_guarantee: str | None = None):
+                 processing_guarantee: str | None = None, connect_timeout: float | None = None):
         self.root, self.sink, self.name = root, sink, name
+        self.connect_timeout = connect_timeout
         self.connection = connection
         self.bounded = bounded
         self.timeout = timeout
