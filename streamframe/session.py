@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 import time
@@ -130,3 +131,15 @@ def stop_all() -> None:
     for q in queries():
         if q.status == "running":
             q.stop()
+
+
+@atexit.register
+def _stop_at_exit(budget: float = 10.0) -> None:
+    """At interpreter exit (a kernel shut down or restarted, a script's end) the running queries stop
+    and close their consumers, so none stays a member of its group until the session timeout (45 s)."""
+    running = [q for q in queries() if q.status == "running"]
+    for q in running:
+        q.stop(timeout=0)  # every one told first, so they stop side by side
+    deadline = time.monotonic() + budget
+    for q in running:
+        q.stop(timeout=max(deadline - time.monotonic(), 0.1))

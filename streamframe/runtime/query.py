@@ -165,6 +165,9 @@ class Query:
         try:
             self.loop.run(self._stop)
             self.status = "stopped" if self._stop.is_set() else "finished"
+        except KeyboardInterrupt as exc:  # Ctrl-C (a kernel's interrupt) of a run on the calling thread
+            self.status = "stopped"
+            self.exception = exc  # run_here() raises it as it is: the notebook shows KeyboardInterrupt
         except BaseException as exc:  # noqa: BLE001 - the query's thread must record every failure
             self.status = "failed"
             if self.connection is not None and not isinstance(exc, StreamframeError):
