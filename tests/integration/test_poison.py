@@ -156,7 +156,7 @@ def test_a_groupby_on_the_key_dead_letters_null_keys_and_equals_pandas(poisoned,
     pd.testing.assert_frame_equal(got.sort_index(), gold.sort_index(), check_dtype=False,
                                   check_names=False)
     reasons = {**STATELESS_REASONS, "null key": r"null group key \(_key\)",
-               "undecodable key": "surrogates not allowed"}
+               "undecodable key": r"group key \(_key\) is not UTF-8 text"}
     dead = _check_dead_letters(bootstrap, topic, values, kinds, bad, reasons)
     print(f"\nMATRIX groupby _key dead_letter: in={N} groups={len(got)} (pandas {len(gold)}) "
           f"dead-lettered={dead} missing=0 duplicated=0")
