@@ -25,6 +25,8 @@ from streamframe.errors import (
     StreamframeError,
     TransactionAbortedError,
 )
+from streamframe.operators.table import TableAggregateOp
+from streamframe.operators.window import AggregateOp
 from streamframe.plan.nodes import DataFrameSource, Join, KafkaSource, Node
 from streamframe.records import RECORD_BYTES
 from streamframe.runtime.checkpoint import Checkpoint
@@ -73,6 +75,10 @@ class Loop:
         self.merger = TimeMerger({s.id: 0 if isinstance(s, KafkaSource) and s.table else 1
                                   for s in query.root.sources()}) if merge else None
         self.hold = hold
+        # Its output rows are groups' rows, not input records: one too large to produce cannot be
+        # dead-lettered as a record (the group's state holds every record that made it).
+        self.aggregates = any(isinstance(op, (AggregateOp, TableAggregateOp))
+                              for op in self.topology.ops.values())
         self.checkpoint = Checkpoint(self.readers, self.merger, query.stores, changelog=query.changelog,
                                      connection=query.connection, after=on_checkpoint)
         self.failed = False  # run() raised: nothing more may be committed
@@ -357,6 +363,10 @@ class Loop:
             if result.errors:
                 self.routing.route(src, raw, result.errors)
             if self.deliver(result):  # output too large to produce: routed as its input record's error
+                if self.aggregates:
+                    why = next(iter(self.query.sink.rejected.values()))
+                    raise DeliveryError(f"query {self.query.name!r}: an aggregate's row: {why}; raise the "
+                                        "topic's max.message.bytes or aggregate less; nothing was committed")
                 self.routing.route(src, raw, self._rejected(len(raw)))
 
     def _release_merged(self, final: bool = False) -> None:
