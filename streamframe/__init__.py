@@ -8,6 +8,8 @@
 
 from streamframe import display as _display
 from streamframe.errors import (
+    AuthenticationError,
+    AuthorizationError,
     BrokerUnreachableError,
     ConfigError,
     DeliveryError,
@@ -40,6 +42,8 @@ def load_ipython_extension(ipython):
     load(ipython)
 
 __all__ = [
+    "AuthenticationError",
+    "AuthorizationError",
     "BrokerUnreachableError",
     "ConfigError",
     "Connection",

@@ -1,7 +1,12 @@
 """The `streamframe` command: the local broker, the demo, headless runs, the Jupyter kernel.
 
-    streamframe local start [--port N] [--connect]   start (or reuse) the embedded Apache Kafka (and a
-                                         Kafka Connect worker); prints their addresses
+    streamframe local start [--port N] [--connect] [--sasl]
+                                         start (or reuse) the embedded Apache Kafka (and a Kafka Connect
+                                         worker); prints their addresses. --sasl: a SASL_PLAINTEXT
+                                         (SCRAM-SHA-512) listener with ACLs
+    streamframe local user NAME          create a SCRAM user (password from $STREAMFRAME_PASSWORD or asked)
+    streamframe local allow NAME (--topic T | --group G) [--operation OP ...] [--prefixed]
+                                         an ACL letting user NAME do OP (default read) on T or G
     streamframe local status|stop|logs   inspect, stop (the worker too), or show the broker's (--connect:
                                          the worker's) log
     streamframe demo [--duration S] [--rate R]
@@ -28,14 +33,20 @@ from pathlib import Path
 
 def _local(args) -> int:
     from streamframe import local
+    from streamframe.errors import ConfigError
 
+    if args.action in ("user", "allow") and not args.name:
+        raise ConfigError(f"`streamframe local {args.action}` needs the user's name")
     if args.action == "start":
         print(f"fetching/starting Apache Kafka {local.KAFKA_VERSION} ...", file=sys.stderr)
-        broker = local.start(port=args.port)
+        broker = local.start(port=args.port, sasl=True if args.sasl else None)
         print(
             f"Kafka {local.KAFKA_VERSION} running at {broker.bootstrap} "
             f"(pid {broker.pid}, home {broker.home})"
         )
+        if broker.sasl:
+            print(f"SASL_PLAINTEXT (SCRAM-SHA-512) with ACLs; the admin's client config: "
+                  f"{broker.home / 'admin.properties'}")
         if args.connect:
             print(f"starting Kafka Connect {local.KAFKA_VERSION} ...", file=sys.stderr)
             worker = local.start_connect()
@@ -58,6 +69,18 @@ def _local(args) -> int:
         print("stopped" if stopped else "no local broker was running")
     elif args.action == "logs":
         print(local.connect_logs(args.lines) if args.connect else local.logs(args.lines))
+    elif args.action == "user":
+        import getpass
+
+        password = os.environ.get("STREAMFRAME_PASSWORD") or getpass.getpass(f"password for {args.name}: ")
+        local.add_user(args.name, password)
+        print(f"user {args.name!r} created (SCRAM-SHA-512)")
+    elif args.action == "allow":
+        local.allow(args.name, topic=args.topic, group=args.group, operations=args.operation or ["read"],
+                    prefixed=args.prefixed)
+        what = f"topic {args.topic!r}" if args.topic is not None else f"group {args.group!r}"
+        print(f"User:{args.name} may {', '.join(args.operation or ['read'])} {what}"
+              f"{' (and every name starting so)' if args.prefixed else ''}")
     elif args.action == "fetch":
         print(f"Kafka jars in {local.ensure_jars()}")
         if args.connect:
@@ -179,13 +202,21 @@ def parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True)
     loc = sub.add_parser("local", help="the embedded Apache Kafka broker")
-    loc.add_argument("action", choices=["start", "stop", "status", "logs", "fetch"])
+    loc.add_argument("action", choices=["start", "stop", "status", "logs", "fetch", "user", "allow"])
+    loc.add_argument("name", nargs="?", help="user / allow: the user's name")
     loc.add_argument("--port", type=int, default=None, help="listen on this port (default: a free one)")
     loc.add_argument("--lines", type=int, default=50, help="how many log lines `logs` shows")
     loc.add_argument(
         "--connect", action="store_true",
         help="start: also a Kafka Connect worker (distributed mode, REST API); logs/fetch: the worker's",
     )  # fmt: skip
+    loc.add_argument("--sasl", action="store_true",
+                     help="start: a SASL_PLAINTEXT (SCRAM-SHA-512) listener with ACLs (users: `local user`)")
+    loc.add_argument("--topic", default=None, help="allow: the topic")
+    loc.add_argument("--group", default=None, help="allow: the consumer group")
+    loc.add_argument("--operation", action="append", default=None,
+                     help="allow: read, write, create, describe, all, ... (repeatable; default read)")
+    loc.add_argument("--prefixed", action="store_true", help="allow: every topic or group starting so")
     loc.set_defaults(fn=_local)
     demo = sub.add_parser("demo", help="live trades through a StreamFrame pipeline, in the terminal")
     demo.add_argument("--duration", type=float, default=20.0, help="seconds to run (default 20)")

@@ -3,6 +3,8 @@
     StreamframeError                 base of everything raised on purpose
     ├── ConfigError                  bad argument or configuration (also ValueError)
     ├── BrokerUnreachableError       no answer from the bootstrap address in time
+    │   └── AuthenticationError      the broker refused the credentials (names the user, never the password)
+    ├── AuthorizationError           an ACL is missing (names principal, topic or group, operation)
     ├── UnknownTopicError            a topic that does not exist (lists similar names)
     ├── RecordError                  a record failed under on_error="fail" (names topic, partition, offset)
     ├── DeliveryError                the producer could not deliver output (nothing was committed)
@@ -38,6 +40,16 @@ class ConfigError(StreamframeError, ValueError):
 
 class BrokerUnreachableError(StreamframeError):
     """The Kafka bootstrap address did not answer in time."""
+
+
+class AuthenticationError(BrokerUnreachableError):
+    """The broker refused the SASL credentials: nothing can be reached with them. The message names the
+    address and the user, never the password."""
+
+
+class AuthorizationError(StreamframeError):
+    """The broker's authorizer denied a request: the message names the principal, the topic or consumer
+    group and the operation an ACL must allow."""
 
 
 class UnknownTopicError(StreamframeError):

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 import time
@@ -29,7 +30,8 @@ def connect(bootstrap: str | None = None, config: dict | None = None, app_id: st
     """Connect to Kafka and make the connection every frame's default.
 
     `bootstrap` defaults to $STREAMFRAME_BOOTSTRAP, else the running local broker, else a local broker
-    started now. `config` passes librdkafka settings through (SASL, SSL, ...); secrets in it never show
+    started now (a local broker started with ``--sasl`` is logged in to as its admin unless `config`
+    names a user). `config` passes librdkafka settings through (SASL, SSL, ...); secrets in it never show
     in reprs, logs or errors. `processing_guarantee` ("at_least_once", the default, or "exactly_once";
     also $STREAMFRAME_PROCESSING_GUARANTEE) is every query's unless it sets its own. `schema_registry`
     (also $STREAMFRAME_SCHEMA_REGISTRY): the Schema Registry of the "avro", "protobuf" and "jsonschema"
@@ -51,6 +53,8 @@ def connect(bootstrap: str | None = None, config: dict | None = None, app_id: st
 
         broker = local.start()  # reuses a running broker, and waits until it answers
         bootstrap = broker.bootstrap
+        if broker.sasl and "sasl.username" not in (config or {}):  # `local start --sasl`: as its admin
+            config = {**local.admin_config(), **(config or {})}
     guarantee = processing_guarantee or os.environ.get("STREAMFRAME_PROCESSING_GUARANTEE") or None
     registry = schema_registry or os.environ.get("STREAMFRAME_SCHEMA_REGISTRY") or None
     conn = Connection(bootstrap, config, app_id=app_id or os.environ.get("STREAMFRAME_APP_ID", "streamframe"),
@@ -132,3 +136,15 @@ def stop_all() -> None:
     for q in queries():
         if q.status == "running":
             q.stop()
+
+
+@atexit.register
+def _stop_at_exit(budget: float = 10.0) -> None:
+    """At interpreter exit (a kernel shut down or restarted, a script's end) the running queries stop
+    and close their consumers, so none stays a member of its group until the session timeout (45 s)."""
+    running = [q for q in queries() if q.status == "running"]
+    for q in running:
+        q.stop(timeout=0)  # every one told first, so they stop side by side
+    deadline = time.monotonic() + budget
+    for q in running:
+        q.stop(timeout=max(deadline - time.monotonic(), 0.1))

@@ -51,7 +51,7 @@ class SinkConnector(Connector):
 
     def prepare(self) -> None:
         self.connection = self.context.connection()
-        self.partitions = self.connection.require_topics(self.topic_names)
+        self.partitions = self.connection.require_topics(self.topic_names, need="read")
         self.open_target()
 
     def open_target(self) -> None:

@@ -105,6 +105,7 @@ class LiveView(widgets.VBox):
                 metrics.get(k)
                 for k in (
                     "status",
+                    "broker_unreachable_s",  # the status line counts the outage's seconds
                     "records_in",
                     "records_out",
                     "late_drops",

@@ -21,6 +21,7 @@ COLORS = {"running": "#2e7d32", "failed": "#c62828", "finished": "#1565c0"}  # o
 
 # (metric, label, formatter): the order the status line reads in
 _FIELDS = (
+    ("broker_unreachable_s", "broker unreachable for {:.0f} s"),
     ("records_in", "{:,} in"),
     ("records_per_s", "{:,.1f} records/s"),
     ("lag", "lag {:,}"),

@@ -16,17 +16,30 @@ import time
 from confluent_kafka import KafkaError, KafkaException, TopicCollection
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
-from streamframe.errors import BrokerUnreachableError, ConfigError, StreamframeError, UnknownTopicError
+from streamframe.errors import (
+    AuthenticationError,
+    AuthorizationError,
+    BrokerUnreachableError,
+    ConfigError,
+    StreamframeError,
+    UnknownTopicError,
+)
 from streamframe.kafka.config import CONSUMER_DEFAULTS, PRODUCER_DEFAULTS, redact, scrub
 from streamframe.kafka.registry import Registry
 
 log = logging.getLogger("streamframe.kafka")
+# librdkafka's own log lines (FAIL, BGQUEUE, ...) go to this logger; with no handler anywhere Python
+# would print them raw on stderr (its last-resort handler), so it has a silent one: configure logging
+# to see them.
+librdkafka_log = logging.getLogger("streamframe.kafka.librdkafka")
+librdkafka_log.addHandler(logging.NullHandler())
 CONNECT_TIMEOUT = 10.0
 BROKER_MAX_MESSAGE_BYTES = 1048588  # Kafka's default max.message.bytes (message.max.bytes of the broker)
 GUARANTEES = ("at_least_once", "exactly_once")  # processing_guarantee= values; the first is the default
 # What librdkafka's error callback says when no broker of the bootstrap list can be reached (it retries on
 # its own; nothing will answer a request waiting on it), and the more telling errors that come before it.
 _DOWN = KafkaError._ALL_BROKERS_DOWN
+_REFUSED = KafkaError._AUTHENTICATION  # the credentials: retrying with the same ones cannot succeed
 _WHY_DOWN = (KafkaError._RESOLVE, KafkaError._TRANSPORT, KafkaError._AUTHENTICATION, KafkaError._SSL)
 # "host:port/bootstrap: " before, " (after 0ms in state CONNECT)" after the reason of a broker's error
 _BROKER_PREFIX = re.compile(r"^\S+/(bootstrap|\d+): ")
@@ -60,7 +73,7 @@ class ScrubbingLogger:
         self._config = config
 
     def log(self, level, fmt, *args):
-        log.log(level, scrub(fmt % args if args else fmt, self._config))
+        librdkafka_log.log(level, scrub(fmt % args if args else fmt, self._config))
 
 
 class Connection:
@@ -84,6 +97,9 @@ class Connection:
         # the Schema Registry of avro/protobuf/jsonschema formats (kafka/registry.py), if one is given
         self.schema_registry = None if schema_registry is None else \
             schema_registry if isinstance(schema_registry, Registry) else Registry(schema_registry)
+        # Set when a query's client says every broker is down; cleared once one answers (probe()).
+        self.unreachable_since: float | None = None
+        self._probed = 0.0
 
     @property
     def config(self) -> dict:
@@ -100,6 +116,8 @@ class Connection:
         return text if self.schema_registry is None else self.schema_registry.scrub(text)
 
     def _on_error(self, err: KafkaError) -> None:
+        if err.code() == _DOWN and self.unreachable_since is None:
+            self.unreachable_since = time.monotonic()
         message = self.scrub(err.str())
         self.errors.append(message)
         del self.errors[:-20]
@@ -147,6 +165,9 @@ class Connection:
         deadline = started + timeout
         while not future.done():
             admin.poll(0.05)  # serves the error callback
+            refused = [e for e in self._admin_errors if e[0] >= started and e[1] == _REFUSED]
+            if refused and not future.done():  # librdkafka retries, but the same credentials fail again
+                raise self.authentication_failed(refused[-1][2])
             down = [e for e in self._admin_errors if e[0] >= started and e[1] == _DOWN]
             if down and not future.done():
                 why = [e for e in self._admin_errors if e[0] >= started and e[1] in _WHY_DOWN]
@@ -177,10 +198,56 @@ class Connection:
                 return
             raise self._unreachable(_reason(e), timeout) from None
 
+    @property
+    def unreachable(self) -> bool:
+        """A query's client said every broker is down, and none has answered since."""
+        return self.unreachable_since is not None
+
+    def probe(self, every: float = 1.0) -> bool:
+        """While unreachable: ask the cluster (at most once per `every` s, one short request) whether it
+        answers again; whether it is reachable now."""
+        if self.unreachable_since is None:
+            return True
+        if time.monotonic() - self._probed >= every:
+            self._probed = time.monotonic()
+            try:
+                self.check(timeout=min(every, 2.0))
+                self.unreachable_since = None
+            except StreamframeError:
+                pass
+        return self.unreachable_since is None
+
+    def unreachable_error(self, what: str) -> BrokerUnreachableError:
+        """What a query says when the broker has not answered for as long as it may wait."""
+        waited = time.monotonic() - (self.unreachable_since or time.monotonic())
+        reason = self.errors[-1] if self.errors else "no answer"
+        return self._unreachable(f"{reason}; {what}", waited)
+
     def error(self, e: KafkaException | KafkaError, what: str, cls=StreamframeError) -> StreamframeError:
         """The one translation of a confluent_kafka error into ours: "`what`: the broker's reason",
         one line, secrets masked."""
         return cls(f"{what}: {self.scrub(_reason(e))}")
+
+    @property
+    def principal(self) -> str:
+        """Who the broker sees: User:<sasl.username>, else User:ANONYMOUS (no SASL)."""
+        return f"User:{self._config.get('sasl.username') or 'ANONYMOUS'}"
+
+    def authentication_failed(self, reason: str) -> AuthenticationError:
+        reason = _STATE_SUFFIX.sub("", _BROKER_PREFIX.sub("", self.scrub(reason)))
+        return AuthenticationError(
+            f"authentication failed at {self.bootstrap} as {self.principal} ({reason}); "
+            "check sasl.username, sasl.password and sasl.mechanism")
+
+    def not_authorized(self, resource: str, name: str, operation: str) -> AuthorizationError:
+        """One line naming the principal, the topic or group and the operation an ACL must allow."""
+        acl = f"--{resource} {name}"
+        if resource == "group" and name.startswith(f"{self.app_id}."):  # each run has a group of its own
+            acl = f"--resource-pattern-type prefixed --group {self.app_id}."
+        return AuthorizationError(
+            f"{self.principal} is not allowed to {operation.upper()} {resource} {name!r} "
+            f"at {self.bootstrap}; an admin adds the ACL: kafka-acls --add --allow-principal "
+            f"{self.principal} --operation {operation.capitalize()} {acl}")
 
     def _unreachable(self, reason: str, waited: float) -> BrokerUnreachableError:
         """One line naming the address, librdkafka's reason without its broker prefix and state suffix."""
@@ -199,10 +266,12 @@ class Connection:
     def partitions(self, topic: str) -> int:
         return self.require_topics([topic])[topic]
 
-    def describe(self, names, timeout: float = CONNECT_TIMEOUT) -> dict[str, int]:
+    def describe(self, names, timeout: float = CONNECT_TIMEOUT, need: str = "describe") -> dict[str, int]:
         """Partition counts of those of `names` that exist, asking the broker about these topics only:
         a cluster can hold thousands, and listing them all costs as much as it has. (DescribeTopics never
-        creates a topic, where a metadata request for one may, on a broker that auto-creates topics.)"""
+        creates a topic, where a metadata request for one may, on a broker that auto-creates topics.)
+        A topic the principal may not even see raises AuthorizationError naming `need` (what the caller
+        wants to do with it: read, write)."""
         names = [n for n in dict.fromkeys(names) if n]  # no topic has an empty name
         if not names:
             return {}
@@ -213,6 +282,8 @@ class Connection:
                 try:
                     found[name] = len(self._result(future, timeout).partitions)
                 except KafkaException as e:
+                    if code(e) == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+                        raise self.not_authorized("topic", name, need) from None
                     if code(e) not in _NOT_THERE:
                         raise
         except KafkaException as e:
@@ -221,9 +292,9 @@ class Connection:
             raise self.error(e, f"cannot describe topics {', '.join(names)}", ConfigError) from None
         return found
 
-    def require_topics(self, names) -> dict[str, int]:
+    def require_topics(self, names, need: str = "describe") -> dict[str, int]:
         """Partition counts of `names`; an UnknownTopicError naming similar topics if one is missing."""
-        found = self.describe(names)
+        found = self.describe(names, need=need)
         for name in names:
             if name not in found:
                 existing = self.topics()
@@ -249,7 +320,7 @@ class Connection:
 
     def ensure_topic(self, name: str, partitions: int = 1, config: dict | None = None) -> int:
         """Create `name` if missing; returns its partition count."""
-        existing = self.describe([name])
+        existing = self.describe([name], need="write")
         if name in existing:
             return existing[name]
         futures = self.admin().create_topics(
@@ -285,8 +356,9 @@ class Connection:
         self.wait_for_topics(list(names), exist=False)
 
 
-def lists_brokers(bootstrap: str, timeout: float, logger=None) -> bool:
+def lists_brokers(bootstrap: str, timeout: float, logger=None, config: dict | None = None) -> bool:
     """Whether `bootstrap` answers a metadata request naming a broker (raises KafkaException before
-    it can)."""
-    conf = {"bootstrap.servers": bootstrap, **({"logger": logger} if logger is not None else {})}
+    it can); `config`: more client settings (the credentials of a SASL listener)."""
+    conf = {"bootstrap.servers": bootstrap, **(config or {}),
+            **({"logger": logger} if logger is not None else {})}
     return bool(AdminClient(conf).list_topics(timeout=timeout).brokers)

@@ -50,7 +50,7 @@ class TopicTail:
 
     def __init__(self, conn, topic: str, n: int):
         self.conn, self.topic, self.n = conn, topic, n
-        self.partitions = conn.require_topics([topic])[topic]
+        self.partitions = conn.require_topics([topic], need="read")[topic]
         group = f"{conn.app_id}.tail-{uuid.uuid4().hex[:8]}"
         self._consumer = conn.client(Consumer, conn.consumer_config(group))
         self._ends: dict[int, int] = {}
@@ -116,7 +116,7 @@ def sample(conn, topic: str, n: int, timeout: float) -> RawBatch:
 
 def describe(conn, topic: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(partitions: partition, leader, replicas, isr, low, high, records; configs: name, value, source)."""
-    conn.require_topics([topic])
+    conn.require_topics([topic], need="describe")
     meta = conn.metadata().topics[topic]
     consumer = conn.client(Consumer, conn.consumer_config(f"{conn.app_id}.describe-{uuid.uuid4().hex[:8]}"))
     rows = []
@@ -142,7 +142,7 @@ def describe(conn, topic: str) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def delete_topics(conn, names: list[str]) -> None:
     """Delete `names` (which must exist), one clear error if the broker refuses."""
-    conn.require_topics(names)
+    conn.require_topics(names, need="delete")
     try:
         conn.delete_topics(names)
     except KafkaException as e:

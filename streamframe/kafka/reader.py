@@ -11,12 +11,16 @@ import uuid
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from streamframe.errors import StreamframeError
+from streamframe.errors import BrokerUnreachableError, StreamframeError
 from streamframe.kafka.connection import Connection, code
 from streamframe.records import RawBatch, take
 
 _TRANSIENT = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
               KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_PARTITION, KafkaError._TIMED_OUT}
+# A commit that fails with one of these found no broker or coordinator: try again once one answers.
+_NO_COORDINATOR = {KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._TIMED_OUT,
+                   KafkaError._WAIT_COORD, KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError.NOT_COORDINATOR,
+                   KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError.REQUEST_TIMED_OUT}
 _FATAL = {KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.TOPIC_AUTHORIZATION_FAILED,
           KafkaError._UNKNOWN_TOPIC, KafkaError.GROUP_AUTHORIZATION_FAILED}
 
@@ -81,7 +85,8 @@ class KafkaReader:
         self.bounded = bounded
         self.assign = assign or bounded  # every partition from the beginning, no group membership
         self.group_id = group_id or f"{conn.app_id}.run-{uuid.uuid4().hex[:8]}"
-        self.on_revoke = None  # called before partitions are taken away: flush outputs, commit
+        self.on_revoke = None  # before partitions go: deliver, commit; returns False if it could not
+        self._held: dict[tuple[str, int], int] = {}  # positions of partitions revoked without a commit
         self.start_offsets: dict[tuple[str, int], int] = {}  # from durable state: where to resume
         self.end: dict[tuple[str, int], int] = {}
         self._committed: dict[tuple[str, int], int] = {}  # live: where an unfetched partition resumes
@@ -91,7 +96,7 @@ class KafkaReader:
         self._lag = 0
 
     def open(self) -> None:
-        partitions = self.conn.require_topics(self.topics)
+        partitions = self.conn.require_topics(self.topics, need="read")
         self._consumer = self.conn.client(Consumer, self.conn.consumer_config(self.group_id))
         if self.assign:
             tps = [TopicPartition(t, p, OFFSET_BEGINNING) for t, n in partitions.items() for p in range(n)]
@@ -116,15 +121,22 @@ class KafkaReader:
                 time.sleep(0.2)
 
     def _assigned(self, consumer, partitions) -> None:
-        # Resume where the durable state's last checkpoint ended, not where the group committed.
+        # Resume where the durable state's last checkpoint ended, not where the group committed; a
+        # partition taken away while nothing could be committed (the broker was down), where this
+        # process had read it to: its state already holds those records.
         for tp in partitions:
-            if (tp.topic, tp.partition) in self.start_offsets:
-                tp.offset = self.start_offsets[(tp.topic, tp.partition)]
+            key = (tp.topic, tp.partition)
+            if key in self._held:
+                tp.offset = self._held.pop(key)
+            elif key in self.start_offsets:
+                tp.offset = self.start_offsets[key]
         consumer.assign(partitions)
 
     def _revoked(self, consumer, partitions) -> None:
-        if self.on_revoke is not None:
-            self.on_revoke()
+        positions = self.positions()
+        if self.on_revoke is not None and self.on_revoke() is False:
+            self._held.update({(tp.topic, tp.partition): positions[(tp.topic, tp.partition)]
+                               for tp in partitions if (tp.topic, tp.partition) in positions})
 
     def poll(self, max_records: int, timeout: float) -> dict[str, RawBatch]:
         if self.bounded:  # ask for no more than is left, so the last batch does not wait out the timeout
@@ -148,6 +160,10 @@ class KafkaReader:
                 good.append(m)
             elif err.code() == KafkaError._PARTITION_EOF:
                 continue
+            elif err.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+                raise self.conn.not_authorized("topic", m.topic() or ", ".join(self.topics), "read")
+            elif err.code() == KafkaError.GROUP_AUTHORIZATION_FAILED:
+                raise self.conn.not_authorized("group", self.group_id, "read")
             elif err.code() in _FATAL or err.fatal():
                 raise self.conn.error(err, f"reading {m.topic()}")
             else:
@@ -234,6 +250,9 @@ class KafkaReader:
             try:
                 self._consumer.commit(offsets=tps, asynchronous=False)
             except KafkaException as e:
+                if code(e) in _NO_COORDINATOR:
+                    raise BrokerUnreachableError(f"cannot commit offsets of group {self.group_id!r} at "
+                                                 f"{self.conn.bootstrap}: {self.conn.scrub(e)}") from None
                 if code(e) != KafkaError._NO_OFFSET:
                     raise
 

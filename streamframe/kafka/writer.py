@@ -29,7 +29,7 @@ def producer_limits(conn: Connection, outputs, inputs) -> dict:
     refuses a whole batch of small records for the size of the batch), and records as large as the
     largest input topic accepts (a dead letter carries its input record whole)."""
     settings = {}
-    existing = conn.describe(list(outputs))
+    existing = conn.describe(list(outputs), need="write")
     smallest = min((conn.max_message_bytes(t) for t in existing), default=PRODUCER_MAX_BYTES)
     if smallest < PRODUCER_MAX_BYTES:
         settings["batch.size"] = max(smallest, 1000)
@@ -87,8 +87,15 @@ class Output:
                                         "is the broker reachable?") from None
 
     def flush(self, timeout: float = 60.0) -> None:
-        """Wait until every record is delivered; raise (so nothing is committed) if one was not."""
-        remaining = self.producer.flush(timeout)
+        """Wait until every record is delivered; raise (so nothing is committed) if one was not: a
+        BrokerUnreachableError at once when the broker goes away meanwhile (the records stay queued and
+        go when it is back, within message.timeout.ms)."""
+        deadline = time.monotonic() + timeout
+        remaining = self.producer.flush(0)
+        while remaining and time.monotonic() < deadline:
+            if self.conn.unreachable:
+                raise self.conn.unreachable_error(f"{remaining} records wait to be delivered")
+            remaining = self.producer.flush(min(0.5, max(deadline - time.monotonic(), 0)))
         if remaining:
             raise DeliveryError(f"{remaining} records not delivered within {timeout:g} s; "
                                 "nothing was committed")

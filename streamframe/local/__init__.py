@@ -8,6 +8,8 @@ and optionally a Kafka Connect worker (distributed mode) beside it.
     >>> local.status() == broker
     True
     >>> print(local.logs(5))          # doctest: +SKIP
+    >>> secured = local.start(sasl=True)   # SASL_PLAINTEXT (SCRAM-SHA-512) with ACLs  # doctest: +SKIP
+    >>> local.add_user("alice", "pw"); local.allow("alice", topic="orders")         # doctest: +SKIP
     >>> worker = local.start_connect()  # Kafka Connect (+ FileStream connectors) on the broker; REST at .url
     >>> local.stop()                    # stops the Connect worker too, before the broker
     True
@@ -24,7 +26,7 @@ confluent_kafka (DESIGN §7, pyproject [tool.importlinter]).
 from __future__ import annotations
 
 from streamframe.errors import BrokerError, ConnectWorkerError
-from streamframe.local.broker import Broker, logs, start, status, stop
+from streamframe.local.broker import Broker, admin_config, logs, start, status, stop
 from streamframe.local.connect import ConnectWorker
 from streamframe.local.connect import logs as connect_logs
 from streamframe.local.connect import start as start_connect
@@ -32,6 +34,7 @@ from streamframe.local.connect import status as connect_status
 from streamframe.local.connect import stop as stop_connect
 from streamframe.local.maven import ensure_connect_jars, ensure_jars
 from streamframe.local.paths import KAFKA_VERSION
+from streamframe.local.users import add_user, allow, user_config
 
 __all__ = [
     "KAFKA_VERSION",
@@ -39,6 +42,9 @@ __all__ = [
     "BrokerError",
     "ConnectWorker",
     "ConnectWorkerError",
+    "add_user",
+    "admin_config",
+    "allow",
     "connect_logs",
     "connect_status",
     "ensure_connect_jars",
@@ -49,4 +55,5 @@ __all__ = [
     "status",
     "stop",
     "stop_connect",
+    "user_config",
 ]

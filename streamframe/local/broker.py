@@ -23,6 +23,9 @@ from pathlib import Path
 
 from streamframe.errors import BrokerError
 from streamframe.local.config import (
+    ADMIN_USER,
+    SCRAM,
+    admin_password,
     format_storage,
     is_formatted,
     java_command,
@@ -43,7 +46,8 @@ _PROBE_LOG.propagate = False
 
 @dataclass(frozen=True)
 class Broker:
-    """A running local broker. ``home`` is its state dir (config, data, broker.log, broker.json)."""
+    """A running local broker. ``home`` is its state dir (config, data, broker.log, broker.json).
+    ``sasl``: its listener asks for SCRAM-SHA-512 and checks ACLs (``admin_config()`` logs in)."""
 
     bootstrap: str
     pid: int
@@ -51,6 +55,7 @@ class Broker:
     home: Path
     log_path: Path
     started_at: str = ""
+    sasl: bool = False
 
 
 def status() -> Broker | None:
@@ -68,13 +73,30 @@ def status() -> Broker | None:
     if not is_our_broker(pid, home):
         (home / "broker.json").unlink(missing_ok=True)
         return None
-    return Broker(f"127.0.0.1:{port}", pid, port, home, home / "broker.log", str(info.get("started_at", "")))
+    return Broker(f"127.0.0.1:{port}", pid, port, home, home / "broker.log", str(info.get("started_at", "")),
+                  bool(info.get("sasl", False)))
 
 
-def start(port: int | None = None, timeout: float = 60.0) -> Broker:
+def admin_config(home: Path | None = None) -> dict:
+    """librdkafka settings that log in to the local broker as its admin (a super user) in ``--sasl``
+    mode; empty for a PLAINTEXT broker. Pass them to ``sf.connect(config=...)``.
+
+    >>> sorted(admin_config())  # doctest: +SKIP
+    ['sasl.mechanism', 'sasl.password', 'sasl.username', 'security.protocol']
+    """
+    broker = status() if home is None else None
+    if home is None and (broker is None or not broker.sasl):
+        return {}
+    return {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": SCRAM, "sasl.username": ADMIN_USER,
+            "sasl.password": admin_password(home or broker.home)}
+
+
+def start(port: int | None = None, timeout: float = 60.0, sasl: bool | None = None) -> Broker:
     """Start the broker (or reuse the running one) and return once it answers metadata requests.
 
-    ``port=None`` reuses the previous port when free, else any free one. Raises BrokerError with
+    ``port=None`` reuses the previous port when free, else any free one. ``sasl=True``: the listener is
+    SASL_PLAINTEXT (SCRAM-SHA-512) with ACLs, users and ACLs made with ``local.add_user``/``local.allow``;
+    ``None`` reuses a running broker of either kind, else starts a PLAINTEXT one. Raises BrokerError with
     the cause and the tail of broker.log if the broker exits or does not answer within ``timeout``.
 
     >>> start().bootstrap
@@ -89,11 +111,18 @@ def start(port: int | None = None, timeout: float = 60.0) -> Broker:
                     f"a local broker is already running on {running.bootstrap}; "
                     f"stop it first to use port {port}"
                 )
+            if sasl is not None and sasl != running.sasl:
+                kind, wanted = ("with", "without") if running.sasl else ("without", "with")
+                raise BrokerError(f"a local broker is already running {kind} SASL on {running.bootstrap}; "
+                                  f"stop it first (`streamframe local stop`) to start one {wanted}")
             _wait_ready(running, timeout)
             return running
+        if sasl and is_formatted(home) and not (home / "admin.properties").exists():
+            raise BrokerError(f"the local broker's storage in {home / 'data'} was made without an admin "
+                              "user (before --sasl existed); remove that directory to start afresh")
         libs, java = ensure_jars(), _java()
         port = _choose_port(home, port)
-        props = write_server_properties(home, port, free_port(avoid=port))
+        props = write_server_properties(home, port, free_port(avoid=port), sasl=bool(sasl))
         log_path = home / "broker.log"
         if log_path.exists():  # keep the previous run's log for post-mortems
             log_path.replace(home / "broker.log.1")
@@ -111,7 +140,7 @@ def start(port: int | None = None, timeout: float = 60.0) -> Broker:
             )  # fmt: skip
         CHILDREN[proc.pid] = proc
         started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        broker = Broker(f"127.0.0.1:{port}", proc.pid, port, home, log_path, started_at)
+        broker = Broker(f"127.0.0.1:{port}", proc.pid, port, home, log_path, started_at, bool(sasl))
         _write_state(broker)
         try:
             _wait_ready(broker, timeout)
@@ -195,7 +224,8 @@ def _wait_ready(broker: Broker, timeout: float) -> None:
             raise BrokerError(_with_tail(cause, broker.log_path))
         if port_open(broker.port):  # cheap check first; the JVM takes seconds to open its port
             try:
-                if lists_brokers(broker.bootstrap, 2.0, _PROBE_LOG):
+                if lists_brokers(broker.bootstrap, 2.0, _PROBE_LOG,
+                                 admin_config(broker.home) if broker.sasl else None):
                     return
             except Exception as exc:  # KafkaException while the broker finishes starting
                 last = str(exc)
@@ -208,7 +238,8 @@ def _wait_ready(broker: Broker, timeout: float) -> None:
 
 def _write_state(broker: Broker) -> None:
     state = {"pid": broker.pid, "port": broker.port, "bootstrap": broker.bootstrap,
-             "started_at": broker.started_at, "kafka_version": KAFKA_VERSION}  # fmt: skip
+             "started_at": broker.started_at, "kafka_version": KAFKA_VERSION,
+             "sasl": broker.sasl}  # fmt: skip
     tmp = broker.home / "broker.json.tmp"
     tmp.write_text(json.dumps(state, indent=2) + "\n")
     tmp.replace(broker.home / "broker.json")  # atomic: status() never reads half a file

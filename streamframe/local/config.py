@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import re
+import secrets
 import subprocess
 import uuid
 from pathlib import Path
@@ -23,10 +24,10 @@ process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:{controller_port}
 controller.listener.names=CONTROLLER
-listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
-advertised.listeners=PLAINTEXT://127.0.0.1:{port}
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listeners={protocol}://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
+advertised.listeners={protocol}://127.0.0.1:{port}
+inter.broker.listener.name={protocol}
+listener.security.protocol.map={protocol}:{protocol},CONTROLLER:PLAINTEXT
 log.dirs={data}
 num.partitions=1
 auto.create.topics.enable=false
@@ -42,6 +43,21 @@ group.initial.rebalance.delay.ms=0
 log.retention.ms=-1
 log.retention.bytes=1073741824
 """
+
+# `--sasl`: the one client listener asks for SCRAM-SHA-512 and every request is checked against ACLs.
+# The broker logs in to itself as the admin user made at format time (format --add-scram, KIP-900); the
+# controller listener stays PLAINTEXT on 127.0.0.1, so its ANONYMOUS principal (the node talking to its
+# own controller) must be a super user too.
+_SASL = """\
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config={jaas}
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:{admin};User:ANONYMOUS
+allow.everyone.if.no.acl.found=false
+"""
+SCRAM = "SCRAM-SHA-512"
+ADMIN_USER = "admin"
 
 # Everything to stdout (which start() sends to broker.log) instead of Kafka's usual
 # server.log/controller.log/state-change.log/... files.
@@ -73,20 +89,53 @@ def _escape(path: Path) -> str:
     return str(path).replace("\\", "\\\\")
 
 
-def write_server_properties(home: Path, port: int, controller_port: int) -> Path:
-    """Write ``server.properties`` and ``log4j2.properties`` into ``home``; return the former."""
+def write_server_properties(home: Path, port: int, controller_port: int, sasl: bool = False) -> Path:
+    """Write ``server.properties`` and ``log4j2.properties`` into ``home``; return the former.
+    ``sasl``: the client listener is SASL_PLAINTEXT (SCRAM-SHA-512) with ACLs (``admin_password``)."""
     home.mkdir(parents=True, exist_ok=True)
     (home / "log4j2.properties").write_text(_LOG4J2)
     props = home / "server.properties"
-    props.write_text(_SERVER.format(port=port, controller_port=controller_port, data=_escape(home / "data")))
+    text = _SERVER.format(port=port, controller_port=controller_port, data=_escape(home / "data"),
+                          protocol="SASL_PLAINTEXT" if sasl else "PLAINTEXT")
+    if sasl:
+        text += _SASL.format(jaas=jaas(ADMIN_USER, admin_password(home)), admin=ADMIN_USER)
+    _write_private(props, text)  # it holds the admin's password in --sasl mode
     return props
 
 
+def jaas(user: str, password: str) -> str:
+    """A Java client's (or the broker's own) sasl.jaas.config line for a SCRAM login."""
+    return (f'org.apache.kafka.common.security.scram.ScramLoginModule required username="{user}" '
+            f'password="{password}";')
+
+
+def admin_password(home: Path) -> str:
+    """The local admin user's password, made once per state dir and kept in ``admin.properties``
+    (mode 0600), a client config Kafka's own tools take as it is (``kafka-acls --command-config``)."""
+    path = home / "admin.properties"
+    try:
+        match = re.search(r'password="([^"]*)"', path.read_text())
+    except OSError:
+        match = None
+    if match:
+        return match.group(1)
+    password = secrets.token_urlsafe(18)  # url-safe: no quote or backslash to escape in a .properties
+    _write_private(path, f"security.protocol=SASL_PLAINTEXT\nsasl.mechanism={SCRAM}\n"
+                         f"sasl.jaas.config={jaas(ADMIN_USER, password)}\n")
+    return password
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text(text)
+
+
 def previous_port(home: Path) -> int | None:
-    """The PLAINTEXT port of the last start, so a restart keeps the same bootstrap when it can."""
+    """The client listener's port of the last start, so a restart keeps the same bootstrap when it can."""
     try:
         match = re.search(
-            r"^listeners=PLAINTEXT://[^:]+:(\d+)", (home / "server.properties").read_text(), re.M
+            r"^listeners=\w+://[^:]+:(\d+)", (home / "server.properties").read_text(), re.M
         )
     except OSError:
         return None
@@ -117,6 +166,8 @@ def format_storage(java: str, libs: Path, home: Path, log_path: Path, timeout: f
         java, libs, home, "kafka.tools.StorageTool",
         "format", "--config", str(home / "server.properties"),
         "--cluster-id", new_cluster_id(), "--ignore-formatted",
+        # The admin user exists from the first start, so the broker can later start with --sasl.
+        "--add-scram", f"{SCRAM}=[name={ADMIN_USER},password={admin_password(home)}]",
     )  # fmt: skip
     with open(log_path, "ab") as log:
         return subprocess.run(

@@ -69,9 +69,14 @@ class AggregateOp(Operator):
             batch = batch[~tombstones(batch)]
         keys = batch[self.keys]
         valid, ids = self._check_keys(keys)
-        if not valid.all():
+        text = _utf8_keys(keys)
+        if not (valid.all() and text.all()):
+            names = ", ".join(self.keys)
             for label in batch.index[~valid]:
-                self.rejected[int(label)] = f"{self.name}: null group key ({', '.join(self.keys)})"
+                self.rejected[int(label)] = f"{self.name}: null group key ({names})"
+            for label in batch.index[valid & ~text]:
+                self.rejected[int(label)] = f"{self.name}: group key ({names}) is not UTF-8 text"
+            valid = valid & text
             batch, keys = batch[valid], keys[valid]
             ids = None if ids is None else ids[valid]
         if batch.empty:
@@ -291,3 +296,29 @@ def _stream_times(task: np.ndarray, ts: np.ndarray, before: dict) -> tuple[np.nd
         out[order[s:e]] = running
         last[t] = int(running[-1])
     return out, last
+
+
+def _utf8_keys(keys: pd.DataFrame) -> np.ndarray:
+    """Rows whose text keys are UTF-8: a key decoded from bytes that are not keeps them as lone
+    surrogates, which no store, changelog or output topic can encode. One encode of the distinct keys
+    per column when all are fine (the usual case)."""
+    ok = np.ones(len(keys), dtype=bool)
+    for name in keys.columns:
+        column = keys[name]
+        if column.dtype != object:
+            continue
+        texts = [k for k in column.dropna().unique() if isinstance(k, str)]
+        try:
+            "".join(texts).encode("utf-8")
+        except UnicodeEncodeError:
+            bad = [k for k in texts if not _encodes(k)]
+            ok &= ~column.isin(bad).to_numpy()
+    return ok
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -61,6 +61,10 @@ class Checkpoint:
         return offsets
 
     def run(self) -> None:
+        # 0. Outputs so far delivered first: a broker gone away stops the checkpoint here
+        # (BrokerUnreachableError) before the stores hand over their changes.
+        if self.output is not None and not self.transactional:
+            self.output.flush()
         # 1. The offsets everything before has been processed up to.
         offsets = self.processed_offsets()
         if offsets == self._done and not self.stores.changed():

@@ -18,12 +18,16 @@ import numpy as np
 import pandas as pd
 
 from streamframe.errors import (
+    AuthenticationError,
+    BrokerUnreachableError,
     ConfigError,
     DeliveryError,
     QueryTimeoutError,
     StreamframeError,
     TransactionAbortedError,
 )
+from streamframe.operators.table import TableAggregateOp
+from streamframe.operators.window import AggregateOp
 from streamframe.plan.nodes import DataFrameSource, Join, KafkaSource, Node
 from streamframe.records import RECORD_BYTES
 from streamframe.runtime.checkpoint import Checkpoint
@@ -75,6 +79,10 @@ class Loop:
         self.merger = TimeMerger({s.id: 0 if isinstance(s, KafkaSource) and s.table else 1
                                   for s in query.root.sources()}) if merge else None
         self.hold = hold
+        # Its output rows are groups' rows, not input records: one too large to produce cannot be
+        # dead-lettered as a record (the group's state holds every record that made it).
+        self.aggregates = any(isinstance(op, (AggregateOp, TableAggregateOp))
+                              for op in self.topology.ops.values())
         self.checkpoint = Checkpoint(self.readers, self.merger, query.stores, changelog=query.changelog,
                                      connection=query.connection, after=on_checkpoint)
         self.failed = False  # run() raised: nothing more may be committed
@@ -97,8 +105,10 @@ class Loop:
             self.rekeyed.add(copy)
 
     # --- opening ---------------------------------------------------------------------------------------
-    def open(self) -> None:
+    def open(self, stop=None) -> None:
         query, conn = self.query, self.query.connection
+        if conn is not None and query.connect_timeout:
+            self._wait_for_broker(conn, query.connect_timeout, stop)
         if conn is not None:
             from streamframe.serde import attach_registry
 
@@ -146,9 +156,39 @@ class Loop:
         if self.global_reader is not None:
             self._load_global_tables()
         for reader in self.readers:
-            reader.on_revoke = self.checkpoint.run
+            reader.on_revoke = self._on_revoke
             reader.start_offsets = start
             reader.open()
+
+    def _wait_for_broker(self, conn, timeout: float, stop) -> None:
+        """Until the cluster answers, its "broker unreachable" in the metrics, at most `timeout` s."""
+        started = time.monotonic()
+        while True:
+            try:
+                conn.check(timeout=min(2.0, timeout))
+                self.metrics.unreachable_since = None
+                return
+            except BrokerUnreachableError as e:
+                if isinstance(e, AuthenticationError):
+                    raise
+                self.metrics.unreachable_since = started
+                if time.monotonic() - started >= timeout or (stop is not None and stop.is_set()):
+                    raise BrokerUnreachableError(
+                        f"query {self.query.name!r}: no Kafka broker answered at {conn.bootstrap} within "
+                        f"connect_timeout={timeout:g} s; is it running?") from None
+                time.sleep(min(1.0, max(timeout - (time.monotonic() - started), 0)))
+
+    def _on_revoke(self) -> bool:
+        """Before a rebalance takes partitions away: checkpoint them; False when nothing could be
+        committed because the broker is down (the reader then resumes them where it read to)."""
+        conn = self.query.connection
+        if conn is not None and conn.unreachable:
+            return False
+        try:
+            self.checkpoint.run()
+        except BrokerUnreachableError:
+            return False
+        return True
 
     def _transactional_output(self, extra: dict | None = None):
         """Exactly-once: the producer of transactional.id {app_id}.{query}-{instance}: a live query's
@@ -223,11 +263,15 @@ class Loop:
             raise
 
     def _run(self, stop) -> None:
-        query = self.query
-        self.open()
+        query, conn = self.query, self.query.connection
+        self.open(stop)
         deadline = None if query.timeout is None else time.monotonic() + query.timeout
         last_commit = time.monotonic()
         while not stop.is_set():
+            if conn is not None and not self.bounded:  # a live query outlasts a broker outage
+                self.metrics.unreachable_since = conn.unreachable_since
+                if conn.unreachable and conn.probe():
+                    self.metrics.unreachable_since = None
             try:
                 self._poll_round()
             except TransactionAbortedError as e:
@@ -249,7 +293,13 @@ class Loop:
                     f"({self.metrics.records_in} records read); raise timeout= or check the input"
                 )
             if not self.bounded and time.monotonic() - last_commit >= query.commit_interval:
-                self.checkpoint.run()
+                if conn is not None and conn.unreachable:
+                    continue  # nothing can be made safe now: the checkpoint runs once the broker is back
+                try:
+                    self.checkpoint.run()
+                except BrokerUnreachableError:  # it went away meanwhile, or its coordinator is loading
+                    last_commit = time.monotonic() - query.commit_interval + 1.0  # again in a second
+                    continue
                 last_commit = time.monotonic()
         self._release_merged(final=True)
         self.checkpoint.run()
@@ -348,6 +398,10 @@ class Loop:
             if result.errors:
                 self.routing.route(src, raw, result.errors)
             if self.deliver(result):  # output too large to produce: routed as its input record's error
+                if self.aggregates:
+                    why = next(iter(self.query.sink.rejected.values()))
+                    raise DeliveryError(f"query {self.query.name!r}: an aggregate's row: {why}; raise the "
+                                        "topic's max.message.bytes or aggregate less; nothing was committed")
                 self.routing.route(src, raw, self._rejected(len(raw)))
 
     def _release_merged(self, final: bool = False) -> None:

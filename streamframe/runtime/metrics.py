@@ -17,6 +17,7 @@ class Metrics:
         self.rate = 0.0
         self.stream_time: int | None = None
         self.last_error: str | None = None  # the latest reason a record was routed (dead letter, skip)
+        self.unreachable_since: float | None = None  # monotonic time the broker stopped answering
         self.started = time.time()
         self._rate_mark = (time.monotonic(), 0)
 
@@ -30,8 +31,11 @@ class Metrics:
         """The counters as a dict; `last_error`: the query's own failure, which wins over a record's."""
         ms = self.stream_time
         stream_time = None if ms is None else pd.Timestamp(ms, unit="ms", tz="UTC")
+        down = self.unreachable_since
         return {
             "status": status,
+            "broker": "ok" if down is None else "broker unreachable",
+            "broker_unreachable_s": None if down is None else round(time.monotonic() - down, 1),
             "records_in": self.records_in,
             "records_out": self.records_out,
             "records_per_s": round(self.rate, 1),

@@ -40,6 +40,10 @@ class Query:
     (None: when the query joins); `hold(raw)` gives the rows the merger holds for a raw batch, in place of
     the source's decoding; `on_checkpoint` runs after each checkpoint.
 
+    `connect_timeout`: a query that starts while the broker does not answer waits up to this many seconds
+    for it (its metrics say "broker unreachable"), then fails naming the address; None fails at once. A
+    running query whose broker goes away waits for it however long: it checkpoints again once it is back.
+
     `processing_guarantee`: "at_least_once" (the default: a restart may repeat output) or "exactly_once"
     (output and changelog records and the input offsets commit in one Kafka transaction per
     `commit_interval`, 0.1 s by default; into a topic, memory or SQLite). None: the connection's default.
@@ -50,8 +54,9 @@ class Query:
                  commit_interval: float | None = None, poll_timeout: float = 0.1, state: str = "sqlite",
                  state_dir=None, changelog: bool = True, clock: Callable[[], float] = time.monotonic,
                  merge: bool | None = None, hold=None, on_checkpoint: Callable[[], None] | None = None,
-                 processing_guarantee: str | None = None):
+                 processing_guarantee: str | None = None, connect_timeout: float | None = None):
         self.root, self.sink, self.name = root, sink, name
+        self.connect_timeout = connect_timeout
         self.connection = connection
         self.bounded = bounded
         self.timeout = timeout
@@ -161,6 +166,9 @@ class Query:
         try:
             self.loop.run(self._stop)
             self.status = "stopped" if self._stop.is_set() else "finished"
+        except KeyboardInterrupt as exc:  # Ctrl-C (a kernel's interrupt) of a run on the calling thread
+            self.status = "stopped"
+            self.exception = exc  # run_here() raises it as it is: the notebook shows KeyboardInterrupt
         except BaseException as exc:  # noqa: BLE001 - the query's thread must record every failure
             self.status = "failed"
             if self.connection is not None and not isinstance(exc, StreamframeError):
@@ -177,7 +185,7 @@ class Query:
         """The most partitions of an input topic (asked once: the sink and the operators both want it)."""
         if self._input_partitions is None:
             topics = [s.topic for s in self.root.sources() if isinstance(s, KafkaSource)]
-            found = self.connection.require_topics(topics).values() if topics else ()
+            found = self.connection.require_topics(topics, need="read").values() if topics else ()
             self._input_partitions = max(found, default=1)
         return self._input_partitions
 

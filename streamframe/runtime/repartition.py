@@ -78,7 +78,7 @@ def check_copartitioned(query) -> None:
             continue  # the stream side now reads a copy partitioned like the table
         sides = [sorted({s.topic for s in parent.sources() if isinstance(s, nodes.KafkaSource)})
                  for parent in node.parents]
-        counts = [query.connection.require_topics(topics) if topics else {} for topics in sides]
+        counts = [query.connection.require_topics(topics, need="read") if topics else {} for topics in sides]
         found = {t: n for c in counts for t, n in c.items()}
         if len(set(found.values())) <= 1:
             continue

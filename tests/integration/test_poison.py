@@ -156,7 +156,7 @@ def test_a_groupby_on_the_key_dead_letters_null_keys_and_equals_pandas(poisoned,
     pd.testing.assert_frame_equal(got.sort_index(), gold.sort_index(), check_dtype=False,
                                   check_names=False)
     reasons = {**STATELESS_REASONS, "null key": r"null group key \(_key\)",
-               "undecodable key": "surrogates not allowed"}
+               "undecodable key": r"group key \(_key\) is not UTF-8 text"}
     dead = _check_dead_letters(bootstrap, topic, values, kinds, bad, reasons)
     print(f"\nMATRIX groupby _key dead_letter: in={N} groups={len(got)} (pandas {len(gold)}) "
           f"dead-lettered={dead} missing=0 duplicated=0")
@@ -252,3 +252,28 @@ def test_an_output_record_too_large_fails_the_query_and_nothing_is_committed_pas
     committed = _committed(bootstrap, q.group_id, topic)
     assert committed is None or committed <= first, committed
     print(f"\nMATRIX oversize output fail: committed={committed} (failing offset {first}) in {took:.1f} s")
+
+
+
+def test_an_aggregate_row_too_large_for_its_topic_fails_the_query_and_commits_nothing(small_output,
+                                                                                      bootstrap):
+    """A group's row is not one input record: dead-lettering the record that last changed it would leave
+    its effect in the state (and every later record of the group would follow it), so whatever on_error
+    says the query fails with a DeliveryError, and no input offset is committed."""
+    topic, values = small_output
+    rows = pd.DataFrame([orjson.loads(v) for v in values])
+    golden = rows.groupby("qty")["note"].max()
+    too_large = {int(k) for k, note in golden.items() if len(note) > SMALL}
+    assert too_large  # pandas says which groups' rows cannot fit the output topic
+    t = sf.stream(topic).groupby("qty").agg(n=("id", "count"), note=("note", "max"))
+    started = time.monotonic()
+    q = t.to_topic(f"{topic}-out", name=f"{topic}-agg", commit_interval=0.05)
+    wait_until(lambda: q.status != "running", timeout=60)
+    took = time.monotonic() - started
+    assert q.status == "failed" and isinstance(q.exception, sf.DeliveryError), q.exception
+    message = str(q.exception)
+    assert "an aggregate's row: output record of" in message and f"max.message.bytes {SMALL}" in message
+    assert "\n" not in message and took < 30
+    assert _committed(bootstrap, q.group_id, topic) is None
+    print(f"\nMATRIX oversize aggregate row: groups too large {sorted(too_large)} of {len(golden)}, "
+          f"failed in {took:.1f} s, committed=None: {message}")

@@ -357,3 +357,17 @@ def test_a_live_query_fails_with_the_error_in_its_status():
     assert q.status == "failed"
     assert "did you mean 'qty'?" in q.metrics["last_error"]
     assert q.metrics["dead_letters"] == 0
+
+
+def test_a_group_key_that_is_not_utf8_is_dead_lettered_saying_so():
+    """Bytes that are not UTF-8 cannot be a text group key (no store or output topic could encode it):
+    only those records go, with the reason in the user's words, and the rest equal pandas."""
+    driver = TestDriver(sf.stream("in").groupby("_key").agg(n=("qty", "count"), qty=("qty", "sum")))
+    rows = ROWS[:10]
+    keys = [b"\xff\xfe\x00k" if i in (2, 7) else f"k{i % 3}".encode() for i in range(len(rows))]
+    driver.pipe("in", [sf_json(r) for r in rows], keys=keys, timestamps=list(range(len(rows))))
+    good = pd.DataFrame([r | {"_key": k.decode()} for r, k in zip(rows, keys) if not k.startswith(b"\xff")])
+    gold = good.groupby("_key").agg(n=("qty", "count"), qty=("qty", "sum"))
+    assert_frame_equal(driver.table().sort_index(), gold.sort_index(), check_dtype=False, check_names=False)
+    assert [d["key"] for d in driver.dead_letters] == [keys[2], keys[7]]  # the original bytes
+    assert all(d["reason"].endswith("group key (_key) is not UTF-8 text") for d in driver.dead_letters)
