@@ -20,8 +20,6 @@ import json
 import time
 
 import numpy as np
-import orjson
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
@@ -32,7 +30,6 @@ import streamframe.kafka.writer
 import streamframe.runtime.query  # noqa: F401 - imported before timing, as the loop's modules are
 import streamframe.serde.avro  # noqa: F401
 from benchmarks import common, filter_assign
-from benchmarks.common import consumer_config, producer_config
 
 TITLE = "filter+assign+write, Avro input"
 RECORDS = 1_000_000
@@ -73,47 +70,9 @@ def prepare(bootstrap: str, records: int, partitions: int, chunk: int = 100_000)
 
 
 def run_hand_written(bootstrap: str, topic: str, out: str) -> float:
-    t0 = time.perf_counter()
-    failed = []
-    consumer = Consumer(consumer_config(bootstrap))
-    producer = Producer(producer_config(bootstrap, on_delivery=lambda err, msg: failed.append(err)))
     deserialize = AvroDeserializer(REGISTRY)
     ctx = SerializationContext(topic, MessageField.VALUE)
-    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-    end = {}
-    for p in partitions:
-        low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-        if high > low:
-            end[p] = high
-    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in end])
-    remaining = set(end)
-    consume, produce, poll, dumps = consumer.consume, producer.produce, producer.poll, orjson.dumps
-    while remaining:
-        for m in consume(num_messages=BATCH, timeout=0.1):
-            if m.error() is not None:
-                if m.error().code() == KafkaError._PARTITION_EOF:
-                    continue
-                raise RuntimeError(f"consuming {topic}: {m.error()}")
-            p, offset = m.partition(), m.offset()
-            last = end[p] - 1
-            if offset >= last:
-                if offset > last:
-                    continue
-                remaining.discard(p)
-            rec = deserialize(m.value(), ctx)
-            if rec["qty"] > QTY_ABOVE:
-                rec["notional"] = rec["qty"] * rec["price"]
-                value, key, ts = dumps(rec), m.key(), m.timestamp()[1]
-                try:
-                    produce(out, value, key, timestamp=ts)
-                except BufferError:
-                    poll(0.1)
-                    produce(out, value, key, timestamp=ts)
-        poll(0)
-    if producer.flush(120) or failed:
-        raise RuntimeError(f"hand-written loop: records to {out} not delivered ({failed[:1]})")
-    consumer.close()
-    return time.perf_counter() - t0
+    return filter_assign.run_hand_written(bootstrap, topic, out, decode=lambda value: deserialize(value, ctx))
 
 
 def run_streamframe(bootstrap: str, topic: str, out: str) -> float:
