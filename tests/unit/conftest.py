@@ -2,7 +2,8 @@
 
 `drive(frame, rows, ...)` pipes one batch of records and returns the driver; `as_input(rows, ...)` is
 the same records as a plain pandas DataFrame with the metadata columns a topic's records carry, so a
-test can compute the expected result with pandas on the whole input and compare.
+test can compute the expected result with pandas on the whole input and compare. `offline_shell` is
+IPython's real InteractiveShell where any attempt to reach Kafka fails the test.
 """
 
 from __future__ import annotations
@@ -41,3 +42,18 @@ def drive():
 def as_input():
     """as_input(rows, keys=, timestamps=, partition=, headers=) -> DataFrame with metadata columns."""
     return _as_input
+
+
+@pytest.fixture
+def offline_shell(monkeypatch):
+    """The real InteractiveShell; a test that tries to connect to Kafka fails."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from streamframe import session
+
+    def no_broker(*args, **kwargs):
+        raise AssertionError("a unit test tried to connect to Kafka")
+
+    monkeypatch.setattr(session, "connection", no_broker)
+    monkeypatch.setattr(session, "connect", no_broker)
+    return InteractiveShell.instance()

@@ -10,7 +10,6 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 from IPython.core.error import UsageError
-from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 from streamframe.connectors import SyntheticData, generate
@@ -30,16 +29,9 @@ HOSTILE = 'x"; DROP TABLE t; --'
 
 
 @pytest.fixture
-def shell(monkeypatch):
+def shell(offline_shell):
     """The real InteractiveShell with the extension loaded; any attempt to reach Kafka fails the test."""
-    from streamframe import session
-
-    def no_broker(*args, **kwargs):
-        raise AssertionError("a unit test tried to connect to Kafka")
-
-    monkeypatch.setattr(session, "connection", no_broker)
-    monkeypatch.setattr(session, "connect", no_broker)
-    sh = InteractiveShell.instance()
+    sh = offline_shell
     if "kafka_topics" not in sh.magics_manager.magics["line"]:
         sh.run_line_magic("load_ext", "streamframe")
     yield sh

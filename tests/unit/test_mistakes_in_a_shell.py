@@ -7,23 +7,14 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 from IPython.core.completer import provisionalcompleter
-from IPython.core.interactiveshell import InteractiveShell
 
 import streamframe as sf
 
 
 @pytest.fixture
-def shell(monkeypatch):
-    from streamframe import session
-
-    def no_broker(*args, **kwargs):
-        raise AssertionError("a unit test tried to connect to Kafka")
-
-    monkeypatch.setattr(session, "connection", no_broker)
-    monkeypatch.setattr(session, "connect", no_broker)
-    sh = InteractiveShell.instance()
-    sh.run_cell("import pandas as pd, streamframe as sf")
-    return sh
+def shell(offline_shell):
+    offline_shell.run_cell("import pandas as pd, streamframe as sf")
+    return offline_shell
 
 
 def test_a_run_that_dead_lettered_warns_at_the_users_cell(shell):
