@@ -5,7 +5,6 @@ or fails after it with one line naming the address."""
 
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
@@ -15,8 +14,9 @@ import pytest
 from confluent_kafka import Producer
 
 import streamframe as sf
-from streamframe import local, session
+from streamframe import local
 from streamframe.display import view
+from tests.integration import helpers
 
 pytestmark = pytest.mark.integration
 OUTAGE_S = 70  # the issue's figure: longer than the consumer group's 45 s session timeout
@@ -62,20 +62,8 @@ def _compare(name: str, table: pd.DataFrame, data: pd.DataFrame) -> dict:
 @pytest.fixture
 def own_broker(tmp_path):
     """A broker of its own to stop and start (the suite's stays up for the other tests)."""
-    previous = {k: os.environ.get(k) for k in ("STREAMFRAME_HOME", "STREAMFRAME_BOOTSTRAP")}
-    os.environ["STREAMFRAME_HOME"] = str(tmp_path / "home")
-    os.environ.pop("STREAMFRAME_BOOTSTRAP", None)
-    try:
-        yield local.start(timeout=90)
-    finally:
-        session.stop_all()
-        session.disconnect()
-        local.stop()
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with helpers.own_broker(tmp_path / "home") as broker:
+        yield broker
 
 
 def test_a_live_query_outlasts_a_70_s_broker_outage(own_broker, tmp_path):

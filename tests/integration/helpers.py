@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 import uuid
 
@@ -78,3 +80,25 @@ def wait_until(cond, timeout: float = 60.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def own_broker(home, **start):
+    """A local broker of a test's own in STREAMFRAME_HOME=`home` (to stop, restart or secure; the
+    suite's stays up), `local.start(**start)`; stopped, with the session's queries, at the end."""
+    from streamframe import local, session
+
+    previous = {k: os.environ.get(k) for k in ("STREAMFRAME_HOME", "STREAMFRAME_BOOTSTRAP")}
+    os.environ["STREAMFRAME_HOME"] = str(home)
+    os.environ.pop("STREAMFRAME_BOOTSTRAP", None)
+    try:
+        yield local.start(timeout=90, **start)
+    finally:
+        session.stop_all()
+        session.disconnect()
+        local.stop()
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

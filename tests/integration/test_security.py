@@ -5,7 +5,6 @@ with one line naming what is wrong; a password never shows in anything a failing
 from __future__ import annotations
 
 import logging
-import os
 import time
 import traceback
 
@@ -17,6 +16,7 @@ from confluent_kafka import Producer
 import streamframe as sf
 from streamframe import local, session
 from streamframe.display import view
+from tests.integration.helpers import own_broker
 
 pytestmark = pytest.mark.integration
 SENTINEL = "sentinel-Scr4m-9d2f"  # a correct password: nothing a failing query leaves may contain it
@@ -30,11 +30,7 @@ def secured(tmp_path_factory):
     """A broker of its own, `--sasl`, in its own STREAMFRAME_HOME (the suite's broker is PLAINTEXT), with
     users: `reader` (the topic, its app's groups and topics, out-* topics), `nogroup` (the topic only),
     `peeker` (describe the topic only), `outsider` (nothing)."""
-    previous = {k: os.environ.get(k) for k in ("STREAMFRAME_HOME", "STREAMFRAME_BOOTSTRAP")}
-    os.environ["STREAMFRAME_HOME"] = str(tmp_path_factory.mktemp("sasl-home"))
-    os.environ.pop("STREAMFRAME_BOOTSTRAP", None)
-    broker = local.start(sasl=True, timeout=90)
-    try:
+    with own_broker(tmp_path_factory.mktemp("sasl-home"), sasl=True) as broker:
         for user in ("reader", "nogroup", "peeker", "outsider"):
             local.add_user(user, SENTINEL)
         local.allow("reader", topic=TOPIC, operations=["read"])
@@ -53,15 +49,6 @@ def secured(tmp_path_factory):
         assert producer.flush(30) == 0
         del producer  # gone before the broker stops: it would print its reconnects on stderr
         yield broker, pd.DataFrame(rows)
-    finally:
-        session.stop_all()
-        session.disconnect()
-        local.stop()
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _as(broker, user, password=SENTINEL, app_id="app-r", **extra):
