@@ -129,7 +129,7 @@ class KafkaReader:
             if key in self._held:
                 tp.offset = self._held.pop(key)
             elif key in self.start_offsets:
-                tp.offset = self.start_offsets[key]
+                tp.offset = self.start_offsets.pop(key)  # once: a later assignment resumes from the commit
         consumer.assign(partitions)
 
     def _revoked(self, consumer, partitions) -> None:

@@ -197,3 +197,34 @@ def test_an_idle_query_writes_nothing_at_its_commits(events, bootstrap, conn, tm
     time.sleep(1.5)  # fifteen commit intervals with nothing new
     assert ends() == before and before
     q.stop()
+
+
+def test_a_rebalance_resumes_from_the_commit_not_where_the_state_began(events, bootstrap, conn, tmp_path):
+    """A restarted query starts at its state file's offsets; a partition taken away and given back later
+    resumes from the group's commit: going back to the file's offsets would count records twice."""
+    from confluent_kafka import Consumer
+
+    topic, df = events
+    t = sf.stream(topic).groupby("k").agg(n=("x", "count"), total=("x", "sum"))
+    opts = {"name": "rebalanced", "state_dir": tmp_path, "commit_interval": 0.2}
+    q = t.start(**opts)
+    wait_until(lambda: q.metrics["records_in"] == 40)
+    q.stop()
+    q = t.start(**opts)  # its readers start at the file's offsets
+    more = [{"k": f"k{i % 4}", "x": i, "ts": 1_000 * i} for i in range(40, 80)]
+    produce(bootstrap, topic, [orjson.dumps(r) for r in more], keys=[r["k"] for r in more])
+    wait_until(lambda: q.metrics["records_in"] == 40)
+    time.sleep(0.5)  # a commit past them
+    intruder = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{conn.app_id}.rebalanced",
+                         "enable.auto.commit": False})
+    intruder.subscribe([topic])
+    deadline = time.monotonic() + 60
+    while not intruder.assignment() and time.monotonic() < deadline:
+        intruder.poll(0.2)
+    assert intruder.assignment(), "the intruder was given no partition"
+    intruder.close()  # its partition goes back to the query
+    time.sleep(5)
+    q.stop()
+    everything = pd.concat([df, pd.DataFrame(more)])
+    expected = everything.groupby("k").agg(n=("x", "count"), total=("x", "sum"))
+    pd.testing.assert_frame_equal(q.sink.result(), expected, check_dtype=False)
