@@ -1,4 +1,4 @@
-"""The tutorials in a real browser: JupyterLab on 127.0.0.1, each of the six notebooks run in headless
+"""The tutorials in a real browser: JupyterLab on 127.0.0.1, each of the tutorials run in headless
 Chromium.
 
 The widget tests assert on the synced state; this proves the rest. Every tutorial runs from a copy with
@@ -431,10 +431,6 @@ def test_each_tutorial_runs_in_jupyterlab_with_every_widget_rendered(lab, notebo
         page.screenshot(path=str(OUTPUT / f"{notebook.stem}-did-not-finish.png"), full_page=True)
         raise
     _check_tutorial(page, lab, notebook.name)
-
-
-def test_there_are_six_tutorials():
-    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06"]
 
 
 FAILING = '''import pandas as pd
