@@ -19,14 +19,13 @@ from __future__ import annotations
 import io
 import json
 import re
-from pathlib import Path
 
 import fastavro
 import pandas as pd
 
 from streamframe.errors import ConfigError
 from streamframe.serde.base import Decoded, Format
-from streamframe.serde.wire import HEADER, SchemaSource, frame, group_by_schema
+from streamframe.serde.wire import HEADER, SchemaSource, frame, group_by_schema, schema_json
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # what Avro allows as a field or record name
 _TIMESTAMP = {"type": "long", "logicalType": "timestamp-millis"}
@@ -34,18 +33,7 @@ _TIMESTAMP = {"type": "long", "logicalType": "timestamp-millis"}
 
 def load_schema(schema) -> dict | list | str:
     """An Avro schema from a dict, a list (union), JSON text, or the path of an .avsc file."""
-    if isinstance(schema, (dict, list)):
-        return schema
-    text = isinstance(schema, str) and schema.lstrip().startswith(("{", "[", '"'))
-    if isinstance(schema, Path) or (isinstance(schema, str) and not text):
-        path = Path(schema)
-        if not path.is_file():
-            raise ConfigError(f"schema= {str(schema)!r} is neither an Avro schema nor an .avsc file")
-        schema = path.read_text()
-    try:
-        return json.loads(schema)
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"schema= is not Avro schema JSON: {e}") from None
+    return schema_json(schema, "an Avro schema", ("{", "[", '"'), (dict, list))
 
 
 def _parse(schema, what: str):

@@ -15,7 +15,6 @@ it; writing infers a JSON Schema from the dtypes and registers it like the Avro 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import jsonschema
 import orjson
@@ -25,21 +24,11 @@ from streamframe.errors import ConfigError
 from streamframe.serde.base import Decoded, Format
 from streamframe.serde.formats import JsonFormat
 from streamframe.serde.json_encode import encode_json_rows
-from streamframe.serde.wire import HEADER, SchemaSource, frame, group_by_schema
+from streamframe.serde.wire import HEADER, SchemaSource, frame, group_by_schema, schema_json
 
 
 def load_json_schema(schema) -> dict:
-    if isinstance(schema, dict):
-        return schema
-    if isinstance(schema, Path) or (isinstance(schema, str) and not schema.lstrip().startswith("{")):
-        path = Path(schema)
-        if not path.is_file():
-            raise ConfigError(f"schema= {str(schema)!r} is neither a JSON Schema nor a file holding one")
-        schema = path.read_text()
-    try:
-        return json.loads(schema)
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"schema= is not JSON Schema JSON: {e}") from None
+    return schema_json(schema, "a JSON Schema", ("{",))
 
 
 def _validator(schema: dict, what: str):

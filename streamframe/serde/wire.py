@@ -13,7 +13,11 @@ which the kafka layer provides (kafka/registry.py): serde never talks HTTP.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Protocol
+
+from streamframe.errors import ConfigError
 
 HEADER = 5  # the magic byte and the schema id
 NOT_WIRE = "not in the Schema Registry wire format (magic byte 0, then a 4-byte schema id)"
@@ -54,3 +58,20 @@ def group_by_schema(values: list) -> tuple[dict[int, list[int]], dict[int, str],
             else:
                 at.append(i)
     return {int.from_bytes(k, "big"): at for k, at in groups.items()}, errors, nulls
+
+
+def schema_json(schema, what: str, starts: tuple[str, ...], types: tuple[type, ...] = (dict,)):
+    """`schema=` as given (one of `types`), its JSON text (starting with one of `starts`), or the path of
+    a file holding it; `what` names the kind of schema in errors."""
+    if isinstance(schema, types):
+        return schema
+    text = isinstance(schema, str) and schema.lstrip().startswith(starts)
+    if isinstance(schema, Path) or (isinstance(schema, str) and not text):
+        path = Path(schema)
+        if not path.is_file():
+            raise ConfigError(f"schema= {str(schema)!r} is neither {what} nor a file holding one")
+        schema = path.read_text()
+    try:
+        return json.loads(schema)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"schema= is not {what} in JSON: {e}") from None

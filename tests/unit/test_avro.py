@@ -85,7 +85,7 @@ def test_raw_bodies_of_a_given_schema_decode_as_fastavro_reads_them(tmp_path):
 
 
 def test_a_schema_that_is_not_one_is_a_config_error(tmp_path):
-    with pytest.raises(ConfigError, match="neither an Avro schema nor an .avsc file"):
+    with pytest.raises(ConfigError, match="neither an Avro schema nor a file holding one"):
         value_format("avro", str(tmp_path / "missing.avsc"))
     with pytest.raises(ConfigError, match="not a valid Avro schema"):
         value_format("avro", {"type": "record", "name": "X", "fields": [{"name": "a", "type": "nosuch"}]})
