@@ -29,7 +29,10 @@ class TransactionalOutput(Output):
 
     def __init__(self, conn: Connection, transactional_id: str, extra: dict | None = None,
                  timeout: float = TXN_TIMEOUT):
-        super().__init__(conn, {"transactional.id": transactional_id, **(extra or {})})
+        # a crashed process's open transaction holds every read-committed reader back until the broker
+        # aborts it: 10 s, as Kafka Streams sets under exactly-once (librdkafka's default is 60 s)
+        super().__init__(conn, {"transactional.id": transactional_id, "transaction.timeout.ms": 10_000,
+                                **(extra or {})})
         self.transactional_id = transactional_id
         self.timeout = timeout
         self._call(lambda: self.producer.init_transactions(timeout), "initialising its transactions")

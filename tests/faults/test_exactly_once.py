@@ -27,14 +27,20 @@ APP = Path(__file__).with_name("eos_app.py")
 PARTITIONS = 2
 
 
-def read_committed(bootstrap: str, topic: str, timeout: float = 30.0, partitions: int = PARTITIONS) -> list:
-    """Every committed record of `topic`: read until each partition's position reaches its end offset
-    (the last offsets of a transactional topic are commit markers, never delivered)."""
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"check-{uuid.uuid4().hex[:6]}",
-                  "enable.auto.commit": False, "isolation.level": "read_committed"})
+def read_committed(bootstrap: str, topic: str, timeout: float = 60.0, partitions: int = PARTITIONS) -> list:
+    """Every committed record of `topic`: read until each partition's position reaches its high
+    watermark, so no transaction is still open before it (a read-committed consumer's own end offsets
+    stop at the first one); the last offsets of a transactional topic are markers, never delivered."""
+    config = {"bootstrap.servers": bootstrap, "group.id": f"check-{uuid.uuid4().hex[:6]}",
+              "enable.auto.commit": False}
+    tps = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)]
+    every = Consumer({**config, "isolation.level": "read_uncommitted"})
     try:
-        tps = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)]
-        ends = {tp.partition: c.get_watermark_offsets(tp, timeout=10)[1] for tp in tps}
+        ends = {tp.partition: every.get_watermark_offsets(tp, timeout=10)[1] for tp in tps}
+    finally:
+        every.close()
+    c = Consumer({**config, "isolation.level": "read_committed"})
+    try:
         c.assign(tps)
         out, deadline = [], time.monotonic() + timeout
         while time.monotonic() < deadline:
