@@ -19,7 +19,7 @@ from google.protobuf.message import DecodeError, Message
 
 from streamframe.errors import ConfigError
 from streamframe.serde.base import Decoded, Format
-from streamframe.serde.wire import HEADER, SchemaSource, frame, group_by_schema
+from streamframe.serde.wire import HEADER, SchemaSource, frame, group_by_schema, registry_schema
 
 
 def _index_path(desc) -> list[int]:
@@ -144,13 +144,8 @@ class ProtobufFormat(Format):
         return frame_.reindex(columns=self.columns)
 
     def _why_not(self, sid: int) -> str | None:
-        if sid not in self._known:
-            found = self.registry.schema(sid)
-            if found is None:
-                return f"unknown schema id {sid} (the Schema Registry has no schema with this id)"
-            self._known[sid] = None if found[0] == self.kind else \
-                f"schema id {sid} is a {found[0]} schema, not {self.kind}"
-        return self._known[sid]
+        """None where records of schema id `sid` can be read with the class given, else why not."""
+        return registry_schema(self.registry, self._known, sid, self.kind, lambda text: None)
 
     def decode(self, values: list) -> Decoded:
         if self.registry is not None:
