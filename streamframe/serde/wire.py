@@ -31,8 +31,16 @@ class SchemaSource(Protocol):
     def schema(self, schema_id: int) -> tuple[str, str] | None:
         """(schema type "AVRO"/"JSON"/"PROTOBUF", schema text) of an id; None if the registry has none."""
 
-    def register(self, subject: str, schema: str, schema_type: str) -> int:
-        """The id of `schema` under `subject`, registered if new."""
+    def register(self, subject: str, schema: str, schema_type: str, references=()) -> int:
+        """The id of `schema` under `subject`, registered if new; `references`: (name, subject, version)
+        of each schema it imports (a Protobuf file's imports)."""
+
+    def version_of(self, subject: str, schema: str, schema_type: str, references=()) -> int:
+        """The version number of `schema` (registered) under `subject`."""
+
+    def imports(self, schema_id: int) -> dict[str, str]:
+        """{name: schema text} of every schema that schema id `schema_id` references, directly or not, a
+        schema after those it references; ValueError if one is not in the registry."""
 
     def latest(self, subject: str) -> tuple[int, str, str] | None:
         """(id, schema type, schema text) of the subject's latest version; None if there is no subject."""

@@ -14,7 +14,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 import streamframe as sf
 from tests.integration.helpers import consume_all, create_topic, produce
-from tests.protos import Order, order_row
+from tests.protos import Order, Payment, order_row, payment_row
 
 pytestmark = pytest.mark.integration
 
@@ -79,3 +79,26 @@ def test_protobuf_both_ways(registry_conn, bootstrap, topic_name):
     s[s.kind == "STORE"].to_topic(out, format="protobuf", schema=Order, until="end", timeout=60)
     read = [de(m.value(), _ctx(out)) for m in consume_all(bootstrap, out, expect=30)]
     assert read == [m for m in messages if m.kind == Order.STORE]
+
+
+def test_protobuf_imports_both_ways(registry_conn, bootstrap, topic_name):
+    client = registry_conn.schema_registry.client
+    create_topic(bootstrap, topic_name)
+    payments = [Payment(id=i, amount={"currency": "EUR", "units": 10 * i} if i % 3 else None,
+                        at={"seconds": 1_700_000_000 + i, "nanos": i} if i % 2 else None) for i in range(30)]
+    ser = ProtobufSerializer(Payment, client)  # registers test_shop_money.proto as a reference
+    produce(bootstrap, topic_name, [ser(m, _ctx(topic_name)) for m in payments])
+
+    s = sf.stream(topic_name, value="protobuf")  # by schema id: the import resolved through the registry
+    got = s.run(until="end", timeout=60)
+    de = ProtobufDeserializer(Payment, schema_registry_client=client)
+    oracle = pd.DataFrame([payment_row(de(m.value(), _ctx(topic_name)))
+                           for m in consume_all(bootstrap, topic_name)])
+    pd.testing.assert_frame_equal(got, oracle)
+
+    out = f"{topic_name}-out"
+    client.delete_subject("test_shop_money.proto")  # so that writing has to register the import itself
+    s[s.id >= 10].to_topic(out, format="protobuf", schema=Payment, until="end", timeout=60)
+    assert [de(m.value(), _ctx(out)) for m in consume_all(bootstrap, out, expect=20)] == payments[10:]
+    refs = client.get_latest_version(f"{out}-value").schema.references
+    assert [(r.name, r.subject) for r in refs] == [("test_shop_money.proto", "test_shop_money.proto")]

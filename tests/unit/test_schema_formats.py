@@ -17,7 +17,7 @@ from streamframe.errors import ConfigError
 from streamframe.kafka.registry import Registry
 from streamframe.serde import value_format
 from streamframe.testing import TestDriver
-from tests.protos import Order, order_row
+from tests.protos import Order, Payment, order_row, payment_row
 
 CTX = SerializationContext("orders", MessageField.VALUE)
 PERSON = {"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}},
@@ -108,7 +108,56 @@ def test_protobuf_written_is_read_by_confluent_kafka(registry):
 
 
 def test_protobuf_needs_a_message_class_and_known_columns(registry):
-    with pytest.raises(ConfigError, match="needs schema= a generated message class"):
-        value_format("protobuf")
+    with pytest.raises(ConfigError, match="takes schema= a generated message class"):
+        value_format("protobuf", "orders.proto")
+    with pytest.raises(ConfigError, match="reading Protobuf needs schema= the generated message class .* "
+                                          "or a Schema Registry"):
+        value_format("protobuf").decode([b"\x08\x01"])  # no registry: nothing names the message
+    with pytest.raises(ConfigError, match="writing Protobuf needs schema= the generated message class"):
+        value_format("protobuf").attach(registry, "orders-value").encode(pd.DataFrame({"id": [1]}))
     with pytest.raises(ConfigError, match="column 'extra' is not a field of test.shop.Order"):
         value_format("protobuf", Order).encode(pd.DataFrame({"id": [1], "extra": [2]}))
+
+
+# --- Protobuf imports (schema references) -----------------------------------------------------------
+
+PAYMENTS = [Payment(id=1, amount={"currency": "EUR", "units": 12}, at={"seconds": 1_700_000_000, "nanos": 5}),
+            Payment(id=2, at={"seconds": 1_700_000_060}),
+            Payment(id=3, amount={"currency": "USD", "units": 7})]
+
+
+def test_protobuf_importing_other_files_is_read_by_schema_id_with_its_references(registry):
+    values = [ProtobufSerializer(Payment, registry.client)(m, CTX) for m in PAYMENTS]
+    assert sorted(registry.client.get_subjects()) == ["orders-value", "test_shop_money.proto"]
+    de = ProtobufDeserializer(Payment, schema_registry_client=registry.client)
+    oracle = pd.DataFrame([payment_row(de(v, CTX)) for v in values])
+    by_id = _drive(value_format("protobuf").attach(registry), values).output()  # no class: the registry's
+    assert_frame_equal(by_id, oracle)
+    assert_frame_equal(_drive(value_format("protobuf", Payment).attach(registry), values).output(), oracle)
+
+
+def test_protobuf_written_registers_its_imports_as_references(registry):
+    rows = pd.DataFrame([payment_row(m) for m in PAYMENTS])
+    values = value_format("protobuf", Payment).attach(registry, "orders-value").encode(rows)
+    de = ProtobufDeserializer(Payment, schema_registry_client=registry.client)
+    assert [de(v, CTX) for v in values] == PAYMENTS
+    refs = registry.client.get_latest_version("orders-value").schema.references
+    money = "test_shop_money.proto"
+    assert [(r.name, r.subject, r.version) for r in refs] == [(money, money, 1)]
+    assert_frame_equal(_drive(value_format("protobuf").attach(registry), values).output(), rows)
+
+
+def test_a_protobuf_schema_whose_reference_is_missing_is_dead_lettered_with_why(registry):
+    from confluent_kafka.schema_registry import Schema, SchemaReference
+
+    from streamframe.serde.protobuf_schema import file_text
+
+    refs = [SchemaReference("test_shop_money.proto", "nowhere.proto", 1)]
+    schema = Schema(file_text(Payment.DESCRIPTOR.file), "PROTOBUF", refs)
+    sid = registry.client.register_schema("orders-value", schema)
+    driver = _drive(value_format("protobuf").attach(registry), [b"\x00" + sid.to_bytes(4, "big") + b"\x00"])
+    assert driver.output().empty
+    assert driver.dead_letters[0]["reason"] == (
+        f"schema id {sid} cannot be used: it references test_shop_money.proto ('nowhere.proto' version 1), "
+        "which the Schema Registry does not have")
+
