@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pandas as pd
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.message_factory import GetMessageClass
@@ -66,11 +67,14 @@ _INTS = (1, 2, 3, 4)  # FieldDescriptor.CPPTYPE_INT32, INT64, UINT32, UINT64
 
 def _plain(f, v):
     """A pandas value as the message field takes it: a missing value as unset, a whole float (an int
-    column that held a missing value) as the int."""
+    column that held a missing value) as the int, a time in an integer field as epoch milliseconds."""
     if v is None or (isinstance(v, float) and v != v) or v is pd.NaT:
         return None
-    if isinstance(v, float) and f.cpp_type in _INTS and v.is_integer():
-        return int(v)
+    if f.cpp_type in _INTS:
+        if isinstance(v, float) and v.is_integer():
+            return int(v)
+        if isinstance(v, (pd.Timestamp, np.datetime64)):
+            return int(pd.Timestamp(v).as_unit("ms").value)
     return v
 
 

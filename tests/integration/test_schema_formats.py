@@ -14,7 +14,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 import streamframe as sf
 from tests.integration.helpers import consume_all, create_topic, produce
-from tests.protos import Order, Payment, order_row, payment_row
+from tests.protos import Order, OrderKey, Payment, key_row, order_row, payment_row
 
 pytestmark = pytest.mark.integration
 
@@ -79,6 +79,65 @@ def test_protobuf_both_ways(registry_conn, bootstrap, topic_name):
     s[s.kind == "STORE"].to_topic(out, format="protobuf", schema=Order, until="end", timeout=60)
     read = [de(m.value(), _ctx(out)) for m in consume_all(bootstrap, out, expect=30)]
     assert read == [m for m in messages if m.kind == Order.STORE]
+
+
+def _key_ctx(topic):
+    return SerializationContext(topic, MessageField.KEY)
+
+
+def test_protobuf_keys_both_ways(registry_conn, bootstrap, topic_name):
+    client = registry_conn.schema_registry.client
+    create_topic(bootstrap, topic_name)
+    keys = [OrderKey(region=("eu", "us")[i % 2], id=i % 5) for i in range(40)]
+    orders = [Order(id=i, customer=f"c{i % 3}", amount=i * 0.5) for i in range(40)]
+    key_ser, ser = ProtobufSerializer(OrderKey, client), ProtobufSerializer(Order, client)
+    produce(bootstrap, topic_name, [ser(m, _ctx(topic_name)) for m in orders],
+            keys=[key_ser(k, _key_ctx(topic_name)) for k in keys])
+
+    s = sf.stream(topic_name, key="protobuf", value="protobuf")  # no classes: both read by schema id
+    got = s.run(until="end", timeout=60, metadata=True)
+    key_de = ProtobufDeserializer(OrderKey, schema_registry_client=client)
+    records = consume_all(bootstrap, topic_name)
+    assert got["_key"].tolist() == [key_row(key_de(m.key(), _key_ctx(topic_name))) for m in records]
+    assert got["id"].tolist() == list(range(40))
+
+    out = f"{topic_name}-out"  # keys written as messages of the class given, values of Order
+    s[s.id % 2 == 0].to_topic(out, format="protobuf", schema=Order, key_schema=OrderKey, until="end",
+                              timeout=60)
+    written = consume_all(bootstrap, out, expect=20)
+    assert [key_de(m.key(), _key_ctx(out)) for m in written] == keys[::2]
+    assert client.get_latest_version(f"{out}-key").schema.schema_type == "PROTOBUF"
+
+    passed = f"{topic_name}-as-read"  # no key_schema: the keys pass through as consumed
+    s[s.id < 3].to_topic(passed, until="end", timeout=60)
+    assert [key_de(m.key(), _key_ctx(passed)) for m in consume_all(bootstrap, passed, expect=3)] == keys[:3]
+
+    table = f"{topic_name}-counts"  # a table's keys of two columns: a message with those fields
+    rows = pd.DataFrame([{**key_row(k), "n": 1} for k in keys])
+    sf.from_pandas(rows).groupby(["region", "id"]).count().to_topic(table, key_schema=OrderKey, until="end",
+                                                                    timeout=60)
+    read = [key_de(m.key(), _key_ctx(table)) for m in consume_all(bootstrap, table)]
+    assert {(k.region, k.id) for k in read} == {(k.region, k.id) for k in keys}
+
+
+def test_protobuf_keys_without_a_registry(bootstrap, topic_name):
+    sf.connect(bootstrap, app_id=f"fmt-raw-{topic_name[-6:]}")
+    try:
+        create_topic(bootstrap, topic_name)
+        keys = [OrderKey(region="eu", id=i) for i in range(5)]
+        produce(bootstrap, topic_name, [json.dumps({"n": i}).encode() for i in range(5)],
+                keys=[k.SerializeToString() for k in keys])
+        s = sf.stream(topic_name, key="protobuf", key_schema=OrderKey)
+        got = s.run(until="end", timeout=60, metadata=True)
+        assert got["_key"].tolist() == [key_row(k) for k in keys]
+        out = f"{topic_name}-out"
+        s.to_topic(out, key_schema=OrderKey, until="end", timeout=60)
+        assert [OrderKey.FromString(m.key()) for m in consume_all(bootstrap, out, expect=5)] == keys
+    finally:
+        from streamframe import session
+
+        session.stop_all()
+        session.disconnect()
 
 
 def test_protobuf_imports_both_ways(registry_conn, bootstrap, topic_name):

@@ -17,7 +17,7 @@ from streamframe.errors import ConfigError
 from streamframe.kafka.registry import Registry
 from streamframe.serde import value_format
 from streamframe.testing import TestDriver
-from tests.protos import Order, Payment, order_row, payment_row
+from tests.protos import Order, OrderKey, Payment, key_row, order_row, payment_row
 
 CTX = SerializationContext("orders", MessageField.VALUE)
 PERSON = {"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}},
@@ -161,3 +161,38 @@ def test_a_protobuf_schema_whose_reference_is_missing_is_dead_lettered_with_why(
         f"schema id {sid} cannot be used: it references test_shop_money.proto ('nowhere.proto' version 1), "
         "which the Schema Registry does not have")
 
+
+# --- Protobuf keys -----------------------------------------------------------------------------------
+
+def test_protobuf_keys_decode_to_dicts_with_a_registry_or_a_key_schema(registry):
+    kctx = SerializationContext("orders", MessageField.KEY)
+    keys = [OrderKey(region="eu", id=i) for i in range(3)]
+    values = [m.SerializeToString() for m in ORDERS]
+    wire = [ProtobufSerializer(OrderKey, registry.client)(k, kctx) for k in keys]
+    frame = sf.stream("orders", key="protobuf", value="protobuf", schema=Order)
+    frame._node.key_decoder.attach(registry)
+    driver = TestDriver(frame)
+    driver.pipe("orders", values, keys=[wire[0], b"\x00\x00\x00\x00\x63\x00", wire[2]])
+    de = ProtobufDeserializer(OrderKey, schema_registry_client=registry.client)
+    assert driver.output(metadata=True)["_key"].tolist() == [key_row(de(wire[i], kctx)) for i in (0, 2)]
+    assert driver.dead_letters[0]["reason"] == \
+        "key: unknown schema id 99 (the Schema Registry has no schema with this id)"
+
+    raw = TestDriver(sf.stream("orders", key="protobuf", value="protobuf", schema=Order, key_schema=OrderKey))
+    raw.pipe("orders", values, keys=[k.SerializeToString() for k in keys])
+    assert raw.output(metadata=True)["_key"].tolist() == [key_row(k) for k in keys]
+
+
+def test_keys_encode_as_messages_of_a_key_class(registry):
+    from streamframe.serde import encode_registry_keys
+
+    fmt = value_format("protobuf", OrderKey).attach(registry, "orders-key")
+    encoded = encode_registry_keys([{"region": "eu", "id": 4}, None, {"region": "us", "id": 5}], fmt)
+    de = ProtobufDeserializer(OrderKey, schema_registry_client=registry.client)
+    kctx = SerializationContext("orders", MessageField.KEY)
+    assert encoded[1] is None
+    assert [de(encoded[i], kctx) for i in (0, 2)] == [OrderKey(region="eu", id=4),
+                                                      OrderKey(region="us", id=5)]
+    assert registry.latest("orders-key")[1] == "PROTOBUF"
+    one = value_format("protobuf", Order.Line)  # a message of two fields: the key names its field
+    assert one.cls.FromString(encode_registry_keys(["s9"], one, "sku")[0]).sku == "s9"
