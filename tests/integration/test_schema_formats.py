@@ -37,6 +37,21 @@ def _ctx(topic):
     return SerializationContext(topic, MessageField.VALUE)
 
 
+def _read_as_confluent_kafka_reads(client, bootstrap, topic, messages, row, **stream):
+    """Produces `messages` with confluent-kafka's ProtobufSerializer, reads them with
+    sf.stream(topic, value="protobuf", **stream) and checks the frame is the rows (`row`) of what its
+    ProtobufDeserializer reads of them. Returns the stream and the deserializer."""
+    create_topic(bootstrap, topic)
+    cls = type(messages[0])
+    ser = ProtobufSerializer(cls, client)
+    produce(bootstrap, topic, [ser(m, _ctx(topic)) for m in messages])
+    s = sf.stream(topic, value="protobuf", **stream)
+    de = ProtobufDeserializer(cls, schema_registry_client=client)
+    oracle = pd.DataFrame([row(de(m.value(), _ctx(topic))) for m in consume_all(bootstrap, topic)])
+    pd.testing.assert_frame_equal(s.run(until="end", timeout=60), oracle)
+    return s, de
+
+
 def test_json_schema_both_ways(registry_conn, bootstrap, topic_name):
     client = registry_conn.schema_registry.client
     create_topic(bootstrap, topic_name, partitions=2)
@@ -61,19 +76,10 @@ def test_json_schema_both_ways(registry_conn, bootstrap, topic_name):
 
 def test_protobuf_both_ways(registry_conn, bootstrap, topic_name):
     client = registry_conn.schema_registry.client
-    create_topic(bootstrap, topic_name)
-    ser = ProtobufSerializer(Order, client)
     messages = [Order(id=i, customer=f"c{i % 3}", amount=i * 1.5, kind=("ONLINE", "STORE")[i % 2],
                       tags=[f"t{i}"] * (i % 3), first={"sku": f"s{i}", "count": i} if i % 4 else None)
                 for i in range(60)]
-    produce(bootstrap, topic_name, [ser(m, _ctx(topic_name)) for m in messages])
-
-    s = sf.stream(topic_name, value="protobuf", schema=Order)
-    got = s.run(until="end", timeout=60)
-    de = ProtobufDeserializer(Order, schema_registry_client=client)
-    oracle = pd.DataFrame([order_row(de(m.value(), _ctx(topic_name)))
-                           for m in consume_all(bootstrap, topic_name)])
-    pd.testing.assert_frame_equal(got, oracle)
+    s, de = _read_as_confluent_kafka_reads(client, bootstrap, topic_name, messages, order_row, schema=Order)
 
     out = f"{topic_name}-out"
     s[s.kind == "STORE"].to_topic(out, format="protobuf", schema=Order, until="end", timeout=60)
@@ -142,18 +148,10 @@ def test_protobuf_keys_without_a_registry(bootstrap, topic_name):
 
 def test_protobuf_imports_both_ways(registry_conn, bootstrap, topic_name):
     client = registry_conn.schema_registry.client
-    create_topic(bootstrap, topic_name)
     payments = [Payment(id=i, amount={"currency": "EUR", "units": 10 * i} if i % 3 else None,
                         at={"seconds": 1_700_000_000 + i, "nanos": i} if i % 2 else None) for i in range(30)]
-    ser = ProtobufSerializer(Payment, client)  # registers test_shop_money.proto as a reference
-    produce(bootstrap, topic_name, [ser(m, _ctx(topic_name)) for m in payments])
-
-    s = sf.stream(topic_name, value="protobuf")  # by schema id: the import resolved through the registry
-    got = s.run(until="end", timeout=60)
-    de = ProtobufDeserializer(Payment, schema_registry_client=client)
-    oracle = pd.DataFrame([payment_row(de(m.value(), _ctx(topic_name)))
-                           for m in consume_all(bootstrap, topic_name)])
-    pd.testing.assert_frame_equal(got, oracle)
+    # the serializer registers test_shop_money.proto as a reference; no class: read by schema id
+    s, de = _read_as_confluent_kafka_reads(client, bootstrap, topic_name, payments, payment_row)
 
     out = f"{topic_name}-out"
     client.delete_subject("test_shop_money.proto")  # so that writing has to register the import itself
