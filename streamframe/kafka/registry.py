@@ -140,16 +140,16 @@ class Registry:
                                       f"({type(e).__name__}: {self.scrub(str(e)) or 'no answer'})") from None
 
     # --- what formats ask (serde/wire.py SchemaSource) ------------------------------------------------
-    def schema(self, schema_id: int) -> tuple[str, str] | None:
-        found = self._lookup(schema_id)
+    def schema(self, schema_id: int, kind: str | None = None) -> tuple[str, str] | None:
+        found = self._lookup(schema_id, kind)
         return None if found is None else (found.schema_type or "AVRO", found.schema_str)
 
-    def _lookup(self, schema_id: int) -> Schema | None:
-        what = f"looking up schema id {schema_id}"
-        found = self._call(what, self.client.get_schema, schema_id, not_found=True)
-        if found is not None and found.schema_type == "PROTOBUF":  # as a FileDescriptorProto, not .proto text
-            found = self._call(what, self.client.get_schema, schema_id, None, "serialized", not_found=True)
-        return found
+    def _lookup(self, schema_id: int, kind: str | None) -> Schema | None:
+        # A Protobuf schema is asked for as a base64 FileDescriptorProto ("serialized"), not .proto text,
+        # on the first ask: the client caches a schema by id whatever form was asked for.
+        fmt = "serialized" if kind == "PROTOBUF" else None
+        return self._call(f"looking up schema id {schema_id}", self.client.get_schema, schema_id, None, fmt,
+                          not_found=True)
 
     def register(self, subject: str, schema: str, schema_type: str, references=()) -> int:
         return self._call(f"registering a schema under subject {subject!r}", self.client.register_schema,
@@ -161,7 +161,7 @@ class Registry:
         return found.version
 
     def imports(self, schema_id: int) -> dict[str, str]:
-        found = self._lookup(schema_id)
+        found = self._lookup(schema_id, "PROTOBUF")
         out: dict[str, str] = {}
         self._resolve(found.references if found is not None else None, out, set())
         return out

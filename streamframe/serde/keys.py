@@ -56,6 +56,11 @@ def encode_registry_keys(keys: list, fmt, field: str | None = None) -> list:
     if field not in names and len(names) == 1:
         field = names[0]
     rows = [keys[i] if isinstance(keys[i], dict) else {field: keys[i]} for i in at]
+    if field not in names and any(None in r for r in rows):
+        from streamframe.errors import ConfigError
+
+        raise ConfigError(f"a key of one value does not say which field of the key schema it is (fields: "
+                          f"{', '.join(names)}); write key= a column named like one, or keys of those fields")
     out = [None] * len(keys)
     for i, encoded in zip(at, fmt.encode(pd.DataFrame.from_records(rows)) if rows else []):
         out[i] = encoded

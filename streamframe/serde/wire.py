@@ -28,8 +28,9 @@ class SchemaSource(Protocol):
     """What a format asks of a Schema Registry. Errors of the registry itself (unreachable, refused
     credentials, incompatible schema) are raised as streamframe.errors.SchemaRegistryError."""
 
-    def schema(self, schema_id: int) -> tuple[str, str] | None:
-        """(schema type "AVRO"/"JSON"/"PROTOBUF", schema text) of an id; None if the registry has none."""
+    def schema(self, schema_id: int, kind: str | None = None) -> tuple[str, str] | None:
+        """(schema type "AVRO"/"JSON"/"PROTOBUF", schema text) of an id; None if the registry has none.
+        `kind`: the type the caller reads, so that a Protobuf schema comes as its FileDescriptorProto."""
 
     def register(self, subject: str, schema: str, schema_type: str, references=()) -> int:
         """The id of `schema` under `subject`, registered if new; `references`: (name, subject, version)
@@ -76,7 +77,7 @@ def registry_schema(registry: SchemaSource, cache: dict, sid: int, kind: str, pa
     reached raises SchemaRegistryError and nothing is kept (the records are good)."""
     if sid in cache:
         return cache[sid]
-    found = registry.schema(sid)
+    found = registry.schema(sid, kind)
     if found is None:
         known = f"unknown schema id {sid} (the Schema Registry has no schema with this id)"
     elif found[0] != kind:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import attrs
 import pandas as pd
 import pytest
 from confluent_kafka.schema_registry.json_schema import JSONDeserializer, JSONSerializer
@@ -162,6 +163,33 @@ def test_a_protobuf_schema_whose_reference_is_missing_is_dead_lettered_with_why(
         "which the Schema Registry does not have")
 
 
+
+def test_protobuf_schemas_are_asked_for_as_file_descriptors_not_proto_text():
+    from confluent_kafka.schema_registry import Schema
+    from confluent_kafka.schema_registry._sync.mock_schema_registry_client import MockSchemaRegistryClient
+
+    class ProtoTextByDefault(MockSchemaRegistryClient):
+        """As Confluent Schema Registry answers: a Protobuf schema is .proto text unless asked for in
+        the "serialized" form (confluent-kafka's mock holds only what was registered)."""
+
+        def get_schema(self, schema_id, subject_name=None, fmt=None, reference_format=None):
+            return self._text(super().get_schema(schema_id, subject_name, fmt), fmt)
+
+        def get_version(self, subject_name, version="latest", deleted=False, fmt=None):
+            found = super().get_version(subject_name, version, deleted, fmt)
+            return attrs.evolve(found, schema=self._text(found.schema, fmt))
+
+        @staticmethod
+        def _text(schema, fmt):
+            if schema.schema_type != "PROTOBUF" or fmt == "serialized":
+                return schema
+            return Schema('syntax = "proto3";', "PROTOBUF", schema.references)
+
+    client = ProtoTextByDefault({"url": "mock://proto-text"})
+    values = [ProtobufSerializer(Payment, client)(m, CTX) for m in PAYMENTS]
+    out = _drive(value_format("protobuf").attach(Registry(client)), values).output()
+    assert_frame_equal(out, pd.DataFrame([payment_row(m) for m in PAYMENTS]))
+
 # --- Protobuf keys -----------------------------------------------------------------------------------
 
 def test_protobuf_keys_decode_to_dicts_with_a_registry_or_a_key_schema(registry):
@@ -196,3 +224,5 @@ def test_keys_encode_as_messages_of_a_key_class(registry):
     assert registry.latest("orders-key")[1] == "PROTOBUF"
     one = value_format("protobuf", Order.Line)  # a message of two fields: the key names its field
     assert one.cls.FromString(encode_registry_keys(["s9"], one, "sku")[0]).sku == "s9"
+    with pytest.raises(ConfigError, match="a key of one value does not say which field of the key schema"):
+        encode_registry_keys(["eu"], fmt)
