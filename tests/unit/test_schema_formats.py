@@ -226,3 +226,17 @@ def test_keys_encode_as_messages_of_a_key_class(registry):
     assert one.cls.FromString(encode_registry_keys(["s9"], one, "sku")[0]).sku == "s9"
     with pytest.raises(ConfigError, match="a key of one value does not say which field of the key schema"):
         encode_registry_keys(["eu"], fmt)
+
+
+def test_a_table_keyed_by_message_keys_dead_letters_them_with_why():
+    table = sf.table("orders", key_format="protobuf", value="protobuf", schema=Order, key_schema=OrderKey)
+    driver = TestDriver(table)
+    driver.pipe("orders", [m.SerializeToString() for m in ORDERS],
+                keys=[OrderKey(region="eu", id=i).SerializeToString() for i in range(3)])
+    assert driver.output().empty and len(driver.dead_letters) == 3
+    assert "a table keyed by its record keys needs keys of one value" in driver.dead_letters[0]["reason"]
+    by_column = TestDriver(sf.table("orders", key="id", key_format="protobuf", value="protobuf", schema=Order,
+                                    key_schema=OrderKey))
+    by_column.pipe("orders", [m.SerializeToString() for m in ORDERS],
+                   keys=[OrderKey(region="eu", id=i).SerializeToString() for i in range(3)])
+    assert by_column.output()["id"].tolist() == [1, 2, 3] and not by_column.dead_letters
