@@ -17,7 +17,8 @@ def _key_index(
     batch: pd.DataFrame, keys: list[str], tomb: np.ndarray, like: pd.Index | None = None
 ) -> pd.Index:
     if keys == ["_key"]:
-        if batch["_key"].dtype == object and any(isinstance(k, dict) for k in batch["_key"]):
+        # one topic's keys are of one kind: the first tells, without a pass over every key
+        if len(batch) and isinstance(batch["_key"].iat[0], dict):
             raise ConfigError("a table keyed by its record keys needs keys of one value, but these are "
                               "records (Avro records or Protobuf messages, read as dicts); read them with "
                               "key_format='bytes', or key= value columns")
