@@ -16,7 +16,7 @@ META = ("_key", "_timestamp", "_partition", "_offset", "_headers", "_tombstone")
 # Asked for with the metadata a sink reads: `_key` as the record's key bytes, not decoded. A topic sink
 # asks when it would encode the decoded key back into those same bytes (text or bytes keys both ways).
 KEY_BYTES = "_key as bytes"
-VERBATIM_KEYS = ("text", "bytes", "raw", "avro", "jsonschema")
+VERBATIM_KEYS = ("text", "bytes", "raw", "avro", "jsonschema", "protobuf")
 # A column of a JSON source's output holding each row's record as consumed, in place of the fields it
 # decoded only to read (plan/values.py); a topic sink that asks for it appends the new fields to it.
 RECORD_BYTES = "_record"

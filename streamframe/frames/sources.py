@@ -7,11 +7,12 @@ import pandas as pd
 from streamframe.errors import ConfigError
 from streamframe.frames.stream import StreamFrame
 from streamframe.plan import nodes
-from streamframe.serde import REGISTRY_KEYS, check_key_format, value_format
+from streamframe.serde import check_key_format, key_decoder, value_format
 
 
 def stream(topic: str, key: str = "text", value: str = "json", timestamp=None, schema=None,
-           on_error: str = "dead_letter", dead_letter_topic: str | None = None) -> StreamFrame:
+           on_error: str = "dead_letter", dead_letter_topic: str | None = None,
+           key_schema=None) -> StreamFrame:
     """A record stream over a Kafka topic.
 
     `key`/`value`: formats ("text", "json", "csv", "bytes", "avro", "jsonschema", "protobuf");
@@ -20,8 +21,11 @@ def stream(topic: str, key: str = "text", value: str = "json", timestamp=None, s
     format, each read with its writer schema (versions merge into one frame) and `schema` is the
     optional reader schema; without one they are raw Avro bodies of `schema`; for "jsonschema", a JSON
     Schema to check plain JSON bodies against (with a registry each record is checked against its own);
-    for "protobuf", the generated message class (required); `key="avro"` or "jsonschema": keys in the
-    wire format, read through the registry (a one-value key is the value, a record key a dict);
+    for "protobuf", the generated message class (optional with a registry: each record is read with the
+    message its schema id names, the .proto files it imports resolved through the registry);
+    `key="avro"`, "jsonschema" or "protobuf": keys in the wire format, read through the registry (a
+    one-value key is the value, a record or message key a dict of its fields), or with no registry raw
+    keys of `key_schema` (schema= for the key: for "protobuf" its generated message class);
     `timestamp`: "record" (the Kafka timestamp, default; ingestion time on a topic with LogAppendTime),
     "processing" (wall-clock time when processed), a column name, or a function of the batch;
     `on_error`: what a record that cannot be decoded or evaluated does — "dead_letter" (to
@@ -37,23 +41,25 @@ def stream(topic: str, key: str = "text", value: str = "json", timestamp=None, s
         raise ConfigError(f"on_error must be one of {', '.join(ON_ERROR)}, got {on_error!r}")
     key = check_key_format(key)
     return StreamFrame(nodes.KafkaSource((), topic=topic, key_format=key,
-                                         key_decoder=value_format(key) if key in REGISTRY_KEYS else None,
+                                         key_decoder=key_decoder(key, key_schema),
                                          value_format=value_format(value, schema), timestamp=timestamp,
                                          on_error=on_error, dead_letter_topic=dead_letter_topic))
 
 
 def table(topic: str, key=None, value: str = "json", key_format: str = "text", timestamp=None, schema=None,
-          on_error: str = "dead_letter", dead_letter_topic: str | None = None):
+          on_error: str = "dead_letter", dead_letter_topic: str | None = None, key_schema=None):
     """A table over a changelog topic: the last value per key; a null value (tombstone) deletes.
 
-    `key`: the key column(s) in the value, or None for the record key (as column `_key`).
+    `key`: the key column(s) in the value, or None for the record key (as column `_key`);
+    `key_format` and `key_schema`: the record key's format and its schema, as stream()'s key= and
+    key_schema= are.
 
         >>> prices = table("ref-prices", key="symbol")
     """
     from streamframe.frames.table import TableFrame
 
     src = stream(topic, key=key_format, value=value, timestamp=timestamp, schema=schema, on_error=on_error,
-                 dead_letter_topic=dead_letter_topic)
+                 dead_letter_topic=dead_letter_topic, key_schema=key_schema)
     node = nodes.KafkaSource((), **{f: getattr(src._node, f) for f in
                                     ("topic", "key_format", "key_decoder", "value_format", "timestamp",
                                      "on_error", "dead_letter_topic")}, table=True)
@@ -61,13 +67,14 @@ def table(topic: str, key=None, value: str = "json", key_format: str = "text", t
     return TableFrame(nodes.TableFromStream((node,), keys=tuple(keys)), keys=keys)
 
 
-def global_table(topic: str, key=None, value: str = "json", key_format: str = "text", schema=None):
+def global_table(topic: str, key=None, value: str = "json", key_format: str = "text", schema=None,
+                 key_schema=None):
     """A table every instance holds whole, loaded to its end before the stream side of a join starts
     (Kafka Streams' GlobalKTable); updates after that are applied as they arrive.
 
         >>> countries = global_table("countries", key="code")
     """
-    t = table(topic, key=key, value=value, key_format=key_format, schema=schema)
+    t = table(topic, key=key, value=value, key_format=key_format, schema=schema, key_schema=key_schema)
     src = t._node.parents[0]
     import dataclasses
 

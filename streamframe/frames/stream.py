@@ -265,7 +265,7 @@ class StreamFrame(Frame):
 
     def to_topic(self, topic: str, key: str | None = None, format: str = "json", until=None,
                  name: str | None = None, timeout: float | None = None, subject: str | None = None,
-                 schema=None, **options):
+                 schema=None, key_schema=None, **options):
         """Write the rows to `topic` (created if missing, with the input's partition count).
 
         The record key is `_key` unless `key=` names a column; the value holds the value columns in
@@ -275,13 +275,16 @@ class StreamFrame(Frame):
         missing values, times as timestamp-millis), registered in the connection's Schema Registry
         under `subject` (default "<topic>-value", the TopicNameStrategy); "jsonschema" likewise, with
         an inferred JSON Schema; "protobuf" writes messages of `schema=`, the generated class. `schema=`
-        for avro and jsonschema is the schema to write with instead of the inferred one.
+        for avro and jsonschema is the schema to write with instead of the inferred one. `key_schema=` a
+        generated Protobuf message class: each record key is that message (a key read as a message, a
+        dict, by its fields; any other key as the field named like the `key=` column, or the message's
+        one field), in the wire format registered under "<topic>-key" (raw messages with no registry).
         """
         from streamframe.runtime.sinks import TopicSink
         from streamframe.serde import value_format
 
         sink = TopicSink(topic, value_format(format, schema), key=key, key_format=self._key_format(),
-                         subject=subject)
+                         subject=subject, key_schema=key_schema)
         return self._launch(sink, name or self.default_name(f"to-{topic}"), until, timeout, options)
 
     def to_sqlite(self, db: str, table: str, pk=None, until=None, name: str | None = None, **options):

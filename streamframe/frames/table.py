@@ -166,16 +166,18 @@ class TableFrame(Frame):
 
     # --- sinks -------------------------------------------------------------------------------
     def to_topic(self, topic: str, format: str = "json", until=None, name: str | None = None,
-                 timeout: float | None = None, subject: str | None = None, schema=None, **options):
+                 timeout: float | None = None, subject: str | None = None, schema=None, key_schema=None,
+                 **options):
         """Write the table's changes to `topic`: key {keys..., window_start} (JSON when more than one
         part, else the key as text), value the row in `format` (JSON; "avro": registered under
         `subject`, default "<topic>-value", and `schema=` as StreamFrame.to_topic takes them), deletes as
-        tombstones."""
+        tombstones. `key_schema=` a generated Protobuf message class: the key is that message, its fields
+        the key columns (and window_start, epoch ms in an integer field), registered under "<topic>-key"."""
         from streamframe.runtime.sinks import TopicSink
         from streamframe.serde import value_format
 
         sink = TopicSink(topic, value_format(format, schema), table_keys=self.keys, windowed=self.windowed,
-                         subject=subject)
+                         subject=subject, key_schema=key_schema)
         return self._launch(sink, name or self.default_name(f"to-{topic}"), until, timeout, options)
 
     def to_sqlite(self, db: str, table: str, pk=None, until=None, name: str | None = None,

@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from confluent_kafka.schema_registry import RegisteredSchema, Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry import RegisteredSchema, Schema, SchemaReference, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError as ClientError
 
 from streamframe.errors import ConfigError, IncompatibleSchemaError, SchemaRegistryError
@@ -62,6 +62,11 @@ def _without_userinfo(conf: dict) -> dict:
     if not user or _USER_INFO in conf:
         return conf
     return {**conf, "url": _plain_url(url), _USER_INFO: unquote(user)}
+
+
+def _schema(text: str, schema_type: str, references=()) -> Schema:
+    refs = [SchemaReference(name, subject, version) for name, subject, version in references]
+    return Schema(text, schema_type, refs) if refs else Schema(text, schema_type)
 
 
 class Registry:
@@ -135,14 +140,46 @@ class Registry:
                                       f"({type(e).__name__}: {self.scrub(str(e)) or 'no answer'})") from None
 
     # --- what formats ask (serde/wire.py SchemaSource) ------------------------------------------------
-    def schema(self, schema_id: int) -> tuple[str, str] | None:
-        found = self._call(f"looking up schema id {schema_id}", self.client.get_schema, schema_id,
-                           not_found=True)
+    def schema(self, schema_id: int, kind: str | None = None) -> tuple[str, str] | None:
+        found = self._lookup(schema_id, kind)
         return None if found is None else (found.schema_type or "AVRO", found.schema_str)
 
-    def register(self, subject: str, schema: str, schema_type: str) -> int:
+    def _lookup(self, schema_id: int, kind: str | None) -> Schema | None:
+        # A Protobuf schema is asked for as a base64 FileDescriptorProto ("serialized"), not .proto text,
+        # on the first ask: the client caches a schema by id whatever form was asked for.
+        fmt = "serialized" if kind == "PROTOBUF" else None
+        return self._call(f"looking up schema id {schema_id}", self.client.get_schema, schema_id, None, fmt,
+                          not_found=True)
+
+    def register(self, subject: str, schema: str, schema_type: str, references=()) -> int:
         return self._call(f"registering a schema under subject {subject!r}", self.client.register_schema,
-                          subject, Schema(schema, schema_type), subject=subject)
+                          subject, _schema(schema, schema_type, references), subject=subject)
+
+    def version_of(self, subject: str, schema: str, schema_type: str, references=()) -> int:
+        found = self._call(f"looking up a schema under subject {subject!r}", self.client.lookup_schema,
+                           subject, _schema(schema, schema_type, references))
+        return found.version
+
+    def imports(self, schema_id: int) -> dict[str, str]:
+        found = self._lookup(schema_id, "PROTOBUF")
+        out: dict[str, str] = {}
+        self._resolve(found.references if found is not None else None, out, set())
+        return out
+
+    def _resolve(self, refs, out: dict[str, str], seen: set[str]) -> None:
+        """The referenced schemas into `out`, depth first (a schema after those it references)."""
+        for ref in refs or ():
+            if ref.name in seen:
+                continue
+            seen.add(ref.name)
+            got = self._call(f"looking up {ref.subject!r} version {ref.version} (referenced as {ref.name})",
+                             self.client.get_version, ref.subject, ref.version, True, "serialized",
+                             not_found=True)
+            if got is None:
+                raise ValueError(f"it references {ref.name} ({ref.subject!r} version {ref.version}), which "
+                                 "the Schema Registry does not have")
+            self._resolve(got.schema.references, out, seen)
+            out[ref.name] = got.schema.schema_str
 
     def latest(self, subject: str) -> tuple[int, str, str] | None:
         found: RegisteredSchema | None = self._call(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from streamframe.errors import ConfigError
 from streamframe.operators import aggregate as agg
 from streamframe.operators.base import Operator
 from streamframe.records import META, tombstones
@@ -16,6 +17,11 @@ def _key_index(
     batch: pd.DataFrame, keys: list[str], tomb: np.ndarray, like: pd.Index | None = None
 ) -> pd.Index:
     if keys == ["_key"]:
+        # one topic's keys are of one kind: the first tells, without a pass over every key
+        if len(batch) and isinstance(batch["_key"].iat[0], dict):
+            raise ConfigError("a table keyed by its record keys needs keys of one value, but these are "
+                              "records (Avro records or Protobuf messages, read as dicts); read them with "
+                              "key_format='bytes', or key= value columns")
         return pd.Index(batch["_key"], name="_key")
     frame = batch.reindex(columns=keys)  # a batch of tombstones only has no value columns at all
     if len(keys) == 1 and tomb.any():

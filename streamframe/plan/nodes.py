@@ -57,7 +57,7 @@ class KafkaSource(Node):
     topic: str = ""
     key_format: str = "text"
     value_format: Any = None  # a serde.Format
-    key_decoder: Any = None  # key_format "avro"/"jsonschema": the serde.Format its keys are read with
+    key_decoder: Any = None  # a key format of a Schema Registry: the serde.Format its keys are read with
     timestamp: Any = None  # None/"record": the Kafka timestamp; a column name; or a callable
     on_error: str = "dead_letter"
     dead_letter_topic: str | None = None

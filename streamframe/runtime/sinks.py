@@ -63,17 +63,21 @@ class TopicSink(SinkProtocol):
 
     def __init__(self, topic: str, fmt, key: str | None = None, key_format: str = "text",
                  table_keys=None, windowed: bool = False, partitions: int | None = None,
-                 subject: str | None = None):
-        if key is not None and key_format in ("avro", "jsonschema"):
+                 subject: str | None = None, key_schema=None):
+        from streamframe.serde import REGISTRY_KEYS, value_format
+
+        if key is not None and key_format in REGISTRY_KEYS:
             key_format = "text"  # the key is a column's value, not the source's key as consumed
         self.topic, self.fmt, self.key, self.key_format = topic, fmt, key, key_format
         self.subject = subject  # the value schema's subject, for formats of a Schema Registry
-        self._key_fmt = None  # an Avro table's record keys: their format
+        # the keys' format: a Protobuf message class given (key_schema=), or an Avro table's record keys
+        self._key_fmt = None if key_schema is None else value_format("protobuf", key_schema)
+        self._own_keys = key_schema is not None  # every key encoded here, not by the writer
         self.table_keys, self.windowed, self.partitions = table_keys, windowed, partitions
         self._writer = None
         # What a record takes from the metadata; a record's own key passes through as its bytes, and a
         # JSON record as consumed, with new fields appended (plan/values.py).
-        verbatim = key is None and not table_keys and key_format in VERBATIM_KEYS
+        verbatim = key is None and not table_keys and key_format in VERBATIM_KEYS and key_schema is None
         spliced = key is None and not table_keys and fmt is not None and fmt.name == "json"  # key: a field
         self.metadata = frozenset({"_key", "_timestamp", "_tombstone"} | ({KEY_BYTES} if verbatim else set())
                                   | ({RECORD_BYTES} if spliced else set()))
@@ -84,16 +88,19 @@ class TopicSink(SinkProtocol):
         query.connection.ensure_topic(self.topic, partitions=self.partitions or query.input_partitions())
         # a JSON key {keys..., window_start} comes out of table_record_keys already encoded
         encoded = self.table_keys and (self.windowed or len(self.table_keys) > 1)
-        key_format = "bytes" if encoded else self.key_format
+        key_format = "bytes" if encoded or self._own_keys else self.key_format
         from streamframe.serde import attach_registry, value_format
 
         # a format of a Schema Registry registers its schema under the topic's subject (TopicNameStrategy)
         registry = query.connection.schema_registry
         attach_registry(self.fmt, registry, self.subject or f"{self.topic}-value")
-        if encoded and registry is not None and getattr(self.fmt, "name", None) == "avro":
+        if self._own_keys:
+            attach_registry(self._key_fmt, registry, f"{self.topic}-key")
+        elif encoded and registry is not None and getattr(self.fmt, "name", None) == "avro":
             # an Avro table's key {keys..., window_start} is an Avro record too, under <topic>-key
             self._key_fmt = attach_registry(value_format("avro"), registry, f"{self.topic}-key")
-        self._writer = TopicWriter(query.output, self.topic, self.fmt, key_format, self.key,
+        self._writer = TopicWriter(query.output, self.topic, self.fmt, key_format,
+                                   None if self._own_keys else self.key,
                                    max_bytes=query.connection.max_message_bytes(self.topic))
 
     @property
@@ -107,6 +114,13 @@ class TopicSink(SinkProtocol):
     def write(self, frame: pd.DataFrame) -> int:
         if self.table_keys:
             frame = table_record_keys(frame, self.table_keys, self.windowed, self._key_fmt)
+        elif self._own_keys:  # key_schema=: each key a message of it
+            from streamframe.serde import encode_registry_keys
+
+            frame = frame.copy(deep=False)
+            column = self.key or "_key"
+            keys = frame[column].tolist() if column in frame.columns else [None] * len(frame)
+            frame["_key"] = encode_registry_keys(keys, self._key_fmt, self.key)
         return self._writer.write(frame)
 
     def __repr__(self) -> str:
@@ -115,14 +129,20 @@ class TopicSink(SinkProtocol):
 
 def table_record_keys(frame: pd.DataFrame, keys: list, windowed: bool, key_fmt=None) -> pd.DataFrame:
     """`_key` for a table's records: its key, or {keys..., window_start (epoch ms)} as JSON bytes
-    (encoded column-wise, like values) — or with `key_fmt` (Avro) as its records, window_start a
-    timestamp-millis."""
+    (encoded column-wise, like values) — or with `key_fmt` (Avro, or the Protobuf message class given)
+    as its records or messages, window_start a timestamp (Avro's timestamp-millis; epoch ms in a
+    Protobuf integer field)."""
     from streamframe.serde.json_encode import encode_json_rows
     from streamframe.time.extract import datetime_to_ms
 
     frame = frame.copy(deep=False)
     if not windowed and len(keys) == 1:
-        frame["_key"] = frame[keys[0]].astype(object).to_numpy()
+        values = frame[keys[0]].astype(object).to_numpy()
+        if key_fmt is not None:  # a Protobuf message class for keys: the key column as its field
+            from streamframe.serde import encode_registry_keys
+
+            values = encode_registry_keys(list(values), key_fmt, keys[0])
+        frame["_key"] = values
         return frame
     parts = pd.DataFrame({k: frame[k].to_numpy() for k in keys})
     if key_fmt is not None:

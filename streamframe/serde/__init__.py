@@ -19,13 +19,19 @@ from streamframe.serde.avro import AvroFormat
 from streamframe.serde.base import Decoded, Format
 from streamframe.serde.formats import BytesFormat, CsvFormat, JsonFormat, TextFormat
 from streamframe.serde.jsonschema import JsonSchemaFormat
-from streamframe.serde.keys import decode_keys, decode_registry_keys, encode_keys, key_bytes
+from streamframe.serde.keys import (
+    decode_keys,
+    decode_registry_keys,
+    encode_keys,
+    encode_registry_keys,
+    key_bytes,
+)
 from streamframe.serde.protobuf import ProtobufFormat
 
 _FORMATS = {"json": JsonFormat, "csv": CsvFormat, "text": TextFormat, "bytes": BytesFormat,
             "raw": BytesFormat, "avro": AvroFormat,
             "jsonschema": JsonSchemaFormat, "protobuf": ProtobufFormat}
-REGISTRY_KEYS = ("avro", "jsonschema")  # key formats read through the Schema Registry (serde/keys.py)
+REGISTRY_KEYS = ("avro", "jsonschema", "protobuf")  # key formats of a Schema Registry (serde/keys.py)
 KEY_FORMATS = ("text", "bytes", "raw", "json", *REGISTRY_KEYS)
 
 
@@ -57,12 +63,23 @@ def check_key_format(name: str) -> str:
     from streamframe.errors import ConfigError
 
     if name not in KEY_FORMATS:
-        hint = "; protobuf keys are not read yet: key='bytes' keeps them as they are" \
-            if name == "protobuf" else ""
-        raise ConfigError(f"unknown key format {name!r}; use one of: {', '.join(KEY_FORMATS)}{hint}")
+        raise ConfigError(f"unknown key format {name!r}; use one of: {', '.join(KEY_FORMATS)}")
     return name
 
 
+def key_decoder(name: str, key_schema=None) -> Format | None:
+    """The format keys of key format `name` are read with, for the formats of a Schema Registry (None
+    for the others); `key_schema`: that format's schema= (for "protobuf" the generated message class,
+    needed without a registry)."""
+    from streamframe.errors import ConfigError
+
+    if name not in REGISTRY_KEYS:
+        if key_schema is not None:
+            raise ConfigError(f"key_schema= is for key formats {', '.join(REGISTRY_KEYS)}, not {name!r}")
+        return None
+    return value_format(name, key_schema)
+
+
 __all__ = ["AvroFormat", "Decoded", "Format", "JsonSchemaFormat", "ProtobufFormat", "attach_registry",
-           "check_key_format", "decode_keys", "decode_registry_keys", "encode_keys", "key_bytes",
-           "value_format"]
+           "check_key_format", "decode_keys", "decode_registry_keys", "encode_keys", "encode_registry_keys",
+           "key_bytes", "key_decoder", "value_format"]

@@ -25,7 +25,7 @@ import pandas as pd
 
 from streamframe.errors import ConfigError
 from streamframe.serde.base import Decoded, Format
-from streamframe.serde.wire import HEADER, SchemaSource, frame, group_by_schema, schema_json
+from streamframe.serde.wire import HEADER, SchemaSource, frame, group_by_schema, registry_schema, schema_json
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # what Avro allows as a field or record name
 _TIMESTAMP = {"type": "long", "logicalType": "timestamp-millis"}
@@ -49,6 +49,11 @@ def _field_names(schema) -> list[str]:
     return ["value"]  # a schema of one value (a string, a long, ...): one column
 
 
+def _writer_schema(text: str) -> tuple:
+    given = json.loads(text)
+    return fastavro.parse_schema(given, named_schemas={}), _field_names(given)
+
+
 class AvroFormat(Format):
     """`schema`: raw Avro bodies of this schema; with a registry attached (`attach`), the records are in
     the wire format and `schema` (optional) is the reader schema they are resolved to."""
@@ -62,7 +67,7 @@ class AvroFormat(Format):
         self.reader = None if schema is None else _parse(self.given, "schema=")
         self.registry: SchemaSource | None = None
         self.subject = subject  # where written schemas are registered (sinks set it)
-        self._writers: dict[int, tuple] = {}  # schema id -> (parsed writer schema, its field names)
+        self._writers: dict[int, tuple | str] = {}  # schema id -> (parsed writer schema, names) or why not
         self._written: dict[str, int] = {}  # schema JSON -> registered id
         self._parsed: dict[str, object] = {}  # inferred schema JSON -> parsed
         self._inferred: dict | None = None  # the schema inferred for writing, widened as columns need
@@ -114,22 +119,7 @@ class AvroFormat(Format):
 
     def _writer(self, sid: int):
         """(parsed writer schema, field names) of schema id `sid`, or why its records cannot be read."""
-        known = self._writers.get(sid)
-        if known is not None:
-            return known
-        found = self.registry.schema(sid)
-        if found is None:
-            return f"unknown schema id {sid} (the Schema Registry has no schema with this id)"
-        kind, text = found
-        if kind != self.kind:
-            return f"schema id {sid} is a {kind} schema, not {self.kind}"
-        try:
-            given = json.loads(text)
-            known = (fastavro.parse_schema(given, named_schemas={}), _field_names(given))
-        except Exception as e:  # noqa: BLE001 - a schema the registry holds but fastavro cannot use
-            return f"schema id {sid} cannot be used: {e}"
-        self._writers[sid] = known
-        return known
+        return registry_schema(self.registry, self._writers, sid, self.kind, _writer_schema)
 
     def _read(self, values: list, at: list, sid, writer, errors: dict) -> tuple[list, list]:
         reader, read = self.reader, fastavro.schemaless_reader

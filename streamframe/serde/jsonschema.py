@@ -24,7 +24,7 @@ from streamframe.errors import ConfigError
 from streamframe.serde.base import Decoded, Format
 from streamframe.serde.formats import JsonFormat
 from streamframe.serde.json_encode import encode_json_rows
-from streamframe.serde.wire import HEADER, SchemaSource, frame, group_by_schema, schema_json
+from streamframe.serde.wire import HEADER, SchemaSource, frame, group_by_schema, registry_schema, schema_json
 
 
 def load_json_schema(schema) -> dict:
@@ -84,20 +84,9 @@ class JsonSchemaFormat(Format):
                               "(sf.connect(schema_registry=...) or $STREAMFRAME_SCHEMA_REGISTRY) or schema=")
 
     def _checker(self, sid: int):
-        known = self._validators.get(sid)
-        if known is not None:
-            return known
-        found = self.registry.schema(sid)
-        if found is None:
-            return f"unknown schema id {sid} (the Schema Registry has no schema with this id)"
-        if found[0] != self.kind:
-            return f"schema id {sid} is a {found[0]} schema, not {self.kind}"
-        try:
-            known = _validator(json.loads(found[1]), f"schema id {sid}")
-        except (ConfigError, ValueError) as e:
-            return f"schema id {sid} cannot be used: {e}"
-        self._validators[sid] = known
-        return known
+        """The validator of schema id `sid`, or why its records cannot be read."""
+        return registry_schema(self.registry, self._validators, sid, self.kind,
+                               lambda text: _validator(json.loads(text), f"schema id {sid}"))
 
     def decode(self, values: list) -> Decoded:
         self._need_schema()

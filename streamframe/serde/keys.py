@@ -8,6 +8,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+_JSON_KEYS = ("json", "avro", "jsonschema", "protobuf")  # keys written as JSON once decoded
+
 
 def decode_keys(keys: list, fmt: str, index) -> pd.Series:
     """Keys as a column: text keys become str (None stays None), raw keys stay bytes."""
@@ -45,6 +47,26 @@ def decode_registry_keys(keys: list, fmt, index) -> tuple[pd.Series, dict[int, s
     return pd.Series(out, index=index, dtype=object), errors
 
 
+def encode_registry_keys(keys: list, fmt, field: str | None = None) -> list:
+    """Keys as `fmt` writes them (a format of a Schema Registry, its subject set): a dict key (a record
+    key as decoded) by its fields, any other key as the field `field` — or the format's one field, where
+    it has just one; a null key stays null."""
+    at = [i for i, k in enumerate(keys) if _plain(k) is not None]
+    names = fmt.columns or []
+    if field not in names and len(names) == 1:
+        field = names[0]
+    rows = [keys[i] if isinstance(keys[i], dict) else {field: keys[i]} for i in at]
+    if field not in names and any(None in r for r in rows):
+        from streamframe.errors import ConfigError
+
+        raise ConfigError(f"a key of one value does not say which field of the key schema it is (fields: "
+                          f"{', '.join(names)}); write key= a column named like one, or keys of those fields")
+    out = [None] * len(keys)
+    for i, encoded in zip(at, fmt.encode(pd.DataFrame.from_records(rows)) if rows else []):
+        out[i] = encoded
+    return out
+
+
 def key_bytes(key, fmt: str = "text") -> bytes | None:
     """One record key as the bytes Kafka holds, the same on every path that writes or partitions by a
     key (sinks, re-key copies, joins, aggregations' tasks, the test driver); None: a null key.
@@ -52,12 +74,13 @@ def key_bytes(key, fmt: str = "text") -> bytes | None:
     bytes pass as they are; str is UTF-8 (a key read with surrogates gets its original bytes back);
     a float that holds an int is the int (a column with a missing value is a float column), so 3.0 is
     "3" like 3; a tuple, list or dict (a key of several columns) is JSON; anything else is its text.
-    With `fmt="json"` every key but bytes is JSON, and so with "avro" and "jsonschema": a key decoded
-    from a Schema Registry format and written again (not passed through as consumed) is JSON."""
+    With `fmt="json"` every key but bytes is JSON, and so with "avro", "jsonschema" and "protobuf": a
+    key decoded from a Schema Registry format and written again (not passed through as consumed, nor
+    encoded by encode_registry_keys) is JSON."""
     key = _plain(key)
     if key is None or isinstance(key, bytes):
         return key
-    if fmt in ("json", "avro", "jsonschema") or isinstance(key, (tuple, list, dict)):
+    if fmt in _JSON_KEYS or isinstance(key, (tuple, list, dict)):
         if isinstance(key, (tuple, list)):
             key = [_plain(part) for part in key]
         return orjson.dumps(key, option=orjson.OPT_SERIALIZE_NUMPY)
@@ -81,7 +104,7 @@ def encode_keys(keys: pd.Series, fmt: str) -> list:
     """Keys for the producer, each as key_bytes gives it (text keys that need no re-encoding pass as
     str, which librdkafka writes as UTF-8)."""
     values = keys.tolist()
-    if fmt not in ("json", "avro", "jsonschema"):
+    if fmt not in _JSON_KEYS:
         kind = pd.api.types.infer_dtype(values, skipna=False)
         if kind == "bytes":  # keys as consumed (operators.records.KEY_BYTES)
             return values

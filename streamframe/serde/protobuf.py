@@ -1,71 +1,36 @@
-"""Protobuf values of a given message class (`schema=`, a generated class): in Confluent's wire format
-through the Schema Registry (magic byte, schema id, the message's indexes in its .proto file, the
-message), or raw messages with no registry.
+"""Protobuf values: in Confluent's wire format through the Schema Registry (magic byte, schema id, the
+message's indexes in its .proto file, the message), or raw messages of `schema=` (a generated message
+class) with no registry. With a registry `schema=` is optional: a record is read with the message its
+schema id and indexes name, the .proto files that schema imports resolved as its schema references.
 
 A record becomes a row of the message's fields: scalars as they are, an unset proto3 `optional` field
 as null, enums by name, messages as dicts, repeated fields as lists. A record that does not parse, whose
 schema id the registry does not know, or whose message indexes name another message is reported by
 position with the reason. Writing builds a message of each row (columns = field names) and registers
-the message's .proto file (as confluent-kafka's ProtobufSerializer does, a base64 FileDescriptorProto).
+the message's .proto file (as confluent-kafka's ProtobufSerializer does, a base64 FileDescriptorProto),
+each file it imports first under its own path, as a reference (serde/protobuf_schema.py).
 """
 
 from __future__ import annotations
 
-import base64
 import io
 
+import numpy as np
 import pandas as pd
 from google.protobuf.message import DecodeError, Message
+from google.protobuf.message_factory import GetMessageClass
 
 from streamframe.errors import ConfigError
 from streamframe.serde.base import Decoded, Format
-from streamframe.serde.wire import HEADER, SchemaSource, frame, group_by_schema
-
-
-def _index_path(desc) -> list[int]:
-    """Where a message is in its file: top-level index, then nested indexes (Confluent's message indexes)."""
-    path = []
-    while desc.containing_type is not None:
-        parent = desc.containing_type
-        path.insert(0, list(parent.nested_types).index(desc))
-        desc = parent
-    path.insert(0, list(desc.file.message_types_by_name).index(desc.name))
-    return path
-
-
-def _varint(n: int) -> bytes:
-    n = (n << 1) ^ (n >> 63)  # zigzag, as Confluent writes the indexes
-    out = bytearray()
-    while n & ~0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def _indexes_bytes(path: list[int]) -> bytes:
-    return b"\x00" if path == [0] else _varint(len(path)) + b"".join(map(_varint, path))
-
-
-def _read_varint(fo: io.BytesIO) -> int:
-    value = shift = 0
-    while True:
-        b = fo.read(1)
-        if not b:
-            raise EOFError("message indexes cut short")
-        value |= (b[0] & 0x7F) << shift
-        shift += 7
-        if not b[0] & 0x80:
-            return (value >> 1) ^ -(value & 1)
-
-
-def _read_indexes(fo: io.BytesIO) -> list[int]:
-    count = _read_varint(fo)
-    if count == 0:
-        return [0]
-    if count < 0 or count > 100:
-        raise ValueError(f"{count} message indexes")
-    return [_read_varint(fo) for _ in range(count)]
+from streamframe.serde.protobuf_schema import (
+    index_path,
+    indexes_bytes,
+    load_file,
+    message_at,
+    read_indexes,
+    register_file,
+)
+from streamframe.serde.wire import HEADER, SchemaSource, frame, group_by_schema, registry_schema
 
 
 def _repeated(f) -> bool:
@@ -102,102 +67,129 @@ _INTS = (1, 2, 3, 4)  # FieldDescriptor.CPPTYPE_INT32, INT64, UINT32, UINT64
 
 def _plain(f, v):
     """A pandas value as the message field takes it: a missing value as unset, a whole float (an int
-    column that held a missing value) as the int."""
+    column that held a missing value) as the int, a time in an integer field as epoch milliseconds."""
     if v is None or (isinstance(v, float) and v != v) or v is pd.NaT:
         return None
-    if isinstance(v, float) and f.cpp_type in _INTS and v.is_integer():
-        return int(v)
+    if f.cpp_type in _INTS:
+        if isinstance(v, float) and v.is_integer():
+            return int(v)
+        if isinstance(v, (pd.Timestamp, np.datetime64)):
+            return int(pd.Timestamp(v).as_unit("ms").value)
     return v
 
 
 class ProtobufFormat(Format):
-    """`schema`: the generated message class every record is an instance of."""
+    """`schema`: the generated message class every record is an instance of; optional with a registry
+    attached, where each record is read with the message its schema id and message indexes name."""
 
     name = "protobuf"
     kind = "PROTOBUF"
 
     def __init__(self, schema=None, subject: str | None = None):
         super().__init__(None)
-        if not (isinstance(schema, type) and issubclass(schema, Message)):
-            raise ConfigError("value format 'protobuf' needs schema= a generated message class "
+        if schema is not None and not (isinstance(schema, type) and issubclass(schema, Message)):
+            raise ConfigError("format 'protobuf' takes schema= a generated message class "
                               f"(e.g. schema=orders_pb2.Order), got {type(schema).__name__}")
         self.cls = schema
-        self.desc = schema.DESCRIPTOR
-        self.path = _index_path(self.desc)
+        self.desc = None if schema is None else schema.DESCRIPTOR
+        self.path = None if schema is None else index_path(self.desc)
         self.registry: SchemaSource | None = None
         self.subject = subject
-        self._known: dict[int, str | None] = {}  # schema id -> None (usable) or why not
+        self._files: dict[int, object] = {}  # schema id -> FileDescriptor (None: the class) or why not
+        self._messages: dict[tuple, tuple | str] = {}  # (schema id, indexes) -> (class, fields) or why not
         self._sid: int | None = None
 
     def attach(self, registry: SchemaSource | None, subject: str | None = None) -> ProtobufFormat:
         if registry is not self.registry:
-            self.registry, self._known, self._sid = registry, {}, None
+            self.registry, self._files, self._messages, self._sid = registry, {}, {}, None
         if subject is not None:
             self.subject = subject
         return self
 
     @property
-    def columns(self) -> list[str]:
-        return [f.name for f in self.desc.fields]
+    def columns(self) -> list[str] | None:
+        return None if self.desc is None else [f.name for f in self.desc.fields]
 
     def apply_schema(self, frame_: pd.DataFrame) -> pd.DataFrame:
-        return frame_.reindex(columns=self.columns)
+        return frame_ if self.desc is None else frame_.reindex(columns=self.columns)
 
-    def _why_not(self, sid: int) -> str | None:
-        if sid not in self._known:
-            found = self.registry.schema(sid)
-            if found is None:
-                return f"unknown schema id {sid} (the Schema Registry has no schema with this id)"
-            self._known[sid] = None if found[0] == self.kind else \
-                f"schema id {sid} is a {found[0]} schema, not {self.kind}"
-        return self._known[sid]
+    def _need_class(self, what: str) -> None:
+        if self.cls is None:
+            registry = " or a Schema Registry (sf.connect(schema_registry=...))" if what == "reading" else ""
+            raise ConfigError(f"{what} Protobuf needs schema= the generated message class "
+                              f"(e.g. schema=orders_pb2.Order){registry}")
+
+    def _file(self, sid: int):
+        """What reads records of schema id `sid`: None (the class given), its FileDescriptor built with
+        the files it imports, or why they cannot be read."""
+        if self.cls is not None:
+            return registry_schema(self.registry, self._files, sid, self.kind, lambda text: None)
+        return registry_schema(self.registry, self._files, sid, self.kind,
+                               lambda text: load_file(text, self.registry.imports(sid)))
+
+    def _message(self, sid: int, file, path: list[int]):
+        """(message class, field names) of the message at `path` of schema id `sid`, or why not."""
+        if file is None:
+            if path != self.path:
+                return (f"message indexes {path} of schema id {sid} are not "
+                        f"{self.desc.full_name} ({self.path})")
+            return self.cls, self.columns
+        key = (sid, tuple(path))
+        if key not in self._messages:
+            try:
+                desc = message_at(file, path)
+                self._messages[key] = (GetMessageClass(desc), [f.name for f in desc.fields])
+            except ValueError as e:
+                self._messages[key] = f"schema id {sid}: {e}"
+        return self._messages[key]
 
     def decode(self, values: list) -> Decoded:
         if self.registry is not None:
             groups, errors, nulls = group_by_schema(values)
         else:
+            self._need_class("reading")
             nulls = [i for i, v in enumerate(values) if v is None]
             groups, errors = {None: [i for i, v in enumerate(values) if v is not None]}, {}
+        names: dict[str, None] = dict.fromkeys(self.columns or [])
         rows, positions = [], []
-        parse = self.cls.FromString
-        for sid, at in groups.items():
-            why = None if sid is None else self._why_not(sid)
-            if why is not None:
-                errors.update((i, why) for i in at)
+        for sid in sorted(groups, key=lambda s: -1 if s is None else s):  # older versions' fields first
+            at = groups[sid]
+            file = None if sid is None else self._file(sid)
+            if isinstance(file, str):
+                errors.update((i, file) for i in at)
                 continue
             for i in at:
-                v = values[i]
-                body = v
+                body, cls = values[i], self.cls
                 if sid is not None:
-                    fo = io.BytesIO(v)
+                    fo = io.BytesIO(body)
                     fo.seek(HEADER)
                     try:
-                        path = _read_indexes(fo)
+                        path = read_indexes(fo)
                     except (EOFError, ValueError) as e:
                         errors[i] = f"Protobuf record of schema id {sid} has bad message indexes: {e}"
                         continue
-                    if path != self.path:
-                        errors[i] = (f"message indexes {path} of schema id {sid} are not "
-                                     f"{self.desc.full_name} ({self.path})")
+                    found = self._message(sid, file, path)
+                    if isinstance(found, str):
+                        errors[i] = found
                         continue
-                    body = v[fo.tell():]
+                    cls, fields = found
+                    names.update(dict.fromkeys(fields))
+                    body = body[fo.tell():]
                 try:
-                    rows.append(self._row(parse(body)))
+                    rows.append(_fields(cls.FromString(body)))
                 except (DecodeError, RuntimeWarning, ValueError) as e:
-                    errors[i] = f"Protobuf body is not a {self.desc.full_name}: {e}"
+                    errors[i] = f"Protobuf body is not a {cls.DESCRIPTOR.full_name}: {e}"
                     continue
                 positions.append(i)
         rows += [{}] * len(nulls)
         positions += nulls
-        frame_ = pd.DataFrame.from_records(rows, columns=self.columns,
-                                           index=pd.Index(positions, dtype="int64")) if rows else \
-            pd.DataFrame(columns=self.columns, index=pd.Index([], dtype="int64"))
+        columns = list(names)
+        frame_ = pd.DataFrame.from_records(rows, columns=columns, index=pd.Index(positions, dtype="int64")) \
+            if rows else pd.DataFrame(columns=columns, index=pd.Index([], dtype="int64"))
         return Decoded(frame_.sort_index(), errors)
 
-    def _row(self, msg) -> dict:
-        return _fields(msg)
-
     def encode(self, frame_: pd.DataFrame) -> list[bytes]:
+        self._need_class("writing")
         unknown = [c for c in frame_.columns if c not in self.desc.fields_by_name]
         if unknown:
             raise ConfigError(f"column {unknown[0]!r} is not a field of {self.desc.full_name} "
@@ -207,12 +199,8 @@ class ProtobufFormat(Format):
             if not self.subject:
                 raise ConfigError("writing Protobuf through the Schema Registry needs a subject")
             if self._sid is None:
-                if self.desc.file.dependencies:
-                    raise ConfigError(f"{self.desc.file.name} imports other .proto files; registering "
-                                      "schema references is not supported yet")
-                text = base64.standard_b64encode(self.desc.file.serialized_pb).decode("ascii")
-                self._sid = self.registry.register(self.subject, text, self.kind)
-            prefix = frame(self._sid, _indexes_bytes(self.path))
+                self._sid = register_file(self.registry, self.subject, self.desc.file)
+            prefix = frame(self._sid, indexes_bytes(self.path))
         fields_ = self.desc.fields_by_name
         columns = {c: [_plain(fields_[c], v) for v in frame_[c].tolist()] for c in frame_.columns}
         out = []

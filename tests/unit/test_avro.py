@@ -144,9 +144,12 @@ def test_an_unreachable_registry_is_one_line_of_ours():
         r.schema(1)
 
 
-def test_a_protobuf_key_format_says_how_to_read_the_key_for_now():
-    with pytest.raises(ConfigError, match="key='bytes' keeps them as they are"):
-        sf.stream("t", key="protobuf")
+def test_a_key_schema_is_for_the_key_formats_of_a_registry_only():
+    with pytest.raises(ConfigError, match="key_schema= is for key formats avro, jsonschema, protobuf, "
+                                          "not 'text'"):
+        sf.stream("t", key="text", key_schema={"type": "string"})
+    with pytest.raises(ConfigError, match="unknown key format 'proto'"):
+        sf.stream("t", key="proto")
 
 
 def test_avro_keys_decode_to_their_value_or_a_dict_and_a_bad_one_is_dead_lettered(registry):
