@@ -9,6 +9,9 @@ once; every contestant reads the same input topics and writes to its own fresh o
 contestants run alternately `--rounds` times and the best time of each is reported (the machine is
 shared with the broker, so the best run is the least disturbed one). Outputs are read back and
 compared: a workload whose contestants disagree fails instead of reporting a number.
+
+Optional, not run here (it takes 10 minutes or more): `python benchmarks/soak.py`, a live session-window
+query sampled for flat memory, state file and restart time (README.md, "Soak").
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@
     ├── RecordError                  a record failed under on_error="fail" (names topic, partition, offset)
     ├── DeliveryError                the producer could not deliver output (nothing was committed)
     │   └── TransactionAbortedError  a transaction must be aborted: its records and offsets are discarded
+    ├── StateError                   the state directory cannot be written, e.g. it is full (names the path)
     ├── QueryTimeoutError            a bounded run did not reach its end in time (also TimeoutError)
     ├── UnknownColumnError           no record of the input has a column the frame names (also KeyError)
     ├── MissingColumnError           a record lacks a column others have (also KeyError; dead-lettered)
@@ -66,6 +67,12 @@ class DeliveryError(StreamframeError):
 
 class TransactionAbortedError(DeliveryError):
     """An exactly-once transaction hit an error that needs an abort; nothing of it was committed."""
+
+
+class StateError(StreamframeError):
+    """A query's durable state could not be written: its state directory is full or not writable. The
+    message names the directory; nothing past the state last saved there was committed, so the query
+    can be started again once there is room."""
 
 
 class QueryTimeoutError(StreamframeError, TimeoutError):

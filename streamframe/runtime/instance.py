@@ -13,11 +13,22 @@ import os
 import uuid
 from pathlib import Path
 
+from streamframe.state.durable import disk_full
+
 
 class Instance:
     """The id this process holds for one query; `release()` (or the process ending) frees it."""
 
     def __init__(self, directory: Path, query: str):
+        try:
+            self._take(directory, query)
+        except OSError as e:  # a full disk: one line naming the directory
+            full = disk_full(directory / f"{query}.instance", e)
+            if full is None:
+                raise
+            raise full from e
+
+    def _take(self, directory: Path, query: str) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         n = 0
         while True:
@@ -30,12 +41,16 @@ class Instance:
                 n += 1
                 continue
             break
-        self._fd = fd
         saved = os.pread(fd, 64, 0).decode().strip()
         if not saved:
             saved = uuid.uuid4().hex[:12]
-            os.pwrite(fd, saved.encode(), 0)
-            os.fsync(fd)
+            try:
+                os.pwrite(fd, saved.encode(), 0)
+                os.fsync(fd)
+            except OSError:
+                os.close(fd)
+                raise
+        self._fd = fd
         self.id = saved
 
     def release(self) -> None:

@@ -10,6 +10,8 @@ complete checkpoint marker.
 
 from __future__ import annotations
 
+import errno
+import functools
 import logging
 import os
 import pickle
@@ -21,6 +23,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.extensions import ExtensionDtype
 
+from streamframe.errors import StateError
 from streamframe.state.store import TableStore
 
 try:  # how to_dict("records") turns an object or extension column's values into Python ones
@@ -36,6 +39,37 @@ def default_state_dir() -> Path:
     home = os.environ.get("STREAMFRAME_HOME") or os.path.join(
         os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state"), "streamframe")
     return Path(home) / "state"
+
+
+def disk_full(path: Path, error: BaseException) -> StateError | None:
+    """The StateError naming `path`'s directory when `error` (SQLite's or the OS's) says the disk is
+    full, else None."""
+    if isinstance(error, sqlite3.Error):
+        code = getattr(sqlite3, "SQLITE_FULL", 13)
+        full = getattr(error, "sqlite_errorcode", None) == code or "disk is full" in str(error)
+        reason = str(error)
+    else:
+        full = isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
+        reason = os.strerror(error.errno) if full else ""
+    if not full:
+        return None
+    path = Path(path)
+    return StateError(f"state directory {path.parent} is full ({reason}) writing {path.name}; free space "
+                      "there (or give the query another state_dir=) and start it again")
+
+
+def _writes(method):
+    """A method of SqliteState that writes its file: a full disk raises StateError naming the directory."""
+    @functools.wraps(method)
+    def write(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except (sqlite3.Error, OSError) as e:
+            full = disk_full(self.path, e)
+            if full is None:
+                raise
+            raise full from e
+    return write
 
 
 def frame_from_rows(store: TableStore, keys: list, values: list) -> pd.DataFrame:
@@ -57,6 +91,7 @@ def _unkey(store: TableStore, k: tuple):
 class SqliteState:
     """One SQLite file holding every store of a query, its operators' metadata and its offsets."""
 
+    @_writes
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -79,6 +114,8 @@ class SqliteState:
             state.db.execute("PRAGMA quick_check").fetchone()
             return state
         except sqlite3.DatabaseError as e:
+            if disk_full(path, e) is not None:  # a full disk, not a bad file: keep the file
+                raise disk_full(path, e) from e
             log.warning("state file %s cannot be read (%s); rebuilding from the changelog", path, e)
             bad = Path(path)
             for suffix in ("", "-wal", "-shm"):
@@ -90,6 +127,7 @@ class SqliteState:
     def is_empty(self) -> bool:
         return self.db.execute("SELECT count(*) FROM offsets").fetchone()[0] == 0
 
+    @_writes
     def clear(self) -> None:
         """Empty the file (state it cannot vouch for; the changelog rebuilds it)."""
         self.db.executescript("BEGIN; DELETE FROM state; DELETE FROM meta; DELETE FROM offsets; COMMIT;")
@@ -101,6 +139,7 @@ class SqliteState:
         meta = self.db.execute("SELECT value FROM meta WHERE store = ?", (store.name,)).fetchone()
         store.meta = pickle.loads(meta[0]) if meta else {}
 
+    @_writes
     def replace(self, store: TableStore) -> None:
         """The store's rows and metadata, whole, in place of what the file held for it (after a rebuild
         from the changelog; the offsets come with the next checkpoint, so until then the file counts
@@ -116,12 +155,13 @@ class SqliteState:
                         (store.name, pickle.dumps(store.meta)))
             cur.execute("COMMIT")
         except BaseException:
-            cur.execute("ROLLBACK")
+            self._rollback()
             raise
 
     def offsets(self) -> dict[tuple[str, int], int]:
         return {(t, p): n for t, p, n in self.db.execute("SELECT topic, partition, next FROM offsets")}
 
+    @_writes
     def save(self, changes: list[tuple[TableStore, Changes]], offsets: dict) -> None:
         """Rows, deletes, metadata and offsets, all or nothing."""
         cur = self.db.cursor()
@@ -138,8 +178,14 @@ class SqliteState:
                             [(t, p, n) for (t, p), n in offsets.items()])
             cur.execute("COMMIT")
         except BaseException:
-            cur.execute("ROLLBACK")
+            self._rollback()
             raise
+
+    def _rollback(self) -> None:
+        """Undo a failed transaction, unless SQLite already has (it may on a full disk; a ROLLBACK then
+        raises "no transaction is active" in place of the error that matters)."""
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")
 
     def close(self) -> None:
         self.db.close()
