@@ -192,12 +192,14 @@ def test_two_processes_of_one_notebook_split_the_partitions(bootstrap, conn, tmp
         while len(members) < 2 or _committed(conn, group, topic_name, partitions) < n:
             for p in procs:
                 assert p.poll() is None, p.stderr.read()[-2000:]
-            assert time.monotonic() < deadline, f"not done: members {members}"
+            assert time.monotonic() < deadline, f"no split into two members, or not done: {members}"
             if len(members) < 2:  # the group, as the broker sees it: two members, the partitions split
                 described = admin.describe_consumer_groups([group])[group].result(10)
                 members = [sorted(tp.partition for tp in m.assignment.topic_partitions)
                            for m in described.members]
-                members = members if all(members) else []
+                # mid-rebalance a member may still list partitions it is giving up: wait for the split
+                if not all(members) or sorted(sum(members, [])) != list(range(partitions)):
+                    members = []
                 if len(members) == 2:
                     fast.touch()  # both share the partitions: the rest goes at full speed
             time.sleep(0.2)
@@ -207,7 +209,6 @@ def test_two_processes_of_one_notebook_split_the_partitions(bootstrap, conn, tmp
             if p.poll() is None:
                 p.kill()
     assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in outputs]
-    assert sorted(sum(members, [])) == list(range(partitions)), members
     read = [int(re.search(r"query scale: stopped, ([\d,]+) records in", stdout).group(1).replace(",", ""))
             for stdout, _ in outputs]
     assert all(r > 0 for r in read) and sum(read) >= n, (read, [o[-1000:] for o, _ in outputs])
