@@ -10,8 +10,9 @@
     streamframe local status|stop|logs   inspect, stop (the worker too), or show the broker's (--connect:
                                          the worker's) log
     streamframe demo [--duration S] [--rate R]
-    streamframe run [--processing-guarantee G] script.py
-                                         run a script's queries headless until they end or Ctrl-C
+    streamframe run [--processing-guarantee G] script.py|analysis.ipynb
+                                         run a script's (or a notebook's cells') queries headless until
+                                         they end or Ctrl-C
     streamframe install-kernel [--user|--sys-prefix|--prefix P] [--name N]
                                          a Jupyter kernel that preloads `%load_ext streamframe`
 """
@@ -169,6 +170,7 @@ def _demo(args) -> int:
 
 def _run(args) -> int:
     from streamframe import session
+    from streamframe.connectors import default_registry
 
     # SIGTERM (what a container runtime or a process manager sends) stops the queries as Ctrl-C does:
     # each finishes its batch, delivers its outputs and commits, so a process taking its partitions over
@@ -177,12 +179,23 @@ def _run(args) -> int:
     sys.argv = [args.script, *args.args]
     if args.processing_guarantee:  # read by sf.connect(), so the script's own connect() sees it too
         os.environ["STREAMFRAME_PROCESSING_GUARANTEE"] = args.processing_guarantee
+    connectors = default_registry()
     try:
-        runpy.run_path(args.script, run_name="__main__")
-        while any(q.status == "running" for q in session.queries()):
+        if args.script.endswith(".ipynb"):
+            from streamframe.notebook_run import run_notebook
+
+            run_notebook(args.script)
+        else:
+            runpy.run_path(args.script, run_name="__main__")
+        # Live until every query and connector ends by itself (a bounded load finishes) or a signal.
+        while (any(q.status == "running" for q in session.queries())
+               or any(c.state in ("RUNNING", "PAUSED") for c in connectors)):
             time.sleep(0.5)
     except KeyboardInterrupt:
-        session.stop_all()
+        _stop(session, connectors)
+    except BaseException:  # a failing cell or script: what it started stops and commits before the exit
+        _stop(session, connectors)
+        raise
     for q in session.queries():
         m = q.metrics
         print(
@@ -190,10 +203,22 @@ def _run(args) -> int:
             f"{m['errors']:,} errors",
             flush=True,
         )
+    for c in connectors:
+        print(f"connector {c.name}: {c.state}, {c.records:,} records", flush=True)
     failed = [q for q in session.queries() if q.status == "failed"]
     for q in failed:
         print(f"query {q.name} failed: {q.exception}", file=sys.stderr)
-    return 1 if failed else 0
+    broken = [c for c in connectors if c.state == "FAILED"]
+    for c in broken:
+        print(f"connector {c.name} failed: {c.last_error}", file=sys.stderr)
+    return 1 if failed or broken else 0
+
+
+def _stop(session, connectors) -> None:
+    session.stop_all()
+    for c in connectors:
+        if c.state in ("RUNNING", "PAUSED"):
+            c.stop()
 
 
 def parser() -> argparse.ArgumentParser:
@@ -222,10 +247,11 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=float, default=20.0, help="seconds to run (default 20)")
     demo.add_argument("--rate", type=float, default=2000.0, help="trades per second (default 2000)")
     demo.set_defaults(fn=_demo)
-    run = sub.add_parser("run", help="run a script's queries headless (scale out: same script, N processes)")
+    run = sub.add_parser("run", help="run a script's or a notebook's queries headless "
+                                     "(scale out: the same one, N processes)")
     run.add_argument("--processing-guarantee", choices=("at_least_once", "exactly_once"), default=None,
                      help="every query's unless it sets its own (default: at_least_once)")
-    run.add_argument("script")
+    run.add_argument("script", help="a Python script, or a notebook (.ipynb) whose code cells run in order")
     run.add_argument("args", nargs=argparse.REMAINDER)
     run.set_defaults(fn=_run)
     kern = sub.add_parser(

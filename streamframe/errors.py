@@ -17,8 +17,9 @@
     ├── ConnectRestError             a Kafka Connect REST call failed (``status``: the HTTP status)
     ├── SchemaRegistryError          the Schema Registry is unreachable, refused the credentials or a call
     │   └── IncompatibleSchemaError  the registry rejected a schema as incompatible (names the subject)
-    └── BrokerError                  the local broker could not be fetched, started or stopped
-        └── ConnectWorkerError       the same for the local Kafka Connect worker
+    ├── BrokerError                  the local broker could not be fetched, started or stopped
+    │   └── ConnectWorkerError       the same for the local Kafka Connect worker
+    └── NotebookError                a cell of a notebook run headless failed (names cell, line, error)
 
     StreamframeWarning (UserWarning)       base of every warning streamframe gives
     └── DroppedRecordsWarning              a bounded run left records out: dead-lettered, skipped, late
@@ -127,6 +128,11 @@ class BrokerError(StreamframeError):
 
 class ConnectWorkerError(BrokerError):
     """The local Kafka Connect worker could not be fetched, started or stopped (message says why)."""
+
+
+class NotebookError(StreamframeError):
+    """A cell of a notebook run headless (`streamframe run analysis.ipynb`) failed: the message names the
+    notebook, the cell (counted among code cells), the line in it and the exception, in one line."""
 
 
 class StreamframeWarning(UserWarning):
