@@ -32,7 +32,16 @@ def _start(env) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def test_two_processes_split_the_partitions_and_write_what_one_run_writes(bootstrap, conn, topic_name):
+def _members_holding_partitions(conn, group: str) -> int:
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": conn.bootstrap})
+    [described] = admin.describe_consumer_groups([group]).values()
+    return sum(1 for m in described.result(10).members if m.assignment.topic_partitions)
+
+
+def test_two_processes_split_the_partitions_and_write_what_one_run_writes(bootstrap, conn, topic_name,
+                                                                          tmp_path):
     n = 6000
     rows = [{"id": i, "qty": i * 37 % 200, "price": 0.5 + i % 17} for i in range(n)]
     create_topic(bootstrap, topic_name, partitions=PARTITIONS)
@@ -40,7 +49,7 @@ def test_two_processes_split_the_partitions_and_write_what_one_run_writes(bootst
     out = f"{topic_name}-out"
     app_id = f"scale-{uuid.uuid4().hex[:6]}"
     env = {**os.environ, "SF_TOPIC": topic_name, "SF_OUT": out, "SF_APP_ID": app_id,
-           "STREAMFRAME_BOOTSTRAP": bootstrap}
+           "STREAMFRAME_BOOTSTRAP": bootstrap, "SF_GATE": str(tmp_path / "gate")}
     group = f"{app_id}.scale"
     first = _start(env)
     procs = [first]
@@ -51,6 +60,10 @@ def test_two_processes_split_the_partitions_and_write_what_one_run_writes(bootst
             assert time.monotonic() < deadline, "the first process made no progress"
             time.sleep(0.1)
         procs.append(_start(env))
+        while _members_holding_partitions(conn, group) < 2:  # on a loaded machine the first is paced
+            assert time.monotonic() < deadline, "the second process was given no partition"
+            time.sleep(0.2)
+        (tmp_path / "gate").touch()
         while _committed(conn, group, topic_name, PARTITIONS) < n:
             for p in procs:
                 assert p.poll() is None, p.stderr.read()[-2000:]
