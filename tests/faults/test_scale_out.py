@@ -20,7 +20,7 @@ import pytest
 
 import streamframe as sf
 from tests.faults.test_sigkill import _committed
-from tests.integration.helpers import consume_all, create_topic, produce
+from tests.integration.helpers import consume_all, create_topic, group_split, produce
 
 pytestmark = pytest.mark.integration
 APP = Path(__file__).with_name("filter_app.py")
@@ -30,14 +30,6 @@ PARTITIONS = 4
 def _start(env) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "streamframe.cli", "run", str(APP)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _members_holding_partitions(conn, group: str) -> int:
-    from confluent_kafka.admin import AdminClient
-
-    admin = AdminClient({"bootstrap.servers": conn.bootstrap})
-    [described] = admin.describe_consumer_groups([group]).values()
-    return sum(1 for m in described.result(10).members if m.assignment.topic_partitions)
 
 
 def test_two_processes_split_the_partitions_and_write_what_one_run_writes(bootstrap, conn, topic_name,
@@ -60,7 +52,7 @@ def test_two_processes_split_the_partitions_and_write_what_one_run_writes(bootst
             assert time.monotonic() < deadline, "the first process made no progress"
             time.sleep(0.1)
         procs.append(_start(env))
-        while _members_holding_partitions(conn, group) < 2:  # on a loaded machine the first is paced
+        while len(group_split(bootstrap, group, PARTITIONS)) < 2:  # on a loaded machine the first is paced
             assert time.monotonic() < deadline, "the second process was given no partition"
             time.sleep(0.2)
         (tmp_path / "gate").touch()

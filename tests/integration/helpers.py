@@ -102,3 +102,17 @@ def own_broker(home, **start):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def group_split(bootstrap: str, group: str, partitions: int) -> list[list[int]]:
+    """The partitions each member of `group` holds, as the broker sees it, once they split all
+    `partitions` between them (mid-rebalance a member may still list partitions it is giving up);
+    [] until then."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    described = admin.describe_consumer_groups([group])[group].result(10)
+    members = [sorted(tp.partition for tp in m.assignment.topic_partitions) for m in described.members]
+    if not all(members) or sorted(sum(members, [])) != list(range(partitions)):
+        return []
+    return members

@@ -23,7 +23,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from tests.faults.test_exactly_once import read_committed
 from tests.faults.test_sigkill import _committed
-from tests.integration.helpers import consume_all, create_topic, produce
+from tests.integration.helpers import consume_all, create_topic, group_split, produce
 
 pytestmark = pytest.mark.integration
 
@@ -179,7 +179,6 @@ def test_two_processes_of_one_notebook_split_the_partitions(bootstrap, conn, tmp
         f"    '{out}', name='scale', batch_size=50, commit_interval=0.3)",
     )
     group = f"{app_id}.scale"
-    admin = AdminClient({"bootstrap.servers": bootstrap})
     procs = [_start(nb, bootstrap)]
     members = []
     try:
@@ -194,12 +193,7 @@ def test_two_processes_of_one_notebook_split_the_partitions(bootstrap, conn, tmp
                 assert p.poll() is None, p.stderr.read()[-2000:]
             assert time.monotonic() < deadline, f"no split into two members, or not done: {members}"
             if len(members) < 2:  # the group, as the broker sees it: two members, the partitions split
-                described = admin.describe_consumer_groups([group])[group].result(10)
-                members = [sorted(tp.partition for tp in m.assignment.topic_partitions)
-                           for m in described.members]
-                # mid-rebalance a member may still list partitions it is giving up: wait for the split
-                if not all(members) or sorted(sum(members, [])) != list(range(partitions)):
-                    members = []
+                members = group_split(bootstrap, group, partitions)
                 if len(members) == 2:
                     fast.touch()  # both share the partitions: the rest goes at full speed
             time.sleep(0.2)
