@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import collections
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import pytest
 
 import streamframe as sf
 from tests.faults.test_sigkill import _committed
-from tests.integration.helpers import consume_all, create_topic, group_split, produce
+from tests.integration.helpers import consume_all, create_topic, group_split, produce, records_read
 
 pytestmark = pytest.mark.integration
 APP = Path(__file__).with_name("filter_app.py")
@@ -70,8 +69,7 @@ def test_two_processes_split_the_partitions_and_write_what_one_run_writes(bootst
                 p.kill()
     assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in outputs]
     # Each says what it read as it stops: both read part of the input, and together all of it, once.
-    read = [int(re.search(r"query scale: stopped, ([\d,]+) records in", stdout).group(1).replace(",", ""))
-            for stdout, _ in outputs]
+    read = records_read([stdout for stdout, _ in outputs], "scale")
     assert all(r > 0 for r in read) and sum(read) == n, read
     # The oracle: the same frame in one bounded run.
     s = sf.stream(topic_name)

@@ -116,3 +116,12 @@ def group_split(bootstrap: str, group: str, partitions: int) -> list[list[int]]:
     if not all(members) or sorted(sum(members, [])) != list(range(partitions)):
         return []
     return members
+
+
+def records_read(stdouts: list[str], query: str) -> list[int]:
+    """The records each `streamframe run` process says query `query` read, from the line it prints as
+    it stops."""
+    import re
+
+    return [int(re.search(rf"query {query}: stopped, ([\d,]+) records in", out).group(1).replace(",", ""))
+            for out in stdouts]

@@ -23,7 +23,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from tests.faults.test_exactly_once import read_committed
 from tests.faults.test_sigkill import _committed
-from tests.integration.helpers import consume_all, create_topic, group_split, produce
+from tests.integration.helpers import consume_all, create_topic, group_split, produce, records_read
 
 pytestmark = pytest.mark.integration
 
@@ -203,8 +203,7 @@ def test_two_processes_of_one_notebook_split_the_partitions(bootstrap, conn, tmp
             if p.poll() is None:
                 p.kill()
     assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in outputs]
-    read = [int(re.search(r"query scale: stopped, ([\d,]+) records in", stdout).group(1).replace(",", ""))
-            for stdout, _ in outputs]
+    read = records_read([stdout for stdout, _ in outputs], "scale")
     assert all(r > 0 for r in read) and sum(read) >= n, (read, [o[-1000:] for o, _ in outputs])
     # The oracle: pandas over the input. At-least-once: every record, duplicates allowed, none else.
     df = pd.DataFrame(rows)
